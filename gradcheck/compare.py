@@ -1,0 +1,152 @@
+"""Per-element verdicts: tolerances, mismatches and kinks.
+
+An element *mismatches* when ``|a − n| > atol + rtol·|n| + 2·err(n)``: the tolerance
+covers rounding in the analytic side (it follows the dtype the layer computes in), and
+the error estimate of the numerical side is added on top, so a noisy numerical
+derivative never produces a false alarm by itself.
+
+An element is a *kink* (not differentiable: ReLU at 0, a max-pool tie) when its left and
+right one-sided derivatives disagree by more than their error. A kink is skipped — not
+reported as a bug — unless the analytic value lies outside the interval between the two
+one-sided derivatives, which no valid subgradient does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.numeric import NumericalGradient
+
+__all__ = ["Comparison", "Status", "Tolerance", "compare", "default_tolerance"]
+
+# Default relative tolerances by the dtype the layer computes in. float64: rounding in a
+# correct backward stays far below 1e-5, while a gradient off by 0.1 % (×1.001) is 100×
+# above it. float32 (ε ≈ 1.2e-7): sums of a few hundred terms drift by ~1e-5 relative.
+_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-3, np.dtype(np.float16): 1e-2}
+# How much of the gradient's typical size an element may be off in absolute terms:
+# elements that cancel to ~0 keep the rounding of their large terms.
+_ATOL_FRACTION = 0.1
+_STRICT_FACTOR = 0.1
+_ERROR_WEIGHT = 2.0
+
+
+class Status(IntEnum):
+    """The verdict of one element."""
+
+    OK = 0
+    MISMATCH = 1
+    KINK = 2
+    UNCHECKED = 3
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Resolved tolerances for one variable."""
+
+    rtol: float
+    atol: float
+
+
+def default_tolerance(
+    dtype: np.dtype,
+    numerical: NDArray,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    strict: bool = False,
+) -> Tolerance:
+    """Resolve tolerances for a gradient computed in ``dtype``.
+
+    ``rtol`` defaults by dtype; ``atol`` defaults to ``rtol`` times a fraction of the
+    root-mean-square size of the numerical gradient, so the check is scale-free.
+    """
+    if rtol is None:
+        rtol = _RTOL.get(np.dtype(dtype), 1e-5)
+        if strict:
+            rtol *= _STRICT_FACTOR
+    if atol is None:
+        size = float(np.sqrt(np.mean(np.square(numerical)))) if numerical.size else 0.0
+        atol = rtol * _ATOL_FRACTION * size
+        if size == 0.0:
+            atol = rtol * float(np.finfo(np.dtype(dtype)).eps)
+    return Tolerance(rtol=rtol, atol=atol)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Element-wise comparison of an analytic and a numerical gradient."""
+
+    status: NDArray[np.int8]
+    threshold: NDArray[np.float64]
+    abs_error: NDArray[np.float64]
+    rel_error: NDArray[np.float64]
+    tolerance: Tolerance
+
+    @property
+    def mismatches(self) -> int:
+        """Number of elements whose analytic value is wrong."""
+        return int(np.count_nonzero(self.status == Status.MISMATCH))
+
+    @property
+    def kinks(self) -> int:
+        """Number of non-differentiable elements skipped."""
+        return int(np.count_nonzero(self.status == Status.KINK))
+
+    @property
+    def checked(self) -> int:
+        """Number of elements compared."""
+        return int(np.count_nonzero(self.status != Status.UNCHECKED))
+
+
+def compare(
+    analytic: NDArray, numerical: NumericalGradient, tolerance: Tolerance
+) -> Comparison:
+    """Give each element a :class:`Status`.
+
+    Parameters
+    ----------
+    analytic : ndarray
+        The gradient from ``backward``.
+    numerical : NumericalGradient
+        The numerical gradient, with error estimates and (real engines) one-sided
+        derivatives.
+    tolerance : Tolerance
+        From :func:`default_tolerance`.
+
+    Returns
+    -------
+    Comparison
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = numerical.value
+    abs_error = np.abs(a - n)
+    threshold = tolerance.atol + tolerance.rtol * np.abs(n) + _ERROR_WEIGHT * numerical.error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_error = np.where(abs_error == 0, 0.0, abs_error / np.maximum(np.abs(n), np.abs(a)))
+    status = np.where(abs_error > threshold, Status.MISMATCH, Status.OK).astype(np.int8)
+    mask = kink_mask(numerical, tolerance)
+    if mask is not None:
+        assert numerical.left is not None and numerical.right is not None
+        low = np.minimum(numerical.left, numerical.right) - threshold
+        high = np.maximum(numerical.left, numerical.right) + threshold
+        valid_subgradient = (a >= low) & (a <= high)
+        status[(status == Status.MISMATCH) & mask & valid_subgradient] = Status.KINK
+    status[~numerical.checked] = Status.UNCHECKED
+    return Comparison(status, threshold, abs_error, rel_error, tolerance)
+
+
+def kink_mask(numerical: NumericalGradient, tolerance: Tolerance) -> NDArray[np.bool_] | None:
+    """Elements whose one-sided derivatives disagree beyond their error (kinks).
+
+    Returns ``None`` when the engine gave no one-sided derivatives (complex step).
+    """
+    left, right, side_error = numerical.left, numerical.right, numerical.side_error
+    if left is None or right is None or side_error is None:
+        return None
+    slack = tolerance.atol + tolerance.rtol * np.maximum(np.abs(left), np.abs(right))
+    gap: NDArray[np.bool_] = np.abs(right - left) > slack + 2 * _ERROR_WEIGHT * side_error
+    return gap

@@ -1,0 +1,264 @@
+"""Guards around the analytic pass: in-place edits, non-determinism, repeatability.
+
+These problems make a gradient comparison meaningless or hide real bugs, so they are
+found first and reported in their own words (DESIGN.md §3.4):
+
+* ``forward`` editing an input, or ``backward`` editing ``dout``: harmless alone, a real
+  bug in a graph where the array is shared (an ``AddLayer`` hands the same ``dout`` to
+  both branches);
+* ``forward`` giving different outputs at the same point: unseeded randomness;
+* ``backward`` giving different gradients when called twice after one ``forward``, e.g. a
+  parameter gradient that accumulates (``self.dW += ...`` with no reset);
+* a float attribute that changes the output but gets no gradient.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.targets import (
+    Instance,
+    LayerTarget,
+    Target,
+    as_gradient,
+    format_indices,
+    check_output,
+)
+
+__all__ = ["AnalyticPass", "Diagnostic", "analytic_pass", "unexplained_attributes"]
+
+ERROR, WARNING, NOTE = "error", "warning", "note"
+
+_SHARED_DOUT = (
+    "In a graph, the same array is often handed to several layers (an AddLayer passes "
+    "one dout to both branches), so an in-place edit silently corrupts another layer's "
+    "gradient. Work on a copy (e.g. dx = dout.copy()) instead."
+)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A finding about the target as a whole (not about one element).
+
+    ``severity`` is ``"error"`` (the check fails), ``"warning"`` (worth reading, the
+    check may still pass) or ``"note"`` (how the check was done).
+    """
+
+    kind: str
+    severity: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"kind": self.kind, "severity": self.severity, "message": self.message}
+
+
+@dataclass
+class AnalyticPass:
+    """The outcome of running the target's own forward and backward."""
+
+    output: NDArray
+    dout: NDArray
+    gradients: dict[str, NDArray]
+    diagnostics: list[Diagnostic]
+    forward_seconds: float
+    inplace_forward: bool
+    deterministic: bool
+
+
+def _draw_dout(output: NDArray, seed: int) -> NDArray:
+    """The upstream gradient: 1 for a scalar output, else seeded standard normals."""
+    if output.ndim == 0:
+        return np.ones((), dtype=output.dtype)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(output.shape).astype(output.real.dtype)
+
+
+def _changed(before: NDArray, after: NDArray) -> NDArray[np.bool_]:
+    """Elements that differ bit for bit (NaN == NaN)."""
+    return ~((before == after) | (np.isnan(before) & np.isnan(after)))
+
+
+def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> AnalyticPass:
+    """Run forward (twice) and backward (twice) on a copy; validate and diagnose.
+
+    Raises
+    ------
+    CheckError
+        When forward or backward return malformed values.
+    """
+    instance = target.instantiate()
+    diagnostics: list[Diagnostic] = []
+    base = {name: array.copy() for name, array in instance.arrays.items()}
+    severity = WARNING if allow_inplace else ERROR
+
+    started = time.perf_counter()
+    first = np.array(check_output(target.name, "forward", instance.forward()), copy=True)
+    forward_seconds = time.perf_counter() - started
+    inplace_forward = False
+    for var in target.variables:
+        changed = _changed(base[var.name], instance.arrays[var.name])
+        if var.role == "input" and changed.any():
+            inplace_forward = True
+            diagnostics.append(
+                Diagnostic(
+                    "inplace-forward",
+                    severity,
+                    f"{target.name}.forward modified its input {var.name} in place "
+                    f"({int(changed.sum())} of {changed.size} elements changed, e.g. at "
+                    f"{format_indices(changed, 3)}). The caller's array is corrupted, and so is any "
+                    "other layer that reads it. Copy before writing (out = x.copy()).",
+                )
+            )
+        np.copyto(instance.arrays[var.name], base[var.name])
+    instance.copy_inputs = inplace_forward
+
+    second = check_output(target.name, "forward", instance.forward())
+    deterministic = _same_output(first, second)
+    if not deterministic:
+        diagnostics.append(
+            Diagnostic(
+                "nondeterministic",
+                ERROR,
+                f"{target.name}.forward gave different outputs at the same point (max "
+                f"difference {float(np.max(np.abs(first - second))):.3g}): it uses randomness "
+                "that gradcheck cannot hold fixed. Seed the layer's randomness — give it its "
+                "own np.random.Generator (e.g. Dropout(seed=0)) instead of np.random.* — and "
+                "gradcheck resets that generator before every forward pass.",
+            )
+        )
+
+    dout = _draw_dout(first, seed)
+    gradients = _run_backward(target, instance, dout, diagnostics, severity)
+    _check_repeatable(target, instance, dout, gradients, diagnostics)
+    return AnalyticPass(
+        output=first,
+        dout=dout,
+        gradients=gradients,
+        diagnostics=diagnostics,
+        forward_seconds=forward_seconds,
+        inplace_forward=inplace_forward,
+        deterministic=deterministic,
+    )
+
+
+def _same_output(first: NDArray, second: NDArray) -> bool:
+    if first.shape != second.shape:
+        return False
+    eps = float(np.finfo(first.real.dtype).eps)
+    scale = float(np.max(np.abs(first))) if first.size else 0.0
+    return bool(np.all(np.abs(first - second) <= 16 * eps * scale))
+
+
+def _validated(target: Target, raw: Mapping[str, Any]) -> dict[str, NDArray]:
+    return {
+        var.name: as_gradient(
+            target.name, target.backward_call, var.name, var.value, raw[var.name]
+        )
+        for var in target.variables
+    }
+
+
+def _run_backward(
+    target: Target,
+    instance: Instance,
+    dout: NDArray,
+    diagnostics: list[Diagnostic],
+    severity: str,
+) -> dict[str, NDArray]:
+    given = dout.copy()
+    gradients = _validated(target, instance.backward(given))
+    changed = _changed(dout, given)
+    if changed.any():
+        diagnostics.append(
+            Diagnostic(
+                "inplace-backward",
+                severity,
+                f"{target.name}.backward modified dout in place ({int(changed.sum())} of "
+                f"{changed.size} elements changed, e.g. at {format_indices(changed, 3)}). "
+                + _SHARED_DOUT,
+            )
+        )
+    return gradients
+
+
+def _check_repeatable(
+    target: Target,
+    instance: Instance,
+    dout: NDArray,
+    gradients: dict[str, NDArray],
+    diagnostics: list[Diagnostic],
+) -> None:
+    try:
+        again = _validated(target, instance.backward(dout.copy()))
+    except Exception as error:  # a backward that consumes its cache is unusual, not wrong
+        diagnostics.append(
+            Diagnostic(
+                "backward-once",
+                WARNING,
+                f"{target.name}.backward failed when called a second time after one forward "
+                f"({type(error).__name__}: {error}); gradcheck could not test that it is "
+                "repeatable.",
+            )
+        )
+        return
+    for var in target.variables:
+        first, second = gradients[var.name], again[var.name]
+        if np.array_equal(first, second):
+            continue
+        doubled = np.allclose(second, 2 * first, rtol=1e-6, atol=0) and np.any(first != 0)
+        grad_name = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
+        if doubled:
+            message = (
+                f"{target.name}.backward accumulates {grad_name}: calling it twice after one "
+                "forward doubled it. Assign the gradient (self.dW = ...) instead of adding to "
+                "it, or reset it in forward; otherwise every training step uses a stale sum."
+            )
+            diagnostics.append(Diagnostic("accumulating", ERROR, message))
+        else:
+            worst = float(np.max(np.abs(second - first)))
+            diagnostics.append(
+                Diagnostic(
+                    "not-repeatable",
+                    ERROR,
+                    f"{target.name}.backward gave a different {grad_name} when called again "
+                    f"after the same forward (max difference {worst:.3g}): backward must "
+                    "depend only on dout and what forward cached.",
+                )
+            )
+
+
+def unexplained_attributes(target: Target, output: NDArray) -> list[Diagnostic]:
+    """Float attributes that change the output but get no gradient (layers only)."""
+    if not isinstance(target, LayerTarget) or not target.unexplained:
+        return []
+    found: list[Diagnostic] = []
+    rng = np.random.default_rng(12345)
+    for name in target.unexplained:
+        instance = target.instantiate()
+        attribute = getattr(instance.subject, name, None)
+        if not isinstance(attribute, np.ndarray) or attribute.size == 0:
+            continue
+        nudged = attribute + 1e-3 * (np.abs(attribute) + 1) * rng.choice([-1, 1], attribute.shape)
+        setattr(instance.subject, name, nudged.astype(attribute.dtype))
+        try:
+            moved = np.asarray(instance.forward())
+        except Exception:  # an attribute the layer cannot run with is not a parameter
+            continue
+        if moved.shape == output.shape and not _same_output(output, moved):
+            found.append(
+                Diagnostic(
+                    "no-gradient",
+                    WARNING,
+                    f"{target.name}.{name} changes the output but backward sets no d{name}: if "
+                    f"it is a trainable parameter its gradient is missing (store it in "
+                    f"self.d{name}); if it is a constant or a running statistic, ignore this.",
+                )
+            )
+    return found

@@ -1,0 +1,41 @@
+"""Exceptions raised by gradcheck.
+
+Two families, kept apart on purpose:
+
+* :class:`CheckError` — the target cannot be checked at all (``backward`` returned
+  ``None``, a gradient of the wrong shape, an integer array to differentiate, ...).
+  The message names the layer, the input and what was expected.
+* :class:`GradientCheckError` — the check ran and found a problem. It is an
+  ``AssertionError`` so that test runners show it as a failure, not an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gradcheck.report import Report
+
+__all__ = ["CheckError", "GradientCheckError", "OptionError"]
+
+
+class CheckError(Exception):
+    """The target cannot be checked as given; the message says what to change."""
+
+
+class OptionError(CheckError, ValueError):
+    """An option has an invalid value (unknown name, wrong type, out of range)."""
+
+
+class GradientCheckError(AssertionError):
+    """A gradient check found a problem; ``str(error)`` is the full report.
+
+    Attributes
+    ----------
+    report : Report
+        The report of the failed check.
+    """
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(str(report))
+        self.report = report
