@@ -27,8 +27,8 @@ from gradcheck.targets import (
     LayerTarget,
     Target,
     as_gradient,
-    format_indices,
     check_output,
+    format_indices,
 )
 
 __all__ = ["AnalyticPass", "Diagnostic", "analytic_pass", "unexplained_attributes"]
@@ -112,8 +112,8 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
                     severity,
                     f"{target.name}.forward modified its input {var.name} in place "
                     f"({int(changed.sum())} of {changed.size} elements changed, e.g. at "
-                    f"{format_indices(changed, 3)}). The caller's array is corrupted, and so is any "
-                    "other layer that reads it. Copy before writing (out = x.copy()).",
+                    f"{format_indices(changed, 3)}). The caller's array is corrupted, and so "
+                    "is any other layer that reads it. Copy before writing (out = x.copy()).",
                 )
             )
         np.copyto(instance.arrays[var.name], base[var.name])

@@ -114,7 +114,7 @@ def candidates_in(module: ModuleType) -> list[Candidate]:
     found = []
     for name in names:
         obj = getattr(module, name, None)
-        if _is_checkable_class(obj):
+        if isinstance(obj, type) and _is_checkable_class(obj):
             found.append(Candidate(name, module.__name__, obj))
     return found
 
@@ -144,6 +144,7 @@ def resolve(spec: str) -> list[Candidate]:
                 f"{spec} is not a layer class (forward/backward) or a model class "
                 "(loss/gradient)"
             )
+        assert isinstance(obj, type)
         return [Candidate(name, module.__name__, obj)]
     found = candidates_in(module)
     if not found:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,7 +47,7 @@ __all__ = [
 
 ENGINES = ("central", "richardson", "complex")
 
-ScalarFunction = Callable[[NDArray], complex | float]
+ScalarFunction = Callable[[NDArray], Any]
 
 # Offsets (in units of h) at which each real engine evaluates f; 0 is evaluated once
 # for the whole array, not per element.

@@ -304,7 +304,7 @@ def as_gradient(owner: str, call: str, name: str, like: NDArray, value: Any) -> 
         raise CheckError(
             f"{owner}.{call} returned {type(value).__name__} for {name}; expected {expected}."
         )
-    if value.dtype.kind not in "fiu" or value.dtype.kind in "iu" and like.dtype.kind == "f":
+    if value.dtype.kind not in "fiu" or (value.dtype.kind in "iu" and like.dtype.kind == "f"):
         raise CheckError(
             f"{owner}.{call}: the gradient of {name} has dtype {value.dtype}; expected a float "
             f"array like {name} ({like.dtype})."
@@ -457,16 +457,16 @@ class LayerTarget(Target):
         params = after.get("params")
         if isinstance(params, Mapping) and params:
             grads = after.get("grads")
-            for key, value in params.items():
-                if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            for key, entry in params.items():
+                if not isinstance(entry, np.ndarray) or entry.dtype.kind != "f":
                     continue
                 if not isinstance(grads, Mapping) or grads.get(key) is None:
                     raise CheckError(
                         f"{self.name}: params[{key!r}] has no gradient after backward; "
                         f"expected backward to set grads[{key!r}], an array of shape "
-                        f"{tuple(value.shape)}."
+                        f"{tuple(entry.shape)}."
                     )
-                as_gradient(self.name, "backward", f"grads[{key!r}]", value, grads[key])
+                as_gradient(self.name, "backward", f"grads[{key!r}]", entry, grads[key])
                 self._add_parameter(key, "dict", self.layer.params[key])
         for name, value in before.items():
             if name.startswith("d") and name[1:] in before:
@@ -560,7 +560,7 @@ class ModelTarget(Target):
             if isinstance(value, np.ndarray) and value.dtype.kind == "f":
                 _validate_float_input(self.name, key, value)
                 self.variables.append(Variable(key, "parameter", np.array(value), value))
-        for i, item in enumerate(self.data):
+        for i in range(len(self.data)):
             label = "x" if i == 0 else ("t" if i == 1 else f"data{i}")
             self.constants.append(Constant(label, "model data (only parameters are checked)"))
 
@@ -616,7 +616,14 @@ class FunctionTarget(Target):
                 f"{self.name}: a function needs exactly one of vjp= (vjp(dout, *xs) returns one "
                 "gradient per input) or grad= (grad(x) returns the gradient of a scalar function)."
             )
-        self.vjp = vjp if vjp is not None else (lambda dout, *xs: dout * np.asarray(grad(*xs)))
+        if vjp is None:
+            assert grad is not None
+            gradient = grad
+
+            def vjp(dout: Any, *xs: Any) -> Any:
+                return dout * np.asarray(gradient(*xs))
+
+        self.vjp = vjp
         self.backward_call = "vjp" if vjp is not None else "grad"
         names = _input_names(function, len(inputs))
         self.input_names = names
@@ -645,8 +652,8 @@ class FunctionTarget(Target):
                 returned = (returned,)
             if not isinstance(returned, tuple) or len(returned) != len(self.input_names):
                 raise CheckError(
-                    f"{self.name}: {self.backward_call} returned {type(returned).__name__}; expected "
-                    f"a tuple of {len(self.input_names)} gradients, one per input."
+                    f"{self.name}: {self.backward_call} returned {type(returned).__name__}; "
+                    f"expected a tuple of {len(self.input_names)} gradients, one per input."
                 )
             return dict(zip(self.input_names, returned, strict=True))
 

@@ -1,0 +1,293 @@
+"""The checker's verdicts: correct layers pass, every broken layer in the zoo fails."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from zoo import BROKEN, TextbookSoftmaxWithLoss
+
+import gradcheck
+import reference_layers
+from gradcheck import CheckError, GradientCheckError
+from reference_layers import Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(3))
+def test_every_reference_layer_passes(dtype: Any, seed: int) -> None:
+    for name, (layer, inputs) in reference_layers.examples(
+        np.random.default_rng(seed), dtype
+    ).items():
+        report = gradcheck.check(layer, *inputs, seed=seed)
+        assert report.passed, f"{name}:\n{report}"
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_every_broken_layer_fails(name: str) -> None:
+    layer, inputs = BROKEN[name](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert not report.passed, str(report)
+
+
+def test_one_wrong_element_is_named() -> None:
+    layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    weights = report.variable("W")
+    assert weights.mismatches == 1
+    assert weights.worst[0].index == (2, 1)
+    assert "(2, 1)" in str(report)
+    assert report.variable("x").passed and report.variable("b").passed
+
+
+def test_indices_print_as_plain_integers() -> None:
+    layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    text = str(gradcheck.check(layer, *inputs))
+    assert "np.int64" not in text
+
+
+def test_scaled_gradient_is_named_as_a_factor() -> None:
+    layer, inputs = BROKEN["affine-db-times-batch"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert report.conclusion is not None
+    assert "×5 too large" in report.conclusion and "batch size" in report.conclusion
+
+
+def test_wrong_sign_is_named() -> None:
+    layer, inputs = BROKEN["sigmoid-wrong-sign"](np.random.default_rng(0))
+    assert "wrong sign" in str(gradcheck.check(layer, *inputs).conclusion)
+
+
+def test_transposed_gradient_is_named() -> None:
+    layer, inputs = BROKEN["affine-transposed-dW"](np.random.default_rng(0))
+    assert "transposed" in str(gradcheck.check(layer, *inputs).conclusion)
+
+
+def test_swapped_gradients_are_named() -> None:
+    layer, inputs = BROKEN["mul-swapped-gradients"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert "swapped" in str(report.conclusion)
+
+
+def test_gradient_off_by_a_thousandth_fails() -> None:
+    layer, inputs = BROKEN["tanh-scaled-1.001"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert report.variable("x").mismatches == inputs[0].size
+
+
+def test_textbook_softmax_with_loss_guard_is_not_a_false_alarm() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 5))
+    t = np.eye(5)[rng.integers(0, 5, size=4)]
+    report = gradcheck.check(TextbookSoftmaxWithLoss(), x, t)
+    assert report.passed, str(report)
+    assert [c.name for c in report.constants] == ["t"]
+
+
+def test_inplace_backward_is_its_own_diagnosis() -> None:
+    layer, inputs = BROKEN["textbook-relu-inplace-backward"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    kinds = [d.kind for d in report.diagnostics]
+    assert "inplace-backward" in kinds
+    assert all(v.passed for v in report.variables)  # the values themselves are right
+    assert "AddLayer" in str(report)
+    assert gradcheck.check(layer, *inputs, allow_inplace=True).passed
+
+
+def test_inplace_forward_is_reported() -> None:
+    layer, inputs = BROKEN["relu-inplace-forward"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert [d.kind for d in report.diagnostics if d.severity == "error"] == ["inplace-forward"]
+
+
+def test_unseeded_dropout_is_reported_as_nondeterminism() -> None:
+    layer, inputs = BROKEN["unseeded-dropout"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert "nondeterministic" in [d.kind for d in report.diagnostics]
+    assert "seed" in str(report)
+
+
+def test_seeded_dropout_is_held_fixed_and_passes() -> None:
+    layer = reference_layers.Dropout(0.5, seed=3)
+    assert gradcheck.check(layer, np.random.default_rng(0).standard_normal((4, 6))).passed
+
+
+def test_accumulating_parameter_gradient_is_reported() -> None:
+    layer, inputs = BROKEN["affine-accumulating-dW"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs)
+    assert "accumulating" in [d.kind for d in report.diagnostics]
+
+
+def test_kink_is_skipped_not_reported() -> None:
+    x = np.array([[1.0, 0.0, -1.0], [0.0, 2.0, -3.0]])
+    report = gradcheck.check(Relu(), x)
+    assert report.passed, str(report)
+    assert report.variable("x").kinks == 2
+
+
+def test_wrong_value_at_a_kink_is_still_a_bug() -> None:
+    class ReluWrongAtZero(Relu):
+        def backward(self, dout: Any) -> Any:
+            dx = super().backward(dout)
+            return np.where(self.x == 0, 5.0 * dout, dx)
+
+        def forward(self, x: Any) -> Any:
+            self.x = x
+            return super().forward(x)
+
+    x = np.array([[1.0, 0.0, -1.0]])
+    report = gradcheck.check(ReluWrongAtZero(), x, seed=1)
+    assert not report.passed
+    assert report.variable("x").worst[0].index == (0, 1)
+
+
+def test_inputs_and_parameters_are_bit_identical_after_a_failed_check() -> None:
+    layer, (x,) = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    before = (x.copy(), layer.W.copy(), layer.b.copy())
+    gradcheck.check(layer, x)
+    assert all(np.array_equal(a, b) for a, b in zip(before, (x, layer.W, layer.b), strict=True))
+    assert layer.dW is None  # the user's object was never called
+
+
+def test_inputs_are_bit_identical_when_the_layer_raises_midway() -> None:
+    class Exploding(Sigmoid):
+        calls = 0
+
+        def forward(self, x: Any) -> Any:
+            type(self).calls += 1
+            if type(self).calls > 5:
+                raise RuntimeError("boom")
+            return super().forward(x)
+
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    before = x.copy()
+    with pytest.raises(RuntimeError, match="boom"):
+        gradcheck.check(Exploding(), x)
+    assert np.array_equal(x, before)
+
+
+def test_read_only_inputs_work() -> None:
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x.flags.writeable = False
+    assert gradcheck.check(Sigmoid(), x).passed
+
+
+def test_global_random_state_is_not_advanced() -> None:
+    np.random.seed(7)  # noqa: NPY002 (the legacy global state is under test)
+    expected = np.random.get_state()[1].copy()  # noqa: NPY002
+    layer, inputs = BROKEN["unseeded-dropout"](np.random.default_rng(0))
+    gradcheck.check(layer, *inputs)
+    assert np.array_equal(np.random.get_state()[1], expected)  # noqa: NPY002
+
+
+def test_same_seed_same_report() -> None:
+    layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    first = gradcheck.check(layer, *inputs, seed=4).to_dict()
+    second = gradcheck.check(layer, *inputs, seed=4).to_dict()
+    first.pop("seconds"), second.pop("seconds")
+    assert first == second
+    assert first["seed"] == 4
+
+
+def test_report_is_json_ready() -> None:
+    layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    data = json.loads(json.dumps(gradcheck.check(layer, *inputs).to_dict()))
+    assert data["passed"] is False
+    worst = data["variables"][1]["worst"][0]
+    assert data["variables"][1]["name"] == "W" and worst["index"] == [2, 1]
+
+
+def test_assert_gradients_raises_an_assertion_error_with_the_report() -> None:
+    layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    with pytest.raises(AssertionError) as caught:
+        gradcheck.assert_gradients(layer, *inputs)
+    assert isinstance(caught.value, GradientCheckError)
+    assert "(2, 1)" in str(caught.value)
+    assert not caught.value.report.passed
+
+
+def test_apple_example_with_python_numbers() -> None:
+    report = gradcheck.check(MulLayer(), 100, 2)
+    assert report.passed
+    assert [v.name for v in report.variables] == ["x", "y"]
+
+
+def test_labels_are_constants() -> None:
+    rng = np.random.default_rng(0)
+    report = gradcheck.check(SoftmaxWithLoss(), rng.standard_normal((4, 3)), np.array([0, 2, 1, 1]))
+    assert report.passed
+    assert [c.name for c in report.constants] == ["t"]
+
+
+def test_wrt_and_params_select_what_is_checked() -> None:
+    layer, inputs = Affine.example(np.random.default_rng(0))
+    assert [v.name for v in gradcheck.check(layer, *inputs, wrt=["W"]).variables] == ["W"]
+    assert [v.name for v in gradcheck.check(layer, *inputs, params=False).variables] == ["x"]
+    with pytest.raises(CheckError, match="does not have"):
+        gradcheck.check(layer, *inputs, wrt=["V"])
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex"])
+def test_every_method_catches_the_wrong_element(method: str) -> None:
+    layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
+    report = gradcheck.check(layer, *inputs, method=method)
+    assert report.variable("W").worst[0].index == (2, 1)
+    assert report.variable("W").mismatches == 1
+
+
+def test_forced_complex_step_on_a_non_analytic_layer_is_a_clear_error() -> None:
+    class AbsLayer:
+        def forward(self, x: Any) -> Any:
+            self.x = x
+            return np.abs(x)
+
+        def backward(self, dout: Any) -> Any:
+            return dout * np.sign(self.x)
+
+    x = np.array([[1.0, -2.0]])
+    assert gradcheck.check(AbsLayer(), x).passed
+    with pytest.raises(CheckError, match="complex"):
+        gradcheck.check(AbsLayer(), x, method="complex")
+
+
+def test_layer_computing_in_float32_only_is_checked_in_its_precision() -> None:
+    class Float32Only(Sigmoid):
+        def forward(self, x: Any) -> Any:
+            return super().forward(np.asarray(x, dtype=np.float32))
+
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    report = gradcheck.check(Float32Only(), x)
+    assert report.passed, str(report)
+    assert report.variable("x").numeric_dtype == "float32"
+
+
+def test_model_protocol() -> None:
+    net, (x, t) = reference_layers.TwoLayerNet.example(np.random.default_rng(0))
+    report = gradcheck.check(net, x, t)
+    assert report.passed and report.kind == "model"
+    assert [v.name for v in report.variables] == ["W1", "b1", "W2", "b2"]
+
+
+def test_function_with_vjp_and_scalar_function_with_grad() -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    assert gradcheck.check(np.sin, x, vjp=lambda dout, x: dout * np.cos(x)).passed
+    assert not gradcheck.check(np.sin, x, vjp=lambda dout, x: dout * np.sin(x)).passed
+    assert gradcheck.check(lambda v: float(np.sum(v**2)), x, grad=lambda v: 2 * v).passed
+
+
+def test_unused_parameter_is_reported_as_a_warning() -> None:
+    class ScaleWithoutGradient:
+        def __init__(self) -> None:
+            self.scale = np.array([2.0])
+
+        def forward(self, x: Any) -> Any:
+            return x * self.scale
+
+        def backward(self, dout: Any) -> Any:
+            return dout * self.scale
+
+    report = gradcheck.check(ScaleWithoutGradient(), np.ones((2, 2)))
+    assert report.passed
+    assert any(d.kind == "no-gradient" and "scale" in d.message for d in report.diagnostics)
