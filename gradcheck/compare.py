@@ -140,7 +140,10 @@ def compare(
 
 
 def kink_mask(numerical: NumericalGradient, tolerance: Tolerance) -> NDArray[np.bool_] | None:
-    """Elements whose one-sided derivatives disagree beyond their error (kinks).
+    """Elements whose one-sided derivatives disagree beyond rounding (kinks).
+
+    Calling a smooth element a kink is harmless: it is skipped only if its analytic value
+    lies between its one-sided derivatives, which for a smooth function agree to O(h³).
 
     Returns ``None`` when the engine gave no one-sided derivatives (complex step).
     """
