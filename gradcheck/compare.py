@@ -25,8 +25,10 @@ __all__ = ["Comparison", "Status", "Tolerance", "compare", "default_tolerance"]
 
 # Default relative tolerances by the dtype the layer computes in. float64: rounding in a
 # correct backward stays far below 1e-5, while a gradient off by 0.1 % (×1.001) is 100×
-# above it. float32 (ε ≈ 1.2e-7): sums of a few hundred terms drift by ~1e-5 relative.
-_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-3, np.dtype(np.float16): 1e-2}
+# above it. float32 (ε ≈ 1.2e-7): on every reference layer, and on Affine 784→50,
+# Convolution 6→8 channels and BatchNorm over 100 samples, the worst correct element used
+# at most 3 % of a 1e-4 tolerance (60 seeds), so 1e-4 still catches ×1.001 in float32.
+_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.float16): 1e-2}
 # How much of the gradient's typical size an element may be off in absolute terms:
 # elements that cancel to ~0 keep the rounding of their large terms.
 _ATOL_FRACTION = 0.1

@@ -179,7 +179,7 @@ OPTIONS: dict[str, OptionSpec] = {
         ),
         OptionSpec(
             "rtol",
-            "relative tolerance (default: by dtype, 1e-5 for float64, 1e-3 for float32)",
+            "relative tolerance (default: by dtype, 1e-5 for float64, 1e-4 for float32)",
             _check_tolerance,
             _parse_optional_float,
             metavar="FLOAT",
