@@ -110,11 +110,15 @@ def _is_checkable_class(obj: Any) -> bool:
 
 def candidates_in(module: ModuleType) -> list[Candidate]:
     """Checkable classes a module defines or exports (its ``__all__`` when it has one)."""
-    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    exported = getattr(module, "__all__", None)
+    names = exported or [n for n in vars(module) if not n.startswith("_")]
     found = []
     for name in names:
         obj = getattr(module, name, None)
-        if isinstance(obj, type) and _is_checkable_class(obj):
+        # Without __all__, a class imported from elsewhere (``from lib import Affine``) is
+        # not this module's to check: it would be checked, and reported, under a wrong name.
+        defined_here = exported or getattr(obj, "__module__", None) == module.__name__
+        if isinstance(obj, type) and _is_checkable_class(obj) and defined_here:
             found.append(Candidate(name, module.__name__, obj))
     return found
 
