@@ -193,6 +193,34 @@ class Report:
     def __str__(self) -> str:
         return render_text(self)
 
+    def _repr_html_(self) -> str:
+        """Notebooks show the report as a table with heatmaps (:mod:`gradcheck.html`)."""
+        from gradcheck.html import render_html
+
+        return render_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Front ends without HTML show Markdown tables (:mod:`gradcheck.markdown`)."""
+        from gradcheck.markdown import render_markdown
+
+        return render_markdown(self)
+
+    def to_html(self) -> str:
+        """A complete standalone HTML page of this report (see :mod:`gradcheck.html`)."""
+        from gradcheck.html import to_html_page
+
+        return to_html_page(self)
+
+    def plot(self, *, which: str = "auto") -> Any:
+        """A matplotlib figure of the gradients (needs matplotlib; see :mod:`gradcheck.plot`).
+
+        ``which`` is ``"auto"`` (the failing gradients, or all when none fails),
+        ``"failing"`` or ``"all"``.
+        """
+        from gradcheck.plot import plot_report
+
+        return plot_report(self, which=which)
+
 
 def _number(value: float) -> str:
     return f"{value:.3e}" if value and (abs(value) >= 1e5 or abs(value) < 1e-3) else f"{value:.6g}"

@@ -1,0 +1,166 @@
+"""How numbers, arrays and report rows are written for people: in pictures and pages.
+
+Floating-point arithmetic leaves noise in the last digits (``1.1 * 200`` is
+``220.00000000000003``); a picture for a student should say ``220``. Six significant
+digits keep every value of the chapter exact and hide the noise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gradcheck.report import Report, VariableReport
+
+__all__ = ["SUMMARY_COLUMNS", "WORST_COLUMNS", "format_number", "format_value",
+           "summary_rows", "worst_rows"]
+
+# The columns of the report's tables (the same as the plain-text report's).
+SUMMARY_COLUMNS = ["", "name", "shape", "dtype", "method", "checked", "wrong", "kinks",
+                   "max abs err", "max rel err", "rtol"]
+WORST_COLUMNS = ["index", "analytic", "numerical", "error est.", "|diff|"]
+
+_DIGITS = 6
+# Arrays up to this size are written out in full; larger ones as a shape and a preview,
+# in fewer digits: the preview says what the array looks like, not what it holds exactly.
+_FULL_SIZE = 4
+_PREVIEW = 3
+_PREVIEW_DIGITS = 3
+
+
+def format_number(value: Any, digits: int = _DIGITS) -> str:
+    """A number in at most ``digits`` significant digits, without rounding noise.
+
+    Parameters
+    ----------
+    value : int, float, complex or numpy scalar
+        The number.
+    digits : int, optional
+        Significant digits to keep (default 6).
+
+    Returns
+    -------
+    str
+        ``"220"`` for ``220.00000000000003``, ``"1.5e-7"`` for ``1.5e-07``, ``"-0.5"``.
+
+    Examples
+    --------
+    >>> format_number(1.1 * 200)
+    '220'
+    >>> format_number(3.3000000000000003)
+    '3.3'
+    >>> format_number(1.5e-7)
+    '1.5e-7'
+    """
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, complex | np.complexfloating):
+        real = format_number(value.real, digits)
+        imag = format_number(abs(value.imag), digits)
+        return f"{real}{'-' if value.imag < 0 else '+'}{imag}j"
+    number = float(value)
+    if number == 0.0:
+        return "0"
+    text = f"{number:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def format_value(value: Any) -> str:
+    """A short summary of a value: numbers in full, arrays as shape and first elements.
+
+    Parameters
+    ----------
+    value : object
+        A number, a numpy array, a tuple of those, or anything else.
+
+    Returns
+    -------
+    str
+        ``"220"``, ``"[0.5, -1]"`` for a small vector, ``"(5, 4) [0.126, -0.5, 2.1, …]"``
+        (three significant digits) for a larger array, ``"None"``, or ``repr`` for other objects.
+
+    Examples
+    --------
+    >>> format_value(np.arange(12.0).reshape(3, 4))
+    '(3, 4) [0, 1, 2, …]'
+    """
+    if value is None:
+        return "None"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(format_value(item) for item in value) + ")"
+    if isinstance(value, int | float | complex | np.generic):
+        return format_number(value)
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return format_number(value.item())
+        flat = value.ravel()
+        if value.size <= _FULL_SIZE and value.ndim == 1:
+            return "[" + ", ".join(format_number(v) for v in flat) + "]"
+        shown = ", ".join(format_number(v, _PREVIEW_DIGITS) for v in flat[:_PREVIEW])
+        more = ", …" if value.size > _PREVIEW else ""
+        return f"{value.shape} [{shown}{more}]"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def summary_rows(report: Report) -> list[list[str]]:
+    """One row of strings per checked variable, in the order of :data:`SUMMARY_COLUMNS`.
+
+    Parameters
+    ----------
+    report : Report
+        A check's report.
+
+    Returns
+    -------
+    list of list of str
+        ``["✗", "W (param)", "(4, 3)", "float64", ...]`` per variable.
+    """
+    return [
+        [
+            "✓" if var.passed else "✗",
+            var.name + (" (param)" if var.role == "parameter" else ""),
+            str(var.shape),
+            var.dtype,
+            var.method,
+            str(var.checked),
+            str(var.mismatches),
+            str(var.kinks),
+            f"{var.max_abs_error:.2e}",
+            f"{var.max_rel_error:.2e}",
+            f"{var.rtol:.0e}",
+        ]
+        for var in report.variables
+    ]
+
+
+def worst_rows(var: VariableReport) -> list[list[str]]:
+    """The worst elements of one variable, in the order of :data:`WORST_COLUMNS`.
+
+    Parameters
+    ----------
+    var : VariableReport
+        The report of one input or parameter.
+
+    Returns
+    -------
+    list of list of str
+        ``["(2, 1)", "-0.356725", "-0.856725", "8.1e-9", "0.5"]`` per finding.
+    """
+    return [
+        [
+            str(finding.index),
+            format_number(finding.analytic),
+            format_number(finding.numerical),
+            format_number(finding.error_estimate, 2),
+            format_number(finding.abs_error, 3),
+        ]
+        for finding in var.worst
+    ]

@@ -1,0 +1,197 @@
+"""Reports as HTML: a table with failures highlighted, and heatmaps that show the bug.
+
+One self-contained fragment per report (no scripts, no external files; pictures are
+inline SVG from :mod:`gradcheck.heatmap`), used by ``Report._repr_html_`` in notebooks,
+and a standalone page for one or several reports (``gradcheck check ... --html FILE``).
+
+Colours that carry meaning are inline ``style``/SVG attributes, not only CSS classes, so
+a notebook that strips ``<style>`` still highlights the failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+from pathlib import Path
+
+from gradcheck.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
+from gradcheck.heatmap import pictures
+from gradcheck.mosaic import MAX_CELLS
+from gradcheck.report import Report, VariableReport
+
+__all__ = ["STYLE", "render_html", "to_html_page", "write_html"]
+
+_FAILED_ROW = "background:#fdecea;color:#8b1a1a;font-weight:600"
+_PASSED_HEAD = "background:#e8f5e9;border-left:6px solid #2e7d32"
+_FAILED_HEAD = "background:#fdecea;border-left:6px solid #c62828"
+_SEVERITY_MARK = {"error": "✗", "warning": "!", "note": "·"}
+_PASSING_CELLS = 400
+
+STYLE = """
+.gradcheck-report{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:13px;
+ color:#222;margin:0 0 28px 0}
+.gradcheck-report .gc-head{padding:8px 12px;margin:0 0 8px 0;font-size:15px}
+.gradcheck-report .gc-conclusion{font-size:14px;margin:4px 0 8px 0}
+.gradcheck-report table.gc-table{border-collapse:collapse;margin:6px 0 10px 0}
+.gradcheck-report table.gc-table th,.gradcheck-report table.gc-table td{
+ padding:3px 9px;border-bottom:1px solid #e0e0e0;text-align:right;font-variant-numeric:tabular-nums}
+.gradcheck-report table.gc-table th{background:#f5f5f5;font-weight:600}
+.gradcheck-report table.gc-table td.gc-text,.gradcheck-report table.gc-table th.gc-text{
+ text-align:left}
+.gradcheck-report .gc-variable{margin:12px 0 4px 0;padding:4px 0 0 0;border-top:1px solid #eee}
+.gradcheck-report .gc-variable h4{margin:4px 0;font-size:14px}
+.gradcheck-report .gc-panels{display:flex;flex-wrap:wrap;gap:6px 22px;align-items:flex-start}
+.gradcheck-report figure{margin:0}
+.gradcheck-report figcaption{font-weight:600;font-size:12px;margin:2px 0 2px 0}
+.gradcheck-report .gc-note{color:#555;font-size:12px;font-style:italic}
+.gradcheck-report .gc-meta{color:#666;font-size:12px}
+.gradcheck-report ul{margin:4px 0;padding-left:18px}
+"""
+
+
+def _table(columns: list[str], rows: list[list[str]], failing: list[bool], text: set[int]) -> str:
+    def cell(tag: str, i: int, value: str) -> str:
+        css = ' class="gc-text"' if i in text else ""
+        return f"<{tag}{css}>{escape(value)}</{tag}>"
+
+    head = "".join(cell("th", i, name) for i, name in enumerate(columns))
+    body = []
+    for row, fails in zip(rows, failing, strict=True):
+        attrs = f' class="gc-fail" style="{_FAILED_ROW}"' if fails else ""
+        body.append(f"<tr{attrs}>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
+    return f'<table class="gc-table"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def _pictures_html(var: VariableReport) -> str:
+    # Pictures of passing gradients are folded away; small ones keep the page light.
+    found = pictures(var, max_cells=MAX_CELLS if not var.passed else _PASSING_CELLS)
+    figures = [
+        f'<figure data-kind="{panel.kind}"><figcaption>{escape(panel.title)}</figcaption>'
+        f"{panel.svg}<div>{panel.legend}</div></figure>"
+        for panel in found.panels
+    ]
+    note = f'<p class="gc-note">{escape(found.note)}</p>' if found.note else ""
+    return f'<div class="gc-panels">{"".join(figures)}</div>{note}'
+
+
+def _variable_html(var: VariableReport) -> str:
+    role = " (parameter)" if var.role == "parameter" else ""
+    if var.passed:
+        title = (f"✓ {var.name}{role}: all {var.checked} elements match"
+                 + (f" ({var.kinks} kinks skipped)" if var.kinks else ""))
+        return (f'<details class="gc-variable" data-variable="{escape(var.name)}">'
+                f"<summary>{escape(title)} — pictures</summary>{_pictures_html(var)}</details>")
+    title = f"✗ {var.name}{role}: {var.mismatches} of {var.checked} elements wrong"
+    parts = [f'<section class="gc-variable" data-variable="{escape(var.name)}">',
+             f'<h4 style="color:#b71c1c">{escape(title)}</h4>']
+    if var.diagnosis:
+        parts.append(f"<p>{escape(var.diagnosis)}</p>")
+    parts.append(_pictures_html(var))
+    if var.worst:
+        parts.append(_table(WORST_COLUMNS, worst_rows(var), [False] * len(var.worst), {0}))
+        hidden = var.mismatches - len(var.worst)
+        if hidden > 0:
+            parts.append(f'<p class="gc-note">… and {hidden} more wrong elements.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_html(report: Report, *, style: bool = True) -> str:
+    """One report as a self-contained HTML fragment (what ``report._repr_html_`` shows).
+
+    Parameters
+    ----------
+    report : Report
+        The result of :func:`gradcheck.check`.
+    style : bool, optional
+        Include the ``<style>`` element (default). A page holding several reports
+        includes it once instead.
+
+    Returns
+    -------
+    str
+        A ``<div class="gradcheck-report">``: verdict, conclusion, diagnoses, a table of
+        every input and parameter (failures highlighted), and for each failing one an
+        error heatmap next to the analytic and numerical gradients, mismatches outlined.
+    """
+    verdict = "passed" if report.passed else "FAILED"
+    head_style = _PASSED_HEAD if report.passed else _FAILED_HEAD
+    mark = "✓" if report.passed else "✗"
+    parts = [f'<div class="gradcheck-report" data-passed="{str(report.passed).lower()}">']
+    if style:
+        parts.append(f"<style>{STYLE}</style>")
+    parts.append(f'<div class="gc-head" style="{head_style}">{mark} <b>gradcheck '
+                 f"{escape(report.target)}</b> ({escape(report.kind)}): <b>{verdict}</b></div>")
+    if report.conclusion:
+        parts.append(f'<p class="gc-conclusion">→ {escape(report.conclusion)}</p>')
+    if report.diagnostics:
+        items = "".join(f"<li>{_SEVERITY_MARK[d.severity]} {escape(d.message)}</li>"
+                        for d in report.diagnostics)
+        parts.append(f"<ul>{items}</ul>")
+    if report.variables:
+        parts.append(_table(SUMMARY_COLUMNS, summary_rows(report),
+                            [not v.passed for v in report.variables], {0, 1, 3, 4}))
+    parts += [_variable_html(var) for var in report.variables if not var.passed]
+    parts += [_variable_html(var) for var in report.variables if var.passed]
+    notes = [f"{c.name} treated as a constant: {c.reason}" for c in report.constants]
+    notes += [f"note: {note}" for note in report.notes]
+    method = report.options.get("method", "auto")
+    notes.append(f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
+                 f"{report.seconds:.3g} s")
+    parts.append("".join(f'<p class="gc-meta">{escape(n)}</p>' for n in notes))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def to_html_page(reports: Report | Iterable[Report], title: str | None = None) -> str:
+    """A complete standalone HTML page of one or several reports.
+
+    Parameters
+    ----------
+    reports : Report or iterable of Report
+        What to show, in order.
+    title : str, optional
+        The page title; default names the reports and how many failed.
+
+    Returns
+    -------
+    str
+        An HTML5 document with no external resources.
+    """
+    items = [reports] if isinstance(reports, Report) else list(reports)
+    failed = sum(not r.passed for r in items)
+    if title is None:
+        names = ", ".join(r.target for r in items[:3]) + ("…" if len(items) > 3 else "")
+        title = f"gradcheck: {names}" + (f" — {failed} failed" if failed else " — passed")
+    summary = ""
+    if len(items) > 1:
+        summary = (f"<p>{len(items)} checks, <b>{failed} failed</b>.</p>" if failed
+                   else f"<p>{len(items)} checks, all passed.</p>")
+    body = "".join(render_html(r, style=False) for r in items)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>body{{margin:16px 20px;background:#fff}}"
+        f"{STYLE}</style></head><body>{summary}{body}</body></html>\n"
+    )
+
+
+def write_html(reports: Report | Iterable[Report], path: str | Path) -> Path:
+    """Write one standalone HTML page of ``reports`` to ``path`` (UTF-8).
+
+    Parameters
+    ----------
+    reports : Report or iterable of Report
+        What to show, in order (``gradcheck check ... --html FILE`` passes every report).
+    path : str or Path
+        The file to write; its parent directories are created.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(to_html_page(reports), encoding="utf-8")
+    return target
