@@ -180,8 +180,9 @@ def _run_backward(
             Diagnostic(
                 "inplace-backward",
                 severity,
-                f"{target.name}.backward modified dout in place ({int(changed.sum())} of "
-                f"{changed.size} elements changed, e.g. at {format_indices(changed, 3)}). "
+                f"{target.name}.{target.backward_call} modified dout in place "
+                f"({int(changed.sum())} of {changed.size} elements changed, e.g. at "
+                f"{format_indices(changed, 3)}). "
                 + _SHARED_DOUT,
             )
         )
@@ -202,9 +203,9 @@ def _check_repeatable(
             Diagnostic(
                 "backward-once",
                 WARNING,
-                f"{target.name}.backward failed when called a second time after one forward "
-                f"({type(error).__name__}: {error}); gradcheck could not test that it is "
-                "repeatable.",
+                f"{target.name}.{target.backward_call} failed when called a second time "
+                f"after one forward ({type(error).__name__}: {error}); gradcheck could not "
+                "test that it is repeatable.",
             )
         )
         return
@@ -216,9 +217,10 @@ def _check_repeatable(
         grad_name = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
         if doubled:
             message = (
-                f"{target.name}.backward accumulates {grad_name}: calling it twice after one "
-                "forward doubled it. Assign the gradient (self.dW = ...) instead of adding to "
-                "it, or reset it in forward; otherwise every training step uses a stale sum."
+                f"{target.name}.{target.backward_call} accumulates {grad_name}: calling it "
+                "twice after one forward doubled it. Assign the gradient (self.dW = ...) "
+                "instead of adding to it, or reset it in forward; otherwise every training "
+                "step uses a stale sum."
             )
             diagnostics.append(Diagnostic("accumulating", ERROR, message))
         else:
@@ -227,9 +229,9 @@ def _check_repeatable(
                 Diagnostic(
                     "not-repeatable",
                     ERROR,
-                    f"{target.name}.backward gave a different {grad_name} when called again "
-                    f"after the same forward (max difference {worst:.3g}): backward must "
-                    "depend only on dout and what forward cached.",
+                    f"{target.name}.{target.backward_call} gave a different {grad_name} when "
+                    f"called again after the same forward (max difference {worst:.3g}): "
+                    "backward must depend only on dout and what forward cached.",
                 )
             )
 

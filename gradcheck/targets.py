@@ -24,7 +24,8 @@ import copy
 import inspect
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,27 +133,60 @@ class Instance:
         arrays: dict[str, NDArray],
         run_forward: Callable[[Any, dict[str, NDArray]], Any],
         run_backward: Callable[[Any, Any, dict[str, NDArray]], dict[str, Any]],
+        *,
+        calls: tuple[str, str] = ("forward", "backward"),
     ) -> None:
         self.subject = subject
         self.arrays = arrays
         self._run_forward = run_forward
         self._run_backward = run_backward
+        self._calls = calls
         self._generators = _random_states(subject)
         self._states = [_get_state(g) for g in self._generators]
         self.copy_inputs = False
 
-    def forward(self) -> Any:
-        """Run the forward pass at the current working arrays; return its output."""
+    def _hold_randomness(self) -> None:
         for generator, state in zip(self._generators, self._states, strict=True):
             _set_state(generator, state)
+
+    def forward(self) -> Any:
+        """Run the forward pass at the current working arrays; return its output."""
+        self._hold_randomness()
         arrays = self.arrays
         if self.copy_inputs:
             arrays = {name: array.copy() for name, array in arrays.items()}
-        return self._run_forward(self.subject, arrays)
+        with user_code(self._calls[0]):
+            return self._run_forward(self.subject, arrays)
 
     def backward(self, dout: Any) -> dict[str, Any]:
-        """Run the backward pass (after :meth:`forward`); return the raw gradients."""
-        return self._run_backward(self.subject, dout, self.arrays)
+        """Run the backward pass (after :meth:`forward`); return the raw gradients.
+
+        Random generators are reset here too: a model's ``gradient(x, t)`` runs its own
+        forward pass, which must draw the same Dropout mask as ``loss(x, t)`` did.
+        """
+        self._hold_randomness()
+        with user_code(self._calls[1]):
+            return self._run_backward(self.subject, dout, self.arrays)
+
+
+@contextmanager
+def user_code(call: str) -> Iterator[None]:
+    """Let an exception from the user's code propagate unchanged, with a note on where.
+
+    The exception keeps its type and traceback (a test runner shows the user's own line);
+    the note (PEP 678) adds that gradcheck called it on a private copy, so nothing the
+    user passed was changed. Our own :class:`CheckError` passes through without a note.
+    """
+    try:
+        yield
+    except CheckError:
+        raise
+    except Exception as error:
+        error.add_note(
+            f"(raised in {call}, called by gradcheck on a private copy; the arrays you "
+            "passed are unchanged)"
+        )
+        raise
 
 
 class Target(ABC):
@@ -227,8 +261,11 @@ def _as_input(name: str, owner: str, value: Any) -> tuple[Any, str | None]:
     if isinstance(value, list | tuple):
         try:
             array = np.asarray(value)
-        except ValueError as error:
-            raise CheckError(f"{owner}: input {name} is a ragged sequence: {error}") from None
+        except ValueError:
+            raise CheckError(
+                f"{owner}: input {name} is a ragged {type(value).__name__} (rows of different "
+                "lengths); pass a rectangular float array."
+            ) from None
         return array, f"{name}: {type(value).__name__} converted to a {array.dtype} array"
     return value, None
 
@@ -239,18 +276,28 @@ def _validate_float_input(owner: str, name: str, array: NDArray) -> None:
             f"{owner}: input {name} is complex ({array.dtype}); gradcheck checks real "
             "gradients — pass its real part, or split real and imaginary parts into two inputs."
         )
-    if array.dtype.kind == "O":
-        raise CheckError(
-            f"{owner}: input {name} is an object array; pass a float array "
-            "(np.asarray(x, dtype=np.float64))."
-        )
+    _validate_given_input(owner, name, array)
     if array.size == 0:
-        raise CheckError(f"{owner}: input {name} is empty (shape {array.shape}); nothing to check.")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        bad = format_indices(~np.isfinite(array))
         raise CheckError(
-            f"{owner}: input {name} contains NaN or Inf at {bad}; "
-            "a gradient is only defined at finite points."
+            f"{owner}: input {name} is empty (shape {array.shape}); nothing to check — "
+            "pass an array with at least one element."
+        )
+
+
+def _validate_given_input(owner: str, name: str, value: Any) -> None:
+    """Reject, before any user code runs, arrays that no check can start from."""
+    if not isinstance(value, np.ndarray):
+        return
+    if value.dtype.kind == "O":
+        raise CheckError(
+            f"{owner}: input {name} is an object array (dtype=object); pass a float array "
+            f"to differentiate (np.asarray({name}, dtype=np.float64)) or integers for labels."
+        )
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        bad = format_indices(~np.isfinite(value))
+        raise CheckError(
+            f"{owner}: input {name} contains NaN or Inf at {bad}; a gradient is only "
+            "defined at finite points — check at a point where every element is finite."
         )
 
 
@@ -305,9 +352,13 @@ def as_gradient(owner: str, call: str, name: str, like: NDArray, value: Any) -> 
             f"{owner}.{call} returned {type(value).__name__} for {name}; expected {expected}."
         )
     if value.dtype.kind not in "fiu" or (value.dtype.kind in "iu" and like.dtype.kind == "f"):
+        hint = (
+            " (a mask? multiply it: dout * mask)" if value.dtype.kind == "b"
+            else f" — return floats, e.g. .astype(np.{like.dtype})"
+        )
         raise CheckError(
             f"{owner}.{call}: the gradient of {name} has dtype {value.dtype}; expected a float "
-            f"array like {name} ({like.dtype})."
+            f"array like {name} ({like.dtype}){hint}."
         )
     if value.shape != like.shape:
         if value.size == like.size == 1:
@@ -321,7 +372,8 @@ def as_gradient(owner: str, call: str, name: str, like: NDArray, value: Any) -> 
     if not np.all(np.isfinite(value)):
         raise CheckError(
             f"{owner}.{call}: the gradient of {name} contains NaN or Inf at "
-            f"{format_indices(~np.isfinite(value))}."
+            f"{format_indices(~np.isfinite(value))} although forward is finite there; look "
+            "for a division by zero, log(0) or inf * 0 in backward."
         )
     return np.array(value, dtype=np.float64 if value.dtype.kind != "f" else value.dtype)
 
@@ -336,7 +388,7 @@ def _as_output(owner: str, call: str, value: Any) -> NDArray:
         )
     if value.dtype.kind not in "fc":
         raise CheckError(
-            f"{owner}.{call} returned a {value.dtype} array; expected floats "
+            f"{owner}.{call} returned an array of dtype {value.dtype}; expected floats "
             "(an integer or boolean output has no gradient)."
         )
     return value
@@ -348,7 +400,8 @@ def check_output(owner: str, call: str, value: Any) -> NDArray:
     if not np.all(np.isfinite(array)):
         raise CheckError(
             f"{owner}.{call} produced NaN or Inf at {format_indices(~np.isfinite(array))} "
-            "at the point being checked; check at inputs where the output is finite."
+            "of its output at the point being checked; check at inputs where the output is "
+            "finite."
         )
     return array
 
@@ -357,12 +410,20 @@ def check_output(owner: str, call: str, value: Any) -> NDArray:
 # Layer objects
 
 
-def _float_arrays(obj: Any) -> dict[str, NDArray]:
+def _arrays_of_kind(obj: Any, kinds: str) -> dict[str, NDArray]:
     return {
         name: value
         for name, value in vars(obj).items()
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f"
+        if isinstance(value, np.ndarray) and value.dtype.kind in kinds
     }
+
+
+def _float_arrays(obj: Any) -> dict[str, NDArray]:
+    return _arrays_of_kind(obj, "f")
+
+
+def _integer_arrays(obj: Any) -> dict[str, NDArray]:
+    return _arrays_of_kind(obj, "iu")
 
 
 class LayerTarget(Target):
@@ -382,26 +443,51 @@ class LayerTarget(Target):
                 f"{self.name} has forward but no backward method; gradcheck compares "
                 "backward's gradients with numerical ones."
             )
+        self._check_arity(len(inputs))
         names = _input_names(layer.forward, len(inputs))
         self.inputs: list[Any] = []
         for name, raw in zip(names, inputs, strict=True):
             value, note = _as_input(name, self.name, raw)
             if note:
                 self.notes.append(note)
+            _validate_given_input(self.name, name, value)
             self.inputs.append(value)
         self.input_names = names
         self.parameter_style: dict[str, str] = {}
         self._discover()
+
+    def _check_arity(self, count: int) -> None:
+        """Refuse, with the signature, inputs that forward cannot take."""
+        try:
+            signature = inspect.signature(self.layer.forward)
+        except (TypeError, ValueError):  # no signature (a builtin): let forward decide
+            return
+        try:
+            signature.bind(*range(count), **self.forward_kwargs)
+        except TypeError as error:
+            plain = signature.replace(
+                parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+                return_annotation=signature.empty,
+            )
+            raise CheckError(
+                f"{self.name}.forward{plain} cannot be called with the {count} input(s) "
+                f"given to check ({error}); pass forward's arguments after the layer, "
+                "gradcheck.check(layer, x, ...), and keywords as forward_kwargs={...}."
+            ) from None
 
     # -- discovery ----------------------------------------------------------------------
     def _discover(self) -> None:
         """Run forward and backward once on a copy to learn inputs and parameters."""
         probe = self._clone(self.layer, {})
         before = _float_arrays(probe) if hasattr(probe, "__dict__") else {}
+        integers = _integer_arrays(probe) if hasattr(probe, "__dict__") else {}
         args = [np.array(x, copy=True) if isinstance(x, np.ndarray) else x for x in self.inputs]
-        output = _as_output(self.name, "forward", probe.forward(*args, **self.forward_kwargs))
+        with user_code(f"{self.name}.forward"):
+            raw_output = probe.forward(*args, **self.forward_kwargs)
+        output = check_output(self.name, "forward", raw_output)
         dout = np.ones_like(output)
-        returned = probe.backward(dout)
+        with user_code(f"{self.name}.backward"):
+            returned = probe.backward(dout)
         grads = self._split_input_gradients(returned)
         for position, (name, value) in enumerate(zip(self.input_names, self.inputs, strict=True)):
             if position >= len(grads) or grads[position] is None:
@@ -425,7 +511,20 @@ class LayerTarget(Target):
             _validate_float_input(self.name, name, value)
             as_gradient(self.name, "backward", name, value, grads[position])
             self.variables.append(Variable(name, "input", np.array(value, copy=True)))
+        self._refuse_integer_parameters(probe, integers)
         self._discover_parameters(probe, before)
+
+    def _refuse_integer_parameters(self, probe: Any, integers: dict[str, NDArray]) -> None:
+        """An integer attribute that backward gives a gradient cannot be perturbed."""
+        after = vars(probe)
+        for name, value in integers.items():
+            gradient = after.get("d" + name)
+            if after.get(name) is value and isinstance(gradient, np.ndarray):
+                raise CheckError(
+                    f"{self.name}: parameter {name} is an integer array ({value.dtype}) but "
+                    f"backward sets d{name}; make it float (e.g. {name}.astype(np.float64)) "
+                    "to check its gradient."
+                )
 
     def _split_input_gradients(self, returned: Any) -> list[Any]:
         if returned is None:
@@ -538,7 +637,10 @@ class LayerTarget(Target):
                     result[var.name] = getattr(layer, "d" + var.name, None)
             return result
 
-        return Instance(clone, arrays, run_forward, run_backward)
+        return Instance(
+            clone, arrays, run_forward, run_backward,
+            calls=(f"{self.name}.forward", f"{self.name}.backward"),
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -588,7 +690,10 @@ class ModelTarget(Target):
                 for name in current
             }
 
-        return Instance(clone, arrays, run_forward, run_backward)
+        return Instance(
+            clone, arrays, run_forward, run_backward,
+            calls=(f"{self.name}.loss", f"{self.name}.gradient"),
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -657,7 +762,10 @@ class FunctionTarget(Target):
                 )
             return dict(zip(self.input_names, returned, strict=True))
 
-        return Instance(self.function, arrays, run_forward, run_backward)
+        return Instance(
+            self.function, arrays, run_forward, run_backward,
+            calls=(self.name, self.backward_call),
+        )
 
 
 # ---------------------------------------------------------------------------------------
