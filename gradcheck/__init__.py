@@ -7,21 +7,50 @@
 >>> report = gradcheck.check(layer, rng.standard_normal((5, 4)))
 >>> report.passed
 True
+
+The public names are imported on first use (PEP 562): pytest loads the plugin in every
+run of every project that has gradcheck installed, and that must not cost a numpy import.
 """
 
-from gradcheck.checker import assert_gradients, check
-from gradcheck.errors import CheckError, GradientCheckError, OptionError
-from gradcheck.numeric import NumericalGradient, numerical_gradient
-from gradcheck.options import CheckOptions
-from gradcheck.report import ElementFinding, Report, VariableReport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gradcheck.checker import assert_gradients, check
+    from gradcheck.errors import CheckError, GradientCheckError, OptionError
+    from gradcheck.graph import trace
+    from gradcheck.network import NetworkReport, check_network
+    from gradcheck.numeric import NumericalGradient, numerical_gradient
+    from gradcheck.options import CheckOptions
+    from gradcheck.report import ElementFinding, Report, VariableReport
 
 __version__ = "0.1.0"
+
+_WHERE = {
+    "CheckError": "gradcheck.errors",
+    "CheckOptions": "gradcheck.options",
+    "ElementFinding": "gradcheck.report",
+    "GradientCheckError": "gradcheck.errors",
+    "NetworkReport": "gradcheck.network",
+    "NumericalGradient": "gradcheck.numeric",
+    "OptionError": "gradcheck.errors",
+    "Report": "gradcheck.report",
+    "VariableReport": "gradcheck.report",
+    "assert_gradients": "gradcheck.checker",
+    "check": "gradcheck.checker",
+    "check_network": "gradcheck.network",
+    "numerical_gradient": "gradcheck.numeric",
+    "trace": "gradcheck.graph",
+}
 
 __all__ = [
     "CheckError",
     "CheckOptions",
     "ElementFinding",
     "GradientCheckError",
+    "NetworkReport",
     "NumericalGradient",
     "OptionError",
     "Report",
@@ -29,5 +58,20 @@ __all__ = [
     "__version__",
     "assert_gradients",
     "check",
+    "check_network",
     "numerical_gradient",
+    "trace",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
