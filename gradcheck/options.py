@@ -39,12 +39,14 @@ class CheckOptions:
     strict: bool = False
     max_evaluations: int = 2_000_000
     forward_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    executor: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON-ready data."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["wrt"] = list(self.wrt) if self.wrt is not None else None
         out["forward_kwargs"] = {k: repr(v) for k, v in self.forward_kwargs.items()}
+        out["executor"] = None if self.executor is None else type(self.executor).__name__
         return out
 
 
@@ -119,6 +121,14 @@ def _check_mapping(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"expected a dict of keyword arguments, got {value!r}")
     return dict(value)
+
+
+def _check_executor(value: Any) -> Any:
+    if value is not None and not callable(getattr(value, "submit", None)):
+        raise ValueError(
+            f"expected a concurrent.futures.Executor (an object with .submit), got {value!r}"
+        )
+    return value
 
 
 def _parse_optional_float(text: str) -> float | None:
@@ -230,6 +240,15 @@ OPTIONS: dict[str, OptionSpec] = {
             "forward_kwargs",
             "keyword arguments passed to every forward call",
             _check_mapping,
+            str,
+            textual=False,
+        ),
+        OptionSpec(
+            "executor",
+            "a concurrent.futures.Executor that runs independent groups of forward passes "
+            "(colours, directions, chunks of elements), each on its own working copy; "
+            "default: serial",
+            _check_executor,
             str,
             textual=False,
         ),

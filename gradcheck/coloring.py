@@ -1,0 +1,429 @@
+"""Coloured full checks: move many elements at once when their outputs do not overlap.
+
+Most layers are sparse in a simple way. Row ``k`` of an Affine output depends only on row
+``k`` of its input (per-sample), ``Sigmoid`` maps element to element, column ``j`` of
+``W`` only reaches output column ``j``. When elements ``i`` and ``j`` affect disjoint sets
+of outputs, one forward pass with both perturbed yields both derivatives: the derivative
+of ``L = Σ dout ⊙ f`` for ``i`` is read from the outputs only ``i`` affects,
+``Σ_{o ∈ S_i} dout_o Δf_o``. Grouping elements into *colours* of mutually independent
+elements (Curtis, Powell & Reid 1974; scipy's ``approx_derivative(sparsity=...)``) turns
+``n`` stencils into one per colour: an elementwise layer needs one colour whatever its
+size, a per-sample layer one per feature.
+
+Patterns
+    A pattern pairs some axes of the variable with equally long axes of the output
+    (:class:`Colouring`): element ``i`` may affect output ``o`` only if their indices
+    agree along every paired axis. A *block* is one value of the paired indices; each
+    colour holds exactly one element of every block. Elementwise pairs every axis with
+    itself; per-sample pairs axis 0 with axis 0; ``W (D, M)`` of Affine pairs its axis 1
+    with the output's axis 1.
+
+Never trusted unverified
+    :func:`candidates` lists the patterns the shapes allow, fewest colours first. A cheap
+    NaN probe (:func:`nan_consistent`: NaN in a random half of the blocks must not reach
+    the other half's outputs) discards the obviously wrong ones — BatchNorm in training
+    mode mixes rows through the batch mean, so it is never coloured per sample. The
+    pattern that survives is then *verified* by :func:`coloured_gradient` itself: every
+    colour pass also accumulates the Jacobian-vector product along a random direction
+    ``u`` that the pattern predicts (each output change credited to its block's element),
+    and one extra directional pass measures it. A hidden dependency of output ``o`` on
+    an element outside its block changes the measurement but not the prediction, so the
+    two disagree beyond their error estimates and the caller falls back to the plain
+    element-by-element path. A wrong grouping costs time, never a wrong verdict.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.numeric import (
+    COMPLEX_STEP,
+    STENCIL_OFFSETS,
+    NumericalGradient,
+    complex_from_values,
+    stencil_from_table,
+    step_sizes,
+)
+from gradcheck.passes import Runner, Runners, chunks
+
+__all__ = [
+    "Coloured",
+    "Colouring",
+    "candidates",
+    "coloured_gradient",
+    "fewest_colours",
+    "nan_consistent",
+]
+
+# Verification slack beyond the error estimates, relative to the size of the terms:
+# far below any gradient tolerance (1e-5), far above rounding.
+_VERIFY_RELATIVE = 1e-9
+_NOISE_FACTOR = 16.0
+_MAX_RANK = 6
+# Parallel colour passes: at most this many tasks (each builds its own working copy).
+_TASKS = 16
+
+
+@dataclass(frozen=True)
+class Colouring:
+    """A block pattern between a variable and the output, and its colours.
+
+    Attributes
+    ----------
+    pairs : tuple of (int, int)
+        ``(variable axis, output axis)`` pairs of equal length.
+    element_block, output_block : ndarray of intp
+        The block of every element of the variable and of every output element (flat).
+    order : ndarray of intp
+        Flat element indices sorted by colour, then block: colour ``c`` is
+        ``order[c * blocks:(c + 1) * blocks]``, its ``b``-th element in block ``b``.
+    blocks, colours : int
+        How many blocks (elements per colour) and colours (passes per stencil offset).
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+    element_block: NDArray[np.intp]
+    output_block: NDArray[np.intp]
+    order: NDArray[np.intp]
+    blocks: int
+    colours: int
+
+    @property
+    def name(self) -> str:
+        """How reports call the pattern."""
+        if all(a == b for a, b in self.pairs) and self.colours == 1:
+            return "elementwise"
+        if self.pairs == ((0, 0),):
+            return "per-sample"
+        return "axes " + ",".join(f"{a}↔{b}" for a, b in self.pairs)
+
+    def members(self, colour: int) -> NDArray[np.intp]:
+        """Flat indices of the elements of ``colour``, the ``b``-th in block ``b``."""
+        return self.order[colour * self.blocks:(colour + 1) * self.blocks]
+
+
+def _block_ids(shape: tuple[int, ...], axes: Sequence[int]) -> NDArray[np.intp]:
+    """For every flat element of ``shape``, the flat index of its ``axes`` coordinates."""
+    if not axes:
+        return np.zeros(math.prod(shape), dtype=np.intp)
+    grids = np.indices(shape).reshape(len(shape), -1)
+    return np.ravel_multi_index(
+        tuple(grids[a] for a in axes), tuple(shape[a] for a in axes)
+    ).astype(np.intp)
+
+
+def _make(
+    var_shape: tuple[int, ...], out_shape: tuple[int, ...], pairs: tuple[tuple[int, int], ...]
+) -> Colouring:
+    var_axes = [a for a, _ in pairs]
+    rest = [a for a in range(len(var_shape)) if a not in var_axes]
+    element_block = _block_ids(var_shape, var_axes)
+    element_colour = _block_ids(var_shape, rest)
+    blocks = math.prod(var_shape[a] for a in var_axes)
+    colours = math.prod(var_shape[a] for a in rest)
+    return Colouring(
+        pairs=pairs,
+        element_block=element_block,
+        output_block=_block_ids(out_shape, [b for _, b in pairs]),
+        order=np.lexsort((element_block, element_colour)).astype(np.intp),
+        blocks=blocks,
+        colours=colours,
+    )
+
+
+def _pairings(
+    var_shape: tuple[int, ...], out_shape: tuple[int, ...]
+) -> list[tuple[tuple[int, int], ...]]:
+    """Every non-empty injective pairing of variable axes with equally long output axes."""
+    options = [
+        [b for b, length in enumerate(out_shape) if length == size and size >= 2]
+        for size in var_shape
+    ]
+    found = []
+    for choice in itertools.product(*[[None, *axes] for axes in options]):
+        chosen = [b for b in choice if b is not None]
+        if chosen and len(set(chosen)) == len(chosen):
+            found.append(tuple((a, b) for a, b in enumerate(choice) if b is not None))
+    return found
+
+
+def candidates(
+    var_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    *,
+    max_colours: int | None = None,
+    limit: int | None = None,
+) -> list[Colouring]:
+    """Block patterns the shapes allow, fewest colours first (unverified!).
+
+    Ties prefer pairing an axis with the same axis of the output (per-sample before
+    anything exotic). A scalar output allows none. Only patterns of at most
+    ``max_colours`` colours are kept, and only the first ``limit`` are built.
+    """
+    if not out_shape or len(var_shape) > _MAX_RANK or len(out_shape) > _MAX_RANK:
+        return []
+    size = math.prod(var_shape)
+    ranked = []
+    for pairs in _pairings(var_shape, out_shape):
+        colours = size // math.prod(var_shape[a] for a, _ in pairs)
+        if max_colours is None or colours <= max_colours:
+            crossed = sum(a != b for a, b in pairs)
+            ranked.append((colours, crossed, -len(pairs), pairs))
+    ranked.sort()
+    return [_make(var_shape, out_shape, pairs) for *_, pairs in ranked[:limit]]
+
+
+def fewest_colours(var_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+    """The colours of the best pattern the shapes allow (the size when none): a bound."""
+    size = math.prod(var_shape)
+    if not out_shape or len(var_shape) > _MAX_RANK or len(out_shape) > _MAX_RANK:
+        return size
+    return min(
+        [size // math.prod(var_shape[a] for a, _ in pairs)
+         for pairs in _pairings(var_shape, out_shape)] + [size]
+    )
+
+
+def nan_consistent(
+    runner: Runner, name: str, colouring: Colouring, rng: np.random.Generator, probes: int = 2
+) -> bool:
+    """Whether NaN in a random half of the blocks stays in those blocks' outputs.
+
+    A cheap filter (one pass per probe) that rejects patterns a layer plainly violates;
+    it can miss a dependency (a NaN swallowed by ``np.where``), which is why
+    :func:`coloured_gradient` verifies the pattern it uses. A layer that fails on NaN
+    gets no colouring.
+    """
+    work = runner.arrays[name]
+    saved = work.copy()
+    view = work.reshape(-1)
+    for _ in range(probes):
+        chosen = rng.random(colouring.blocks) < 0.5
+        if colouring.blocks >= 2:
+            chosen[rng.integers(colouring.blocks)] = True
+            chosen[rng.integers(colouring.blocks)] = False
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                view[chosen[colouring.element_block]] = np.nan
+                output = runner.output()
+        except Exception:  # a layer that cannot run on NaN is simply not coloured
+            return False
+        finally:
+            np.copyto(work, saved)
+        if output.size != colouring.output_block.size:
+            return False
+        reached = ~np.isfinite(output).ravel()
+        if np.any(reached & ~chosen[colouring.output_block]):
+            return False
+    return True
+
+
+@dataclass
+class Coloured:
+    """The outcome of a coloured pass over one variable.
+
+    ``numerical`` is None when the verification refuted the pattern; ``reason`` says how.
+    """
+
+    numerical: NumericalGradient | None
+    reason: str
+
+
+@dataclass
+class _Partial:
+    """What one task returns: its table rows and its share of the predicted JVP."""
+
+    rows: NDArray
+    predicted: dict[int, NDArray]
+    magnitude: NDArray
+    weight_sum: NDArray
+
+
+def coloured_gradient(
+    runners: Runners,
+    name: str,
+    colouring: Colouring,
+    weights: NDArray,
+    *,
+    method: str,
+    scale: float,
+    rng: np.random.Generator,
+) -> Coloured:
+    """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
+
+    ``method`` is ``"central"``, ``"richardson"`` (real working copies) or ``"complex"``
+    (complex ones). The numbers equal those of the element-by-element engines (same
+    steps, same error estimates, one-sided derivatives for kinks) as long as the pattern
+    holds — which the extra directional pass verifies.
+    """
+    x = runners.main.arrays[name]
+    w = weights.astype(np.float64).ravel()
+    r = rng.choice([-1.0, 1.0], size=x.size) * rng.uniform(0.5, 1.0, size=x.size)
+    if method == "complex":
+        return _complex(runners, name, colouring, w, r)
+    return _real(runners, name, colouring, w, r, method, scale)
+
+
+def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
+    return np.bincount(colouring.output_block, weights=values, minlength=colouring.blocks)
+
+
+def _real(
+    runners: Runners,
+    name: str,
+    colouring: Colouring,
+    w: NDArray,
+    r: NDArray,
+    method: str,
+    scale: float,
+) -> Coloured:
+    main = runners.main
+    x = main.arrays[name]
+    before = runners.passes
+    base = main.output().ravel().astype(np.float64)
+    f0 = float(np.sum(w * base))
+    h = step_sizes(x, method=method, noise=max(abs(f0), scale))
+    offsets = STENCIL_OFFSETS[method]
+    step = np.zeros(x.size)
+
+    def task(runner: Runner, colours: NDArray[np.intp]) -> _Partial:
+        work = runner.arrays[name].reshape(-1)
+        saved = work.copy()
+        rows = np.empty((colours.size * colouring.blocks, len(offsets)))
+        predicted = {1: np.zeros(w.size), 2: np.zeros(w.size)}
+        magnitude, weight_sum = np.zeros(w.size), np.zeros(w.size)
+        for k, colour in enumerate(colours):
+            members = colouring.members(int(colour))
+            owner_r = r[members][colouring.output_block]
+            outputs = {}
+            try:
+                for col, offset in enumerate(offsets):
+                    work[members] = saved[members] + offset * h[members]
+                    outputs[offset] = runner.output().ravel().astype(np.float64)
+                    rows[k * colouring.blocks:(k + 1) * colouring.blocks, col] = _block_sums(
+                        colouring, w * outputs[offset]
+                    )
+            finally:
+                work[members] = saved[members]
+            for s in (1, 2):
+                predicted[s] += owner_r * (outputs[s] - outputs[-s]) / 2
+            magnitude += np.abs(owner_r * (outputs[1] - outputs[-1]) / 2)
+            weight_sum += np.abs(owner_r)
+        return _Partial(rows, predicted, magnitude, weight_sum)
+
+    parts = runners.map(task, _colour_chunks(runners, colouring))
+    table = np.concatenate([p.rows for p in parts])
+    predicted = {s: _total([p.predicted[s] for p in parts]) for s in (1, 2)}
+    magnitude = _total([p.magnitude for p in parts])
+    weight_sum = _total([p.weight_sum for p in parts])
+
+    # The measured JVP along u = r ⊙ h, at u and 2u.
+    step[:] = r * h
+    measured = {}
+    work = x.reshape(-1)
+    saved = work.copy()
+    try:
+        for s in (1, 2):
+            work[:] = saved + s * step
+            plus = main.output().ravel().astype(np.float64)
+            work[:] = saved - s * step
+            minus = main.output().ravel().astype(np.float64)
+            measured[s] = (plus - minus) / 2
+    finally:
+        work[:] = saved
+    eps = float(np.finfo(x.dtype).eps)
+    typical = float(np.sqrt(np.mean(np.square(base)))) if base.size else 0.0
+    rounding = _NOISE_FACTOR * eps * (np.abs(base) + typical) * (weight_sum + 1)
+    truncation = (
+        np.abs(predicted[2] / 2 - predicted[1]) + np.abs(measured[2] / 2 - measured[1])
+    ) / 3
+    slack = _VERIFY_RELATIVE * (magnitude + np.abs(measured[1]))
+    refuted = _refutation(
+        colouring, predicted[1], measured[1], 4 * truncation + 2 * rounding + slack
+    )
+    if refuted:
+        return Coloured(None, refuted)
+    flat = colouring.order
+    f0_rows = _block_sums(colouring, w * base)[colouring.element_block[flat]]
+    numerical = stencil_from_table(
+        x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale
+    )
+    return Coloured(numerical, "")
+
+
+def _complex(
+    runners: Runners, name: str, colouring: Colouring, w: NDArray, r: NDArray
+) -> Coloured:
+    main = runners.main
+    x = main.arrays[name]
+    before = runners.passes
+
+    def task(runner: Runner, colours: NDArray[np.intp]) -> _Partial:
+        work = runner.arrays[name].reshape(-1)
+        saved = work.copy()
+        rows = np.empty((colours.size * colouring.blocks, 1))
+        predicted, magnitude = np.zeros(w.size), np.zeros(w.size)
+        for k, colour in enumerate(colours):
+            members = colouring.members(int(colour))
+            owner_r = r[members][colouring.output_block]
+            try:
+                work[members] = saved[members] + 1j * COMPLEX_STEP
+                change = runner.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
+            finally:
+                work[members] = saved[members]
+            rows[k * colouring.blocks:(k + 1) * colouring.blocks, 0] = _block_sums(
+                colouring, w * change
+            )
+            predicted += owner_r * change
+            magnitude += np.abs(owner_r * change)
+        return _Partial(rows, {1: predicted}, magnitude, magnitude)
+
+    parts = runners.map(task, _colour_chunks(runners, colouring))
+    values = np.concatenate([p.rows[:, 0] for p in parts])
+    predicted = _total([p.predicted[1] for p in parts])
+    magnitude = _total([p.magnitude for p in parts])
+    work = x.reshape(-1)
+    saved = work.copy()
+    try:
+        work[:] = saved + 1j * COMPLEX_STEP * r
+        measured = main.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
+    finally:
+        work[:] = saved
+    eps = float(np.finfo(x.real.dtype).eps)
+    typical = float(np.mean(magnitude)) if magnitude.size else 0.0
+    slack = (_VERIFY_RELATIVE + _NOISE_FACTOR * eps) * (magnitude + np.abs(measured) + typical)
+    refuted = _refutation(colouring, predicted, measured, slack)
+    if refuted:
+        return Coloured(None, refuted)
+    return Coloured(complex_from_values(x, colouring.order, values, runners.passes - before), "")
+
+
+def _refutation(
+    colouring: Colouring, predicted: NDArray, measured: NDArray, threshold: NDArray
+) -> str:
+    """Why the pattern is wrong, or "" when prediction and measurement agree."""
+    off = np.abs(predicted - measured) > threshold
+    if not off.any():
+        return ""
+    worst = int(np.argmax(np.abs(predicted - measured) - threshold))
+    return (
+        f"the {colouring.name} pattern does not hold: output element {worst} (flat) "
+        f"responds {measured[worst]:.6g} to a random direction where the pattern predicts "
+        f"{predicted[worst]:.6g}"
+    )
+
+
+def _total(parts: list[NDArray]) -> NDArray:
+    return np.sum(np.stack(parts), axis=0)
+
+
+def _colour_chunks(runners: Runners, colouring: Colouring) -> list[NDArray[np.intp]]:
+    return chunks(colouring.colours, _TASKS if runners.parallel else 1)

@@ -1,0 +1,122 @@
+"""Forward passes of the numerical side: counted, reduced to ``L``, and run on an executor.
+
+Every numerical engine calls the target's ``forward`` through a :class:`Runner`, which
+counts the passes so that ``report.evaluations`` is honest (probes and verifications
+included). Independent pieces of work — colour groups, directions, chunks of elements —
+can be handed to any :class:`concurrent.futures.Executor` through :class:`Runners`; the
+engines perturb working arrays in place, so every task gets its own working copy (a fresh
+:class:`~gradcheck.targets.Instance`). Without an executor everything runs serially on one
+shared copy. There is no scheduler here: the executor is the user's (threads, processes
+that can pickle the task, a ``dask.distributed`` client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.targets import Instance
+
+__all__ = ["Runner", "Runners"]
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Runner:
+    """A working copy whose forward passes are counted.
+
+    ``arrays[name]`` is the working array the engines perturb in place.
+    """
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.passes = 0
+
+    @property
+    def arrays(self) -> dict[str, NDArray]:
+        """The working arrays of the copy, by variable name."""
+        return self.instance.arrays
+
+    def output(self) -> NDArray:
+        """One forward pass at the current working arrays: the output as an array."""
+        self.passes += 1
+        return np.asarray(self.instance.forward())
+
+    def loss(self, name: str, weights: NDArray) -> Callable[[NDArray], complex | float]:
+        """``L(x) = Σ weights ⊙ forward()`` with variable ``name`` set to ``x``.
+
+        The engines perturb the working array in place (no copy per call); any other
+        array is copied into it first. Summed in double precision.
+        """
+        weights = weights.astype(np.float64)
+        work = self.arrays[name]
+
+        def loss(x: NDArray) -> complex | float:
+            if x is not work:
+                np.copyto(work, x)
+            output = self.output()
+            total = np.sum(weights * output.astype(np.result_type(output.dtype, np.float64)))
+            return complex(total) if np.iscomplexobj(total) else float(total)
+
+        return loss
+
+
+class Runners:
+    """Runners of one kind (float64, narrow or complex working copies) and an executor.
+
+    ``main`` serves serial work. :meth:`map` runs independent tasks, each on a runner of
+    its own when an executor is given; :attr:`passes` counts the passes of all of them.
+    """
+
+    def __init__(self, make: Callable[[], Instance], executor: Executor | None = None) -> None:
+        self.make = make
+        self.executor = executor
+        self.main = Runner(make())
+        self._remote_passes = 0
+
+    @property
+    def passes(self) -> int:
+        """Forward passes run so far, by the main runner and by every task."""
+        return self.main.passes + self._remote_passes
+
+    @property
+    def parallel(self) -> bool:
+        """Whether tasks run on an executor."""
+        return self.executor is not None
+
+    def map(
+        self, task: Callable[[Runner, Item], Result], items: Sequence[Item]
+    ) -> list[Result]:
+        """``[task(runner, item) for item in items]``, in parallel when there is an executor.
+
+        Each parallel task builds its own working copy (``make()``), so tasks never see
+        each other's perturbations. Results come back in the order of ``items``.
+        """
+        if self.executor is None or len(items) <= 1:
+            return [task(self.main, item) for item in items]
+        futures = [self.executor.submit(_run_on_fresh_copy, self.make, task, item)
+                   for item in items]
+        results = []
+        for future in futures:
+            result, passes = future.result()
+            self._remote_passes += passes
+            results.append(result)
+        return results
+
+
+def _run_on_fresh_copy(
+    make: Callable[[], Instance], task: Callable[[Runner, Any], Result], item: Any
+) -> tuple[Result, int]:
+    runner = Runner(make())
+    return task(runner, item), runner.passes
+
+
+def chunks(count: int, pieces: int) -> list[NDArray[np.intp]]:
+    """``range(count)`` cut into at most ``pieces`` contiguous, nearly equal chunks."""
+    pieces = max(1, min(pieces, count))
+    return [part for part in np.array_split(np.arange(count, dtype=np.intp), pieces) if part.size]
