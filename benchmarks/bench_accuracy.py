@@ -73,7 +73,7 @@ def measure(seeds: int) -> dict[str, dict[str, list[float]]]:
             pooled = results.setdefault(name, {m: [] for m in METHODS})
             for method in METHODS:
                 if method.startswith("textbook"):
-                    numerical = textbook_loop(lambda _: float(f(work)), work := point.copy())
+                    numerical = textbook_loop(f, point.copy())
                 else:
                     numerical = gradcheck.numerical_gradient(
                         f, point, method=method, scale=scale

@@ -325,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one line per passing layer; full reports only for failures")
     output.add_argument("--traceback", action="store_true",
                         help="show the traceback when a layer raises")
+    output.add_argument("--html", type=Path, default=None, metavar="FILE",
+                        help="also write one HTML page with every report and its error "
+                             "heatmaps")
 
     listing = commands.add_parser(
         "list", help="list the checkable layers and their example inputs",
@@ -518,8 +521,12 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
     if isinstance(prepared, str):
         return _Outcome(name, "skipped", message=prepared)
     instance, inputs = prepared
+    # A model that exposes its layers is checked layer by layer, to name the guilty one.
+    from gradcheck.network import exposes_layers
+
+    check = gradcheck.check_network if exposes_layers(instance) else gradcheck.check
     try:
-        report = gradcheck.check(instance, *inputs, **options)
+        report = check(instance, *inputs, **options)
     except OptionError as error:
         raise UsageError(str(error)) from None
     except CheckError as error:  # a malformed layer: a problem found, not a usage error
@@ -534,6 +541,22 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
                     f"{_user_frame(error.__traceback__)}{hint}",
         )
     return _Outcome(name, "passed" if report.passed else "failed", report)
+
+
+def _html_reports(outcomes: Sequence[_Outcome]) -> list[Any]:
+    """Every report of the run, a network's layer by layer, for ``--html``."""
+    reports: list[Any] = []
+    for outcome in outcomes:
+        report = outcome.report
+        if report is None:
+            continue
+        if hasattr(report, "checks"):  # a NetworkReport
+            reports += [check.report for check in report.checks if check.report is not None]
+            if report.end_to_end is not None:
+                reports.append(report.end_to_end)
+        else:
+            reports.append(report)
+    return reports
 
 
 def _unknown_wrt(instance: Any, inputs: tuple[Any, ...], options: dict[str, Any]) -> bool:
@@ -665,6 +688,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
     status = EXIT_OK if all(o.status == "passed" for o in checked) else EXIT_PROBLEM
     summary = _summary_line(outcomes)
+    if args.html is not None:
+        from gradcheck.html import write_html
+
+        written = write_html(_html_reports(outcomes), args.html)
+        print(f"wrote {written}", file=sys.stderr)
     if args.json:
         from gradcheck import __version__
 

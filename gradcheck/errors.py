@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gradcheck.network import NetworkReport
     from gradcheck.report import Report
 
 __all__ = ["CheckError", "GradientCheckError", "OptionError"]
@@ -32,10 +33,10 @@ class GradientCheckError(AssertionError):
 
     Attributes
     ----------
-    report : Report
+    report : Report or NetworkReport
         The report of the failed check.
     """
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report | NetworkReport) -> None:
         super().__init__(str(report))
         self.report = report

@@ -57,7 +57,7 @@ from gradcheck.options import resolve_options
 from gradcheck.report import Report, VariableReport, render_text
 from gradcheck.targets import describe
 
-__all__ = ["LayerCheck", "NetworkReport", "check_network", "suggestion"]
+__all__ = ["LayerCheck", "NetworkReport", "check_network", "exposes_layers", "suggestion"]
 
 WIRING = "wiring"
 
@@ -148,6 +148,10 @@ class NetworkReport:
         gradients), when the layers are right and the net is not.
     notes : list of str
         How the check was done (layers called twice, layers never called).
+    seconds : float
+        How long the whole check took.
+    seed : int
+        The seed of every layer's upstream gradient; the same seed gives the same verdict.
     """
 
     target: str
@@ -160,6 +164,7 @@ class NetworkReport:
     hints: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    seed: int = 0
 
     @property
     def layers(self) -> list[tuple[str, Report]]:
@@ -200,6 +205,15 @@ class NetworkReport:
             "notes": list(self.notes),
             "seconds": self.seconds,
         }
+
+    def summary(self) -> str:
+        """One line: the net, its verdict and the guilty layer."""
+        if self.passed:
+            return (
+                f"{self.target}: passed ({len(self.layers)} layers in place, and gradient() "
+                "end to end)"
+            )
+        return f"{self.target}: FAILED ({self.conclusion or 'see the report'})"
 
     def __str__(self) -> str:
         return render_network(self)
@@ -671,9 +685,10 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
     ['Affine1', 'Activation_function1']
     """
     for name, reason in _NOT_FOR_NETWORKS.items():
-        if name in options:
+        if options.get(name):  # None or {} (their defaults) are fine
             raise OptionError(f"option {name!r} does not apply to check_network: {reason}.")
-    resolve_options(**options)
+    seed = resolve_options(**options).seed
+    options = {k: v for k, v in options.items() if k not in _NOT_FOR_NETWORKS}
     started = time.perf_counter()
     data = (x, t)
     layers = _layers_of(net)
@@ -718,6 +733,7 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
         end_to_end_error=end_to_end_error, conclusion=None, guilty=None,
         owners={key: f"{layer}.{label}" for key, (layer, label) in owners.items()},
         notes=notes,
+        seed=seed,
     )
     _conclude(report, owners, traced, trace, lambda: _trace(net, data, "loss")[1])
     report.seconds = time.perf_counter() - started
@@ -762,13 +778,22 @@ def _conclude(
     report.hints = [hint for hint in candidates if hint]
 
 
+def exposes_layers(obj: Any) -> bool:
+    """Whether :func:`check_network` can check ``obj``: a net with its layers in ``layers``.
+
+    The CLI and the pytest plugin check such a model layer by layer.
+    """
+    layers = getattr(obj, "layers", None)
+    runs = callable(getattr(obj, "gradient", None)) or callable(getattr(obj, "loss", None))
+    return isinstance(layers, Mapping | list | tuple) and bool(layers) and runs
+
+
 def suggestion(obj: Any) -> str | None:
     """The hint for a failing model check when ``obj`` exposes layers, else None.
 
     For :func:`gradcheck.check` to add to a failing model report.
     """
-    layers = getattr(obj, "layers", None)
-    if not isinstance(layers, Mapping | list | tuple) or not layers:
+    if not exposes_layers(obj):
         return None
     return ("to find which layer's backward is wrong, run gradcheck.check_network(net, x, t): "
             "it checks every layer at the inputs it receives in this net")

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from gradcheck.discovery import Candidate
+    from gradcheck.network import NetworkReport
     from gradcheck.report import Report
 
 __all__ = ["GradcheckFixture", "LayerItem", "derive_seed"]
@@ -350,7 +351,9 @@ def _current() -> _TestSettings:
         raise pytest.UsageError(str(error)) from None
 
 
-def _failure(report: Report, settings: _TestSettings, seed_given: bool) -> GradientCheckError:
+def _failure(
+    report: Report | NetworkReport, settings: _TestSettings, seed_given: bool
+) -> GradientCheckError:
     """A GradientCheckError for ``report``, with a note on its seed and how to rerun it."""
     error = GradientCheckError(report)
     if seed_given:
@@ -517,11 +520,14 @@ class LayerItem(pytest.Item):
         import numpy as np
 
         from gradcheck.checker import check
+        from gradcheck.network import check_network, exposes_layers
 
         settings = _current()
         rng = np.random.default_rng(settings.options.seed)
         layer, inputs = self.candidate.example(rng, np.dtype(self.dtype))
-        report = check(layer, *inputs, **_as_kwargs(settings.options))
+        # A net that exposes its layers is checked layer by layer, to name the guilty one.
+        run = check_network if exposes_layers(layer) else check
+        report = run(layer, *inputs, **_as_kwargs(settings.options))
         if not report.passed:
             raise _failure(report, settings, seed_given=False)
 
