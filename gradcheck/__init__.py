@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gradcheck.checker import assert_gradients, check
-    from gradcheck.errors import CheckError, GradientCheckError, OptionError
+    from gradcheck.errors import CheckError, GradientCheckError, OptionError, UsageError
     from gradcheck.graph import trace
     from gradcheck.network import NetworkReport, check_network
     from gradcheck.numeric import NumericalGradient, numerical_gradient
@@ -36,6 +36,7 @@ _WHERE = {
     "NetworkReport": "gradcheck.network",
     "NumericalGradient": "gradcheck.numeric",
     "OptionError": "gradcheck.errors",
+    "UsageError": "gradcheck.errors",
     "Report": "gradcheck.report",
     "VariableReport": "gradcheck.report",
     "assert_gradients": "gradcheck.checker",
@@ -54,6 +55,7 @@ __all__ = [
     "NumericalGradient",
     "OptionError",
     "Report",
+    "UsageError",
     "VariableReport",
     "__version__",
     "assert_gradients",

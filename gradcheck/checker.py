@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,14 @@ from gradcheck.coloring import (
     fewest_colours,
     nan_consistent,
 )
-from gradcheck.compare import Comparison, Status, Tolerance, compare, default_tolerance
+from gradcheck.compare import (
+    Comparison,
+    Status,
+    Tolerance,
+    compare,
+    default_tolerance,
+    kink_mask,
+)
 from gradcheck.diagnostics import (
     NOTE,
     WARNING,
@@ -31,8 +38,9 @@ from gradcheck.diagnostics import (
     analytic_pass,
     unexplained_attributes,
 )
-from gradcheck.errors import CheckError, GradientCheckError
+from gradcheck.errors import GradientCheckError, UsageError
 from gradcheck.fast import TEST_COST, DirectionalSearch
+from gradcheck.formatting import format_duration
 from gradcheck.numeric import (
     NumericalGradient,
     complex_step,
@@ -136,6 +144,7 @@ class _Context:
     rng: np.random.Generator
     diagnostics: list[Diagnostic]
     complex_for_all: bool = False
+    rounding: dict[str, NDArray] = field(default_factory=dict)
 
     @property
     def dout(self) -> NDArray:
@@ -203,7 +212,7 @@ def _engine(var: Variable, ctx: _Context) -> str:
     if usable:
         return "complex"
     if method == "complex":
-        raise CheckError(f"{var.name}: method='complex' cannot be used: {reason}.")
+        raise UsageError(f"{var.name}: method='complex' cannot be used: {reason}.")
     ctx.diagnostics.append(
         Diagnostic("no-complex-step", NOTE, f"complex step not used for {var.name}: {reason}")
     )
@@ -268,7 +277,9 @@ def _whole(
             method=engine, scale=ctx.scale, rng=ctx.rng,
         )
         if coloured.numerical is not None:
-            return coloured.numerical, f"{engine}, {colouring.colours} colours ({colouring.name})"
+            colours = colouring.colours
+            plural = "" if colours == 1 else "s"
+            return coloured.numerical, f"{engine}, {colours} colour{plural} ({colouring.name})"
         ctx.diagnostics.append(Diagnostic(
             "colouring-refuted", NOTE,
             f"{var.name}: {coloured.reason}; checked element by element instead.",
@@ -307,15 +318,45 @@ def _full(
         numerical = _patched(numerical, replace(again, checked=again.checked & mask.reshape(
             var.value.shape)))
         result = compare(analytic, numerical, tolerance)
-        label = f"{label}+{confirm}({suspects.size})"
+        label = f"{label}, +{suspects.size} {confirm}"
     return _Outcome(numerical, result, label)
 
 
 def _tolerance(var: Variable, ctx: _Context, values: NDArray) -> Tolerance:
     opts = ctx.options
     return default_tolerance(
-        var.dtype, values, rtol=opts.rtol, atol=opts.atol, strict=opts.strict
+        var.dtype, values, rtol=opts.rtol, atol=opts.atol, strict=opts.strict,
+        rounding=ctx.rounding.get(var.name, 0.0),
     )
+
+
+def _analytic_rounding(
+    target: Target, analytic: AnalyticPass, numerics: _Numerics
+) -> dict[str, NDArray]:
+    """How much a narrow (float32) backward rounds: its gradients minus float64 ones.
+
+    The same code run in float64 gives the same formula without the rounding, so the
+    difference is rounding alone (a formula bug is in both and cancels out). Where a
+    gradient is tiny next to the terms it sums, no tolerance relative to the gradient
+    covers float32 rounding; this measurement does. Empty when nothing is narrow or the
+    layer does not run in float64.
+    """
+    narrow = [v for v in target.variables if np.dtype(v.dtype).itemsize < 8]
+    if not narrow or numerics.real_dtype != np.float64:
+        return {}
+    instance = target.instantiate(np.float64)
+    instance.copy_inputs = analytic.inplace_forward
+    try:
+        instance.forward()
+        raw = instance.backward(analytic.dout.astype(np.float64))
+        wide = {v.name: np.asarray(raw[v.name], dtype=np.float64) for v in narrow}
+    except Exception:  # the float64 run is a refinement: without it, no allowance
+        return {}
+    return {
+        name: np.abs(np.asarray(analytic.gradients[name], dtype=np.float64) - gradient)
+        for name, gradient in wide.items()
+        if gradient.shape == analytic.gradients[name].shape
+    }
 
 
 # -- fast mode --------------------------------------------------------------------------
@@ -337,7 +378,7 @@ def _fast(var: Variable, ctx: _Context, engine: str, colouring: Colouring | None
     element_cost = _COST[engine] + (_COST[_confirming_engine(ctx)] if engine == "complex" else 0)
     search = DirectionalSearch(
         ctx.runners(engine), var.name, ctx.dout, analytic,
-        tolerance.atol + tolerance.rtol * np.abs(a), engine, ctx.scale, ctx.rng,
+        tolerance.allowance(a), engine, ctx.scale, ctx.rng,
         directions=_DIRECTIONS, element_cost=element_cost,
     )
     full_cost = _full_cost(var, engine, colouring)
@@ -495,12 +536,27 @@ def _variable_report(
         rtol=result.tolerance.rtol,
         atol=result.tolerance.atol,
         worst=findings(a, numerical.value, numerical.error, result.abs_error, wrong, "mismatch"),
-        diagnosis=describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
+        diagnosis=_kink_sentence(label, wrong, numerical, result)
+        or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
         analytic=a,
         numerical=numerical.value,
         error=numerical.error,
         threshold=result.threshold,
         status=result.status,
+    )
+
+
+def _kink_sentence(
+    label: str, wrong: NDArray[np.bool_], numerical: NumericalGradient, result: Comparison
+) -> str | None:
+    """Say so when every wrong element sits at a kink: that verdict needs a second look."""
+    at_kinks = kink_mask(numerical, result.tolerance)
+    if not wrong.any() or at_kinks is None or not np.all(at_kinks[wrong]):
+        return None
+    return (
+        f"every wrong element of {label} sits at a kink, with a value outside both one-sided "
+        "derivatives: wrong at a single kink (ReLU at 0); where several kinks meet (an "
+        "all-zero sample, zero bias) it can be valid — recheck away from kinks."
     )
 
 
@@ -511,11 +567,17 @@ def _selected(target: Target, options: CheckOptions) -> list[Variable]:
     known = {v.name for v in target.variables}
     unknown = [name for name in options.wrt if name not in known]
     if unknown:
-        raise CheckError(
+        raise UsageError(
             f"{target.name}: wrt names {', '.join(unknown)}, which {target.name} does not have; "
             f"its inputs and parameters are: {', '.join(sorted(known)) or 'none'}."
         )
-    return [v for v in chosen if v.name in options.wrt]
+    chosen = [v for v in chosen if v.name in options.wrt]
+    if not chosen:
+        raise UsageError(
+            f"{target.name}: nothing to check: wrt={list(options.wrt)} names only parameters, "
+            "and params=False leaves them out."
+        )
+    return chosen
 
 
 def _budget(
@@ -537,13 +599,13 @@ def _budget(
         return
     seconds = analytic.forward_seconds
     fast = len(chosen) * (_PROBE_COST + _fast_cost_passes(engine))
-    raise CheckError(
+    raise UsageError(
         f"{target.name}: a full check needs about {needed:,} forward passes "
-        f"(~{needed * seconds:,.0f} s at {seconds * 1e3:.2g} ms each), over max_evaluations="
-        f"{options.max_evaluations:,}. mode='fast' needs about {fast:,} "
-        f"(~{fast * seconds:,.2g} s) when the gradients are right, and still names the wrong "
-        "elements when they are not. Or check fewer elements (wrt=..., smaller inputs), or "
-        "raise max_evaluations."
+        f"(~{format_duration(needed * seconds)} at {format_duration(seconds)} each), over "
+        f"max_evaluations={options.max_evaluations:,}. mode='fast' needs about {fast:,} "
+        f"(~{format_duration(fast * seconds)}) when the gradients are right, and still names "
+        "the wrong elements when they are not. Or check fewer elements (wrt=..., smaller "
+        "inputs), or raise max_evaluations."
     )
 
 
@@ -674,6 +736,7 @@ def _compare_all(
         rng=np.random.default_rng(options.seed),
         diagnostics=diagnostics,
     )
+    ctx.rounding = _analytic_rounding(target, analytic, numerics)
     ctx.complex_for_all = _joint_complex_probe(chosen, ctx)
     batch_size = _batch_size(target)
     reports = []

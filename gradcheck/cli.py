@@ -31,6 +31,8 @@ from typing import IO, Any, NoReturn
 
 import numpy as np
 
+from gradcheck.formatting import format_duration
+
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -501,6 +503,7 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
     """Prepare and check one candidate; user-code exceptions become an ``error`` outcome."""
     import gradcheck
     from gradcheck.errors import CheckError, OptionError
+    from gradcheck.errors import UsageError as CallError
 
     seed = options.get("seed", 0)
     candidate, name = item.candidate, item.display
@@ -529,9 +532,11 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
         report = check(instance, *inputs, **options)
     except OptionError as error:
         raise UsageError(str(error)) from None
+    except CallError as error:  # the call does not fit this layer (e.g. --wrt, --shape)
+        if item.named:
+            raise UsageError(str(error)) from None
+        return _Outcome(name, "skipped", message=str(error))
     except CheckError as error:  # a malformed layer: a problem found, not a usage error
-        if item.named and _unknown_wrt(instance, inputs, options):
-            raise UsageError(f"--wrt: {error}") from None
         return _Outcome(name, "error", message=str(error))
     except Exception as error:
         _show_traceback(args, error)
@@ -557,20 +562,6 @@ def _html_reports(outcomes: Sequence[_Outcome]) -> list[Any]:
         else:
             reports.append(report)
     return reports
-
-
-def _unknown_wrt(instance: Any, inputs: tuple[Any, ...], options: dict[str, Any]) -> bool:
-    """Whether ``--wrt`` names something the layer does not have (a typo: exit 2, not 1)."""
-    from gradcheck.targets import TargetRequest, make_target
-
-    if not options.get("wrt"):
-        return False
-    try:
-        target = make_target(TargetRequest(instance, inputs))
-    except Exception:
-        return False
-    known = {v.name for v in target.variables} | {c.name for c in target.constants}
-    return any(name not in known for name in options["wrt"])
 
 
 def _show_traceback(args: argparse.Namespace, error: BaseException) -> None:
@@ -786,20 +777,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 # --- speed ------------------------------------------------------------------------------------
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value < 1e-3:
-        return f"{value * 1e6:.3g} µs"
-    if value < 1:
-        return f"{value * 1e3:.3g} ms"
-    if value < 120:
-        return f"{value:.3g} s"
-    if value < 7200:
-        return f"{value / 60:.3g} min"
-    return f"{value / 3600:.3g} h"
-
-
 def _mark(text: str, extrapolated: bool) -> str:
     return f"~{text}" if extrapolated and text != "n/a" else text
 
@@ -823,11 +800,11 @@ def speed_table(comparison: Any) -> str:
             str(r.hidden_size),
             f"{r.parameters:,}",
             f"{r.textbook.forward_passes:,}",
-            _mark(_seconds(r.textbook.seconds), r.textbook.extrapolated),
-            _mark(_seconds(r.engine.seconds), r.engine.extrapolated),
-            _mark(_seconds(r.check_full.seconds), r.check_full.extrapolated),
-            _mark(_seconds(r.check_fast.seconds), r.check_fast.extrapolated),
-            _seconds(r.backprop.seconds),
+            _mark(format_duration(r.textbook.seconds), r.textbook.extrapolated),
+            _mark(format_duration(r.engine.seconds), r.engine.extrapolated),
+            _mark(format_duration(r.check_full.seconds), r.check_full.extrapolated),
+            _mark(format_duration(r.check_fast.seconds), r.check_fast.extrapolated),
+            format_duration(r.backprop.seconds),
             _mark(_ratio_text(r.ratio), r.textbook.extrapolated),
             _mark(f"{r.textbook_max_diff:.1e}", sampled),
             _mark(f"{r.engine_max_diff:.1e}", sampled),
@@ -899,11 +876,11 @@ def training_text(result: Any) -> str:
         f"Training TwoLayerNet(64, {c.hidden_size}, 10) on scikit-learn's 8x8 digits "
         f"({result.train_size} train / {result.test_size} test), {c.epochs} epochs, "
         f"{result.steps} SGD steps of batch {c.batch_size}, learning rate {c.learning_rate}:",
-        f"  backprop:  {_seconds(result.backprop_seconds)} for all steps; accuracy "
+        f"  backprop:  {format_duration(result.backprop_seconds)} for all steps; accuracy "
         f"{result.train_accuracy:.1%} train, {result.test_accuracy:.1%} test",
-        f"  numerical: {_mark(_seconds(step.seconds), step.extrapolated)} per step "
+        f"  numerical: {_mark(format_duration(step.seconds), step.extrapolated)} per step "
         f"({result.parameters:,} parameters, {step.forward_passes:,} forward passes), so "
-        f"{_mark(_seconds(result.numerical_seconds), True)} for the same training",
+        f"{_mark(format_duration(result.numerical_seconds), True)} for the same training",
     ])
 
 

@@ -102,7 +102,9 @@ class Colouring:
             return "elementwise"
         if self.pairs == ((0, 0),):
             return "per-sample"
-        return "axes " + ",".join(f"{a}↔{b}" for a, b in self.pairs)
+        # Elements that differ along these axes of the variable never meet in an output.
+        axes = ",".join(str(a) for a, _ in self.pairs)
+        return f"by axis {axes}" if len(self.pairs) == 1 else f"by axes {axes}"
 
     def members(self, colour: int) -> NDArray[np.intp]:
         """Flat indices of the elements of ``colour``, the ``b``-th in block ``b``."""

@@ -47,10 +47,22 @@ class Status(IntEnum):
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Resolved tolerances for one variable."""
+    """Resolved tolerances for one variable.
+
+    ``rounding`` is the measured rounding of the analytic side, per element (or 0): for a
+    float32 layer, ``|backward in float32 − backward in float64|``. It matters where a
+    gradient is small next to the terms it is computed from (a bias right before a
+    BatchNorm has a true gradient of exactly 0, computed as a sum of rounded float32
+    terms), where no tolerance relative to the gradient itself can cover float32 rounding.
+    """
 
     rtol: float
     atol: float
+    rounding: NDArray[np.float64] | float = 0.0
+
+    def allowance(self, reference: NDArray) -> NDArray[np.float64]:
+        """How far the analytic value may be from ``reference``, before error estimates."""
+        return self.atol + self.rtol * np.abs(reference) + _ERROR_WEIGHT * self.rounding
 
 
 def default_tolerance(
@@ -60,11 +72,13 @@ def default_tolerance(
     rtol: float | None = None,
     atol: float | None = None,
     strict: bool = False,
+    rounding: NDArray[np.float64] | float = 0.0,
 ) -> Tolerance:
     """Resolve tolerances for a gradient computed in ``dtype``.
 
     ``rtol`` defaults by dtype; ``atol`` defaults to ``rtol`` times a fraction of the
     root-mean-square size of the numerical gradient, so the check is scale-free.
+    ``rounding`` is the analytic side's measured rounding (see :class:`Tolerance`).
     """
     if rtol is None:
         rtol = _RTOL.get(np.dtype(dtype), 1e-5)
@@ -75,7 +89,7 @@ def default_tolerance(
         atol = rtol * _ATOL_FRACTION * size
         if size == 0.0:
             atol = rtol * float(np.finfo(np.dtype(dtype)).eps)
-    return Tolerance(rtol=rtol, atol=atol)
+    return Tolerance(rtol=rtol, atol=atol, rounding=rounding)
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,7 @@ def compare(
     a = np.asarray(analytic, dtype=np.float64)
     n = numerical.value
     abs_error = np.abs(a - n)
-    threshold = tolerance.atol + tolerance.rtol * np.abs(n) + _ERROR_WEIGHT * numerical.error
+    threshold = tolerance.allowance(n) + _ERROR_WEIGHT * numerical.error
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_error = np.where(abs_error == 0, 0.0, abs_error / np.maximum(np.abs(n), np.abs(a)))
     status = np.where(abs_error > threshold, Status.MISMATCH, Status.OK).astype(np.int8)

@@ -4,7 +4,8 @@ Two families, kept apart on purpose:
 
 * :class:`CheckError` — the target cannot be checked at all (``backward`` returned
   ``None``, a gradient of the wrong shape, an integer array to differentiate, ...).
-  The message names the layer, the input and what was expected.
+  The message names the layer, the input and what was expected. Its subclass
+  :class:`UsageError` (and :class:`OptionError`) means the call was wrong, not the layer.
 * :class:`GradientCheckError` — the check ran and found a problem. It is an
   ``AssertionError`` so that test runners show it as a failure, not an error.
 """
@@ -17,14 +18,23 @@ if TYPE_CHECKING:
     from gradcheck.network import NetworkReport
     from gradcheck.report import Report
 
-__all__ = ["CheckError", "GradientCheckError", "OptionError"]
+__all__ = ["CheckError", "GradientCheckError", "OptionError", "UsageError"]
 
 
 class CheckError(Exception):
     """The target cannot be checked as given; the message says what to change."""
 
 
-class OptionError(CheckError, ValueError):
+class UsageError(CheckError):
+    """The call is wrong, not the target: an unknown ``wrt`` name, inputs that ``forward``
+    cannot take, nothing selected to check, a check over ``max_evaluations``.
+
+    The CLI exits with status 2 for these (a usage error) and 1 for other CheckErrors
+    (a problem found in the user's layer).
+    """
+
+
+class OptionError(UsageError, ValueError):
     """An option has an invalid value (unknown name, wrong type, out of range)."""
 
 

@@ -30,6 +30,21 @@ _PREVIEW = 3
 _PREVIEW_DIGITS = 3
 
 
+def format_duration(value: float | None) -> str:
+    """A duration for people: ``152 µs``, ``36.8 ms``, ``20.7 s``, ``3.33 min``, ``136 h``."""
+    if value is None:
+        return "n/a"
+    if value < 1e-3:
+        return f"{value * 1e6:.3g} µs"
+    if value < 1:
+        return f"{value * 1e3:.3g} ms"
+    if value < 120:
+        return f"{value:.3g} s"
+    if value < 7200:
+        return f"{value / 60:.3g} min"
+    return f"{value / 3600:.3g} h"
+
+
 def format_number(value: Any, digits: int = _DIGITS) -> str:
     """A number in at most ``digits`` significant digits, without rounding noise.
 

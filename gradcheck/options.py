@@ -29,7 +29,7 @@ class CheckOptions:
     """
 
     method: str = "auto"
-    mode: str = "full"
+    mode: str = "auto"
     rtol: float | None = None
     atol: float | None = None
     seed: int = 0

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.diagnostics import ERROR, Diagnostic
+from gradcheck.diagnostics import ERROR, NOTE, Diagnostic
 from gradcheck.targets import Constant
 
 __all__ = ["ElementFinding", "Report", "VariableReport"]
@@ -246,9 +246,11 @@ def render_text(report: Report) -> str:
              f"method={method}, {report.evaluations} forward passes, {report.seconds:.3g} s"]
     if report.conclusion:
         lines.append(f"  → {report.conclusion}")
+    # Errors and warnings first; notes (how the check was done) go last.
     for diagnostic in report.diagnostics:
-        mark = {"error": "✗", "warning": "!", "note": "·"}[diagnostic.severity]
-        lines.append(f"  {mark} {diagnostic.message}")
+        if diagnostic.severity != NOTE:
+            mark = "✗" if diagnostic.severity == ERROR else "!"
+            lines.append(f"  {mark} {diagnostic.message}")
     if report.variables:
         rows = [["", "name", "shape", "dtype", "method", "checked", "wrong", "kinks",
                  "max abs err", "max rel err", "rtol"]]
@@ -295,6 +297,9 @@ def render_text(report: Report) -> str:
         lines.append(f"  {constant.name} treated as a constant: {constant.reason}")
     for note in report.notes:
         lines.append(f"  note: {note}")
+    for diagnostic in report.diagnostics:
+        if diagnostic.severity == NOTE:
+            lines.append(f"  note: {diagnostic.message}")
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.errors import CheckError
+from gradcheck.errors import CheckError, UsageError
 
 __all__ = [
     "Constant",
@@ -469,7 +469,7 @@ class LayerTarget(Target):
                 parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
                 return_annotation=signature.empty,
             )
-            raise CheckError(
+            raise UsageError(
                 f"{self.name}.forward{plain} cannot be called with the {count} input(s) "
                 f"given to check ({error}); pass forward's arguments after the layer, "
                 "gradcheck.check(layer, x, ...), and keywords as forward_kwargs={...}."

@@ -385,21 +385,42 @@ REFUSED: dict[str, Refused] = {
         r"^Affine: wrt names V, which Affine does not have; its inputs and parameters are: "
         r"W, b, x\.$",
         options={"wrt": ["V"]},
+        error=gradcheck.UsageError,
     ),
-    # Too big to check in full: an estimate, with the number of forward passes. A loss
-    # (one output that every element feeds) cannot be coloured: one pass per element.
+    "nothing-selected": Refused(
+        lambda: (Affine(_x((4, 3)), np.zeros(3)), (_x((5, 4)),)),
+        r"^Affine: nothing to check: wrt=\['W', 'b'\] names only parameters, and "
+        r"params=False leaves them out\.$",
+        options={"wrt": ["W", "b"], "params": False},
+        error=gradcheck.UsageError,
+    ),
+    # Too big to check in full (mode="full" asked for): an estimate, with the number of
+    # forward passes. A loss (one output that every element feeds) cannot be coloured:
+    # one pass per element. The default mode, auto, checks such a variable in fast mode.
     "huge-input": Refused(
         lambda: (MeanSquaredError(), (np.zeros((1500, 1500)), np.ones((1500, 1500)))),
-        r"^MeanSquaredError: a full check needs about 9,000,001 forward passes \(~[\d,]+ s "
-        r"at .* ms each\), over max_evaluations=2,000,000\. mode='fast' needs about [\d,]+ .*"
+        r"^MeanSquaredError: a full check needs about 9,000,001 forward passes "
+        r"\(~[\d.]+ (µs|ms|s|min|h) at [\d.]+ (µs|ms|s) each\), over "
+        r"max_evaluations=2,000,000\. mode='fast' needs about [\d,]+ .*"
         r"Or check fewer elements \(wrt=\.\.\., smaller inputs\), or raise max_evaluations\.$",
+        options={"mode": "full"},
+        error=gradcheck.UsageError,
     ),
     "over-a-small-budget": Refused(
         lambda: (MeanSquaredError(), (_x((5, 4)), _x((5, 4)))),
         r"^MeanSquaredError: a full check needs about 81 forward passes .*max_evaluations=50\.",
-        options={"max_evaluations": 50},
+        options={"max_evaluations": 50, "mode": "full"},
+        error=gradcheck.UsageError,
     ),
 }
+
+
+def test_a_huge_input_is_checked_in_fast_mode_by_default() -> None:
+    y, t = np.zeros((1500, 1500)), np.ones((1500, 1500))
+    report = gradcheck.check(MeanSquaredError(), y, t)
+    assert report.passed
+    assert report.variable("y").method.startswith("fast")
+    assert report.evaluations < 100
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

@@ -292,3 +292,9 @@ def test_unused_parameter_is_reported_as_a_warning() -> None:
     report = gradcheck.check(ScaleWithoutGradient(), np.ones((2, 2)))
     assert report.passed
     assert any(d.kind == "no-gradient" and "scale" in d.message for d in report.diagnostics)
+
+
+def test_public_names_are_all_importable() -> None:
+    for name in gradcheck.__all__:
+        assert getattr(gradcheck, name) is not None, name
+    assert sorted(gradcheck.__all__) == sorted([*gradcheck._WHERE, "__version__"])

@@ -111,7 +111,7 @@ def test_an_elementwise_layer_costs_a_few_passes_whatever_its_size(method: str) 
     report = gradcheck.check(Sigmoid(), x, mode="full", method=method)
     assert report.passed
     assert report.variable("x").checked == x.size
-    assert "1 colours (elementwise)" in report.variable("x").method
+    assert "1 colour (elementwise)" in report.variable("x").method
     assert report.evaluations <= 12
 
 

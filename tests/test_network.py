@@ -438,12 +438,6 @@ def test_a_net_without_the_model_protocol_is_checked_layer_by_layer() -> None:
     assert "no end-to-end check" in str(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core tolerance (compare.default_tolerance): a true gradient that is exactly zero "
-    "gets atol = rtol*eps, below float32 rounding; remove this mark once the core scales atol "
-    "by the size of the summed terms",
-)
 def test_a_bias_right_before_batchnorm_passes_in_float32() -> None:
     net = RegularizedNet(0, np.float32)
     net.layers[1], net.layers[2] = net.layers[2], net.layers[1]  # Affine -> BatchNorm -> Relu
