@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.diagnostics import ERROR, NOTE, Diagnostic
+from gradcheck.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
 from gradcheck.targets import Constant
 
 __all__ = ["ElementFinding", "Report", "VariableReport"]
@@ -222,10 +223,6 @@ class Report:
         return plot_report(self, which=which)
 
 
-def _number(value: float) -> str:
-    return f"{value:.3e}" if value and (abs(value) >= 1e5 or abs(value) < 1e-3) else f"{value:.6g}"
-
-
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
@@ -252,22 +249,7 @@ def render_text(report: Report) -> str:
             mark = "✗" if diagnostic.severity == ERROR else "!"
             lines.append(f"  {mark} {diagnostic.message}")
     if report.variables:
-        rows = [["", "name", "shape", "dtype", "method", "checked", "wrong", "kinks",
-                 "max abs err", "max rel err", "rtol"]]
-        for var in report.variables:
-            rows.append([
-                "✓" if var.passed else "✗",
-                var.name + (" (param)" if var.role == "parameter" else ""),
-                str(var.shape),
-                var.dtype,
-                var.method,
-                str(var.checked),
-                str(var.mismatches),
-                str(var.kinks),
-                f"{var.max_abs_error:.2e}",
-                f"{var.max_rel_error:.2e}",
-                f"{var.rtol:.0e}",
-            ])
+        rows = [SUMMARY_COLUMNS, *summary_rows(report)]
         lines += _table(rows, right={5, 6, 7, 8, 9, 10})
     for var in report.variables:
         if var.passed:
@@ -276,15 +258,7 @@ def render_text(report: Report) -> str:
         lines.append(f"  {var.name}: {var.mismatches} of {var.checked} elements wrong")
         if var.diagnosis:
             lines.append(f"    {var.diagnosis}")
-        rows = [["index", "analytic", "numerical", "error est.", "|diff|"]]
-        for finding in var.worst:
-            rows.append([
-                str(finding.index),
-                _number(finding.analytic),
-                _number(finding.numerical),
-                f"{finding.error_estimate:.1e}",
-                f"{finding.abs_error:.2e}",
-            ])
+        rows = [WORST_COLUMNS, *worst_rows(var)]
         lines += ["  " + line for line in _table(rows, right={1, 2, 3, 4})]
         hidden = var.mismatches - len(var.worst)
         if hidden > 0:
