@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -36,6 +35,7 @@ from gradcheck.diagnostics import (
     AnalyticPass,
     Diagnostic,
     analytic_pass,
+    global_random_state_kept,
     unexplained_attributes,
 )
 from gradcheck.errors import GradientCheckError, UsageError
@@ -71,16 +71,6 @@ _COLOUR_GAIN = 2
 _COLOUR_TRIES = 24
 # Chunks of elements per executor in the element-by-element path.
 _TASKS = 16
-
-
-@contextmanager
-def _global_random_state_kept() -> Any:
-    """Layers that draw from ``np.random`` must not advance the user's global state."""
-    state = np.random.get_state()  # noqa: NPY002 (the legacy global state is what we keep)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
 
 
 def _working_copy(target: Target, dtype: Any, copy_inputs: bool) -> Instance:
@@ -685,7 +675,7 @@ def check(
     """
     opts = resolve_options(**options)
     started = time.perf_counter()
-    with _global_random_state_kept():
+    with global_random_state_kept():
         target = make_target(
             TargetRequest(obj, inputs, vjp=vjp, grad=grad, forward_kwargs=opts.forward_kwargs)
         )

@@ -15,7 +15,8 @@ found first and reported in their own words (DESIGN.md §3.4):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,13 @@ from gradcheck.targets import (
     format_indices,
 )
 
-__all__ = ["AnalyticPass", "Diagnostic", "analytic_pass", "unexplained_attributes"]
+__all__ = [
+    "AnalyticPass",
+    "Diagnostic",
+    "analytic_pass",
+    "global_random_state_kept",
+    "unexplained_attributes",
+]
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 
@@ -40,6 +47,16 @@ _SHARED_DOUT = (
     "one dout to both branches), so an in-place edit silently corrupts another layer's "
     "gradient. Work on a copy (e.g. dx = dout.copy()) instead."
 )
+
+
+@contextmanager
+def global_random_state_kept() -> Iterator[None]:
+    """Layers that draw from ``np.random`` must not advance the user's global state."""
+    state = np.random.get_state()  # noqa: NPY002 (the legacy global state is what we keep)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
 
 
 @dataclass(frozen=True)

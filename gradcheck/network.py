@@ -44,14 +44,13 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from gradcheck.checker import check
-from gradcheck.diagnostics import ERROR
+from gradcheck.diagnostics import ERROR, global_random_state_kept
 from gradcheck.errors import CheckError, OptionError
 from gradcheck.options import resolve_options
 from gradcheck.report import Report, VariableReport, render_text
@@ -404,15 +403,6 @@ class _Trace:
         return len(self.forward) + len(self.backward)
 
 
-@contextmanager
-def _global_random_state_kept() -> Iterator[None]:
-    state = np.random.get_state()  # noqa: NPY002 (the legacy global state is what we keep)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-
-
 def _instrument(name: str, layer: Any, trace: _Trace) -> None:
     """Replace ``forward``/``backward`` of ``layer`` (a copy) by recording wrappers."""
     forward, backward = layer.forward, layer.backward
@@ -451,7 +441,7 @@ def _trace(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, _Trace]:
     for name, layer in _layers_of(traced):
         _instrument(name, layer, trace)
     data = copy.deepcopy(data)
-    with _global_random_state_kept():
+    with global_random_state_kept():
         try:
             trace.gradients = getattr(traced, method)(*data)
         except Exception as error:
