@@ -507,7 +507,6 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
 
     seed = options.get("seed", 0)
     candidate, name = item.candidate, item.display
-    hint = "" if args.traceback else "; --traceback shows the traceback"
     try:
         prepared = _prepare(candidate, item.display, item.named, args, seed)
     except UsageError:
@@ -515,12 +514,7 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
     except CheckError as error:  # example() returned something malformed
         return _Outcome(name, "error", message=str(error))
     except Exception as error:
-        _show_traceback(args, error)
-        return _Outcome(
-            name, "error",
-            message=f"{candidate.name}.example raised {type(error).__name__}: {error}"
-                    f"{_user_frame(error.__traceback__)}{hint}",
-        )
+        return _raised(name, f"{candidate.name}.example", error, args)
     if isinstance(prepared, str):
         return _Outcome(name, "skipped", message=prepared)
     instance, inputs = prepared
@@ -539,13 +533,19 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
     except CheckError as error:  # a malformed layer: a problem found, not a usage error
         return _Outcome(name, "error", message=str(error))
     except Exception as error:
-        _show_traceback(args, error)
-        return _Outcome(
-            name, "error",
-            message=f"{candidate.name} raised {type(error).__name__}: {error}"
-                    f"{_user_frame(error.__traceback__)}{hint}",
-        )
+        return _raised(name, candidate.name, error, args)
     return _Outcome(name, "passed" if report.passed else "failed", report)
+
+
+def _raised(name: str, where: str, error: Exception, args: argparse.Namespace) -> _Outcome:
+    """The outcome of user code that raised: one line, the traceback only if asked."""
+    _show_traceback(args, error)
+    hint = "" if args.traceback else "; --traceback shows the traceback"
+    return _Outcome(
+        name, "error",
+        message=f"{where} raised {type(error).__name__}: {error}"
+                f"{_user_frame(error.__traceback__)}{hint}",
+    )
 
 
 def _html_reports(outcomes: Sequence[_Outcome]) -> list[Any]:
