@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import io
 import json
 import math
@@ -36,6 +37,8 @@ from gradcheck.formatting import format_duration
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+# Inputs made up for a layer that offers no example(rng, dtype): small, not square.
+DEFAULT_SHAPE = (3, 4)
 
 CHECK_EXAMPLES = """\
 examples:
@@ -477,14 +480,45 @@ def _prepare(
             "--shape per forward input"
         )
     if not candidate.has_example:
-        reason = "no example(rng, dtype) classmethod; name it with --shape to check it"
+        guessed = _default_inputs(candidate, rng, dtype)
+        if guessed is not None:
+            return guessed
+        reason = (
+            "no example(rng, dtype) classmethod and no constructor without arguments; "
+            "name it with --shape (and --param/--kwargs) to check it"
+        )
         if named:
             raise UsageError(
-                f"{display} has no example(rng, dtype) classmethod: give its "
-                "inputs with --shape (one per forward input), e.g. --shape 5,4"
+                f"{display} has no example(rng, dtype) classmethod and needs constructor "
+                "arguments: give --param NAME=SHAPE or --kwargs JSON, and its inputs with "
+                "--shape (one per forward input), e.g. --shape 5,4"
             )
         return reason
     return candidate.example(rng, dtype)
+
+
+def _default_inputs(
+    candidate: Any, rng: np.random.Generator, dtype: np.dtype
+) -> tuple[Any, tuple[Any, ...]] | None:
+    """A student's layer without ``example``: construct it bare, feed standard normals.
+
+    Works for the common case — a layer whose constructor needs nothing and whose
+    forward takes arrays — so ``gradcheck check my_layers.py`` just works; the report
+    notes the inputs it made up. None when the class needs constructor arguments.
+    """
+    try:
+        instance = candidate.cls()
+        parameters = inspect.signature(instance.forward).parameters.values()
+    except Exception:  # needs arguments, or has no inspectable forward: not guessable
+        return None
+    required = [
+        p for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    if not required:
+        return None
+    inputs = tuple(rng.standard_normal(DEFAULT_SHAPE).astype(dtype) for _ in required)
+    return instance, inputs
 
 
 def _user_frame(tb: TracebackType | None) -> str:
@@ -534,6 +568,11 @@ def _run_one(item: _Item, args: argparse.Namespace, options: dict[str, Any]) -> 
         return _Outcome(name, "error", message=str(error))
     except Exception as error:
         return _raised(name, candidate.name, error, args)
+    if not candidate.has_example and not args.shape and hasattr(report, "notes"):
+        report.notes.append(
+            f"inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class has no "
+            "example(rng, dtype)); choose them with --shape"
+        )
     return _Outcome(name, "passed" if report.passed else "failed", report)
 
 

@@ -218,7 +218,26 @@ def test_malformed_backward_is_a_problem_found_exit_1(layers_file: Path) -> None
     assert "ForgetsReturn" in result.stdout and "None" in result.stdout
 
 
-def test_class_without_example_is_skipped_in_a_module(layers_file: Path) -> None:
+def test_layer_without_example_gets_standard_normal_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text(
+        "import numpy as np\n"
+        "class Sigmoid:\n"
+        "    def forward(self, x):\n"
+        "        self.out = 1 / (1 + np.exp(-x))\n"
+        "        return self.out\n"
+        "    def backward(self, dout):\n"
+        "        return dout * self.out  # (1 - out) forgotten\n"
+    )
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert "12 of 12 elements wrong" in result.stdout
+    assert "standard normal arrays of shape (3, 4)" in result.stdout
+
+
+def test_class_needing_constructor_arguments_is_skipped_in_a_module(
+    layers_file: Path,
+) -> None:
     result = run("check", str(layers_file))
     assert result.returncode == 1  # the buggy and broken layers in the same file
     skipped = [line for line in result.stdout.splitlines() if "skipped" in line]
