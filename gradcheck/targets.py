@@ -219,13 +219,6 @@ class Target(ABC):
     def instantiate(self, dtype: np.dtype | type | None = None) -> Instance:
         """A fresh working copy whose variables are cast to ``dtype`` (default: theirs)."""
 
-    def variable(self, name: str) -> Variable:
-        """The variable called ``name``."""
-        for var in self.variables:
-            if var.name == name:
-                return var
-        raise KeyError(name)
-
     def _arrays(self, dtype: np.dtype | type | None) -> dict[str, NDArray]:
         return {
             var.name: np.array(var.value, dtype=dtype or var.value.dtype, order="C", copy=True)
