@@ -482,6 +482,7 @@ class LayerTarget(Target):
         with user_code(f"{self.name}.backward"):
             returned = probe.backward(dout)
         grads = self._split_input_gradients(returned)
+        self._refuse_skipped_gradients(grads)
         for position, (name, value) in enumerate(zip(self.input_names, self.inputs, strict=True)):
             if position >= len(grads) or grads[position] is None:
                 reason = (
@@ -506,6 +507,26 @@ class LayerTarget(Target):
             self.variables.append(Variable(name, "input", np.array(value, copy=True)))
         self._refuse_integer_parameters(probe, integers)
         self._discover_parameters(probe, before)
+
+    def _refuse_skipped_gradients(self, grads: list[Any]) -> None:
+        """``(None, dy)``: a float input skipped while a later one gets its gradient.
+
+        Inputs without a gradient are constants (targets, labels), and those come last;
+        a None *before* a gradient is a forgotten gradient, not a constant, and treating
+        it as one would let a wrong backward pass.
+        """
+        last = max((i for i, g in enumerate(grads) if g is not None), default=-1)
+        for position in range(last):
+            value, name = self.inputs[position], self.input_names[position]
+            if grads[position] is None and isinstance(value, np.ndarray) and (
+                value.dtype.kind == "f"
+            ):
+                raise CheckError(
+                    f"{self.name}.backward returned None for {name} but a gradient for "
+                    f"{self.input_names[last]} after it; expected the gradient of {name}, an "
+                    f"array of shape {tuple(value.shape)}. Inputs without a gradient "
+                    "(targets, labels) must come last in forward's arguments."
+                )
 
     def _refuse_integer_parameters(self, probe: Any, integers: dict[str, NDArray]) -> None:
         """An integer attribute that backward gives a gradient cannot be perturbed."""

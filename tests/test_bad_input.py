@@ -129,6 +129,13 @@ class TwoGradientsForOneInput(Double):
         return 2 * dout, dout
 
 
+class SkipsFirstGradient(MulLayer):
+    """Returns ``(None, dy)``: the gradient of x forgotten, not a constant."""
+
+    def backward(self, dout: Any) -> Any:
+        return None, dout * self.x
+
+
 class ForwardReturnsList(Double):
     def forward(self, x: np.ndarray) -> Any:
         return list(2 * x)
@@ -339,6 +346,12 @@ REFUSED: dict[str, Refused] = {
         lambda: (TwoGradientsForOneInput(), (_x(),)),
         r"^TwoGradientsForOneInput\.backward returned 2 gradients, but forward takes 1 "
         r"input\(s\) \(x\); expected at most one gradient per input, in order\.$",
+    ),
+    "backward-skips-a-gradient": Refused(
+        lambda: (SkipsFirstGradient(), (_x(), _x())),
+        r"^SkipsFirstGradient\.backward returned None for x but a gradient for y after it; "
+        r"expected the gradient of x, an array of shape \(3, 4\)\. Inputs without a gradient "
+        r"\(targets, labels\) must come last in forward's arguments\.$",
     ),
     "backward-returns-tuple-of-rows": Refused(
         lambda: (ListOfGradientRows(), (_x(),)),
