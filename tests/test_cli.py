@@ -378,3 +378,20 @@ def test_help_has_examples(command: list[str]) -> None:
 
 def test_no_command_is_a_usage_error() -> None:
     assert_one_line_error(run())
+
+
+def _without_timings(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_same_seed_same_json_report() -> None:
+    first = run("check", "reference_layers:TwoLayerNet", "--json", "--seed", "3")
+    second = run("check", "reference_layers:TwoLayerNet", "--json", "--seed", "3")
+    assert first.returncode == second.returncode == 0
+    assert _without_timings(json.loads(first.stdout)) == _without_timings(
+        json.loads(second.stdout)
+    )
