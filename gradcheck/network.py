@@ -295,7 +295,7 @@ def render_network(report: NetworkReport) -> str:
     detail = _detail(report)
     if detail is not None:
         lines.append("")
-        lines += ["  " + line for line in render_text(detail).splitlines()]
+        lines += [f"  {line}" if line else "" for line in render_text(detail).splitlines()]
     return "\n".join(lines)
 
 
