@@ -22,14 +22,26 @@ gradcheck fast
 fast, planted bug
     ``mode="fast"`` on a copy whose backward is wrong in one element (by 1e-3 of the
     gradient's typical size): the time to find it, and whether the report names it.
+torch gradcheck (optional)
+    ``torch.autograd.gradcheck`` on the equivalent torch function (float64, CPU): slow mode
+    (a dense numerical Jacobian, two calls per input element, and a dense analytical one)
+    and ``fast_mode=True`` (one projected scalar per input). Calls of the function passed
+    are counted. Slow mode is not run when its dense Jacobians would not fit in half the
+    RAM or its forward calls alone would take longer than ``--torch-max-seconds``; it is
+    then run on the parameters only (x held fixed) if that fits. For Affine, a
+    ``torch.autograd.Function`` with the same one-element bug in ``dW`` shows what torch's
+    fast mode reports. PyTorch is not a dependency: imported here lazily, and the rows are
+    left out (with a note) when it is not installed.
 
 Run:  python benchmarks/bench_modes.py [--max-seconds 20] [--cases sigmoid,affine,conv,net]
+      [--torch-max-seconds 60] [--torch-only] [--no-torch]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -149,6 +161,7 @@ class Row:
     seconds: float
     estimated: bool = False
     note: str = ""
+    shown: str = ""  # replaces the time (and the time ratio) when the method was not run
 
 
 def _loop_baseline(
@@ -289,6 +302,153 @@ def _planted(case: Case, rng: np.random.Generator) -> Row:
                note=f"d{name}{list(index)} off by 1e-3: {'named' if named else 'NOT NAMED'}")
 
 
+def _torch() -> Any:
+    """``torch``, imported lazily (PyTorch is no dependency of gradcheck), or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _torch_function(
+    case: Case, obj: Any, inputs: tuple[Any, ...], torch: Any
+) -> tuple[Callable, dict[str, Any]]:
+    """The torch equivalent of ``case`` (float64) and its variables, by name."""
+    functional = torch.nn.functional
+
+    def tensor(array: NDArray) -> Any:
+        return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=True)
+
+    if case.model:
+        x = torch.tensor(inputs[0], dtype=torch.float64)
+        t = torch.tensor(inputs[1], dtype=torch.int64)
+
+        def net(W1: Any, b1: Any, W2: Any, b2: Any) -> Any:
+            hidden = torch.relu(torch.addmm(b1, x, W1))
+            return functional.cross_entropy(torch.addmm(b2, hidden, W2), t)
+
+        return net, {name: tensor(obj.params[name]) for name in ("W1", "b1", "W2", "b2")}
+    variables = {"x": tensor(inputs[0])}
+    if case.name == "sigmoid":
+        return torch.sigmoid, variables
+    variables |= {"W": tensor(obj.W), "b": tensor(obj.b)}
+    if case.name == "affine":
+        return lambda x, W, b: torch.addmm(b, x, W), variables
+    return (lambda x, W, b: functional.conv2d(x, W, b, stride=obj.stride, padding=obj.pad),
+            variables)
+
+
+def _torch_counted(function: Callable) -> Callable:
+    def counted(*args: Any) -> Any:
+        PASSES["count"] += 1
+        return function(*args)
+
+    return counted
+
+
+def _torch_slow(
+    function: Callable, variables: dict[str, Any], torch: Any, max_seconds: float
+) -> Row:
+    """Slow mode on every variable; else on the parameters only; else not run."""
+    with torch.no_grad():
+        values = [v.detach() for v in variables.values()]
+        n_out = function(*values).numel()
+        per_call = float("inf")
+        for _ in range(20):
+            started = time.perf_counter()
+            function(*values)
+            per_call = min(per_call, time.perf_counter() - started)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+    def cost(names: list[str]) -> tuple[int, float, float]:
+        n_in = sum(variables[n].numel() for n in names)
+        # one numerical and two analytical (reentrancy check) dense n_in × n_out Jacobians
+        return n_in, 3 * 8 * n_in * n_out, 2 * n_in * per_call
+
+    def fits(names: list[str]) -> bool:
+        _, memory, seconds = cost(names)
+        return bool(names) and memory <= ram / 2 and seconds <= max_seconds
+
+    every = list(variables)
+    n_all, memory_all, seconds_all = cost(every)
+    why = (f"dense Jacobians 3 × {n_all:,} × {n_out:,} float64 = {memory_all / 1e9:,.3g} GB, "
+           f"{ram / 1e9:.0f} GB RAM" if memory_all > ram / 2 else
+           f"its {2 * n_all:,} forward calls alone ≈ {seconds_all:.3g} s")
+    names = every if fits(every) else [n for n in every if n != "x"]
+    if not fits(names):
+        return Row("torch gradcheck (slow)", 2 * n_all + 2, float("nan"), estimated=True,
+                   shown=f"> {max_seconds:.0f} s (not run)" if memory_all <= ram / 2
+                   else "not run", note=f"not run: {why}")
+    for name, value in variables.items():
+        value.requires_grad_(name in names)
+    PASSES["count"] = 0
+    started = time.perf_counter()
+    passed = torch.autograd.gradcheck(
+        _torch_counted(function), tuple(variables.values()), raise_exception=False)
+    seconds = time.perf_counter() - started
+    for value in variables.values():
+        value.requires_grad_(True)
+    note = "passed" if passed else "FAILED"
+    if names == every:
+        return Row("torch gradcheck (slow)", PASSES["count"], seconds, note=note)
+    return Row(f"torch gradcheck (slow), {', '.join(names)} only", PASSES["count"], seconds,
+               note=f"{note}; x held fixed — all variables not run: {why}")
+
+
+def _torch_rows(case: Case, rng: np.random.Generator, max_seconds: float, torch: Any) -> list[Row]:
+    obj, inputs = case.build(case.cls, rng)
+    function, variables = _torch_function(case, obj, inputs, torch)
+    rows = [_torch_slow(function, variables, torch, max_seconds)]
+    PASSES["count"] = 0
+    started = time.perf_counter()
+    passed = torch.autograd.gradcheck(
+        _torch_counted(function), tuple(variables.values()), fast_mode=True,
+        raise_exception=False)
+    rows.append(Row("torch gradcheck fast_mode", PASSES["count"], time.perf_counter() - started,
+                    note=f"{'passed' if passed else 'FAILED'}; one projected scalar (vᵀJu) "
+                    "per input, names no element"))
+    if case.name == "affine":
+        index = tuple(int(rng.integers(n)) for n in variables["W"].shape)
+        rows += [_torch_planted(variables, index, PLANT_SIZE, torch),
+                 _torch_planted(variables, index, 1.0, torch)]
+    return rows
+
+
+def _torch_planted(
+    variables: dict[str, Any], index: tuple[int, ...], size: float, torch: Any
+) -> Row:
+    """Fast mode on a Linear whose backward is off by ``size`` × RMS in one element of dW."""
+
+    class PlantedLinear(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, W: Any, b: Any) -> Any:
+            ctx.save_for_backward(x, W)
+            return torch.addmm(b, x, W)
+
+        @staticmethod
+        def backward(ctx: Any, dout: Any) -> Any:
+            x, W = ctx.saved_tensors
+            dW = x.T @ dout
+            dW[index] += size * dW.square().mean().sqrt()
+            return dout @ W.T, dW, dout.sum(0)
+
+    PASSES["count"] = 0
+    started = time.perf_counter()
+    try:
+        torch.autograd.gradcheck(_torch_counted(PlantedLinear.apply),
+                                 tuple(variables.values()), fast_mode=True)
+        outcome = "passed: the bug is not detected"
+    except torch.autograd.gradcheck.GradcheckError as error:
+        first = str(error).strip().splitlines()[0]
+        outcome = f"detected, element not named (torch: “{first}”)"
+    label = "torch fast_mode, planted bug"
+    if size != PLANT_SIZE:
+        label += f" × {size / PLANT_SIZE:,.0f}"
+    return Row(label, PASSES["count"], time.perf_counter() - started,
+               note=f"dW{list(index)} off by {size:g} × RMS: {outcome}")
+
+
 def _format(case: Case, rows: list[Row]) -> list[str]:
     base = rows[0]
     lines = [f"### {case.name}", "",
@@ -299,9 +459,10 @@ def _format(case: Case, rows: list[Row]) -> list[str]:
         mark = "~" if row.estimated else ""
         ratio = base.seconds / row.seconds if row.seconds else float("inf")
         passes = base.passes / row.passes if row.passes else float("inf")
+        time_cell = row.shown or f"{mark}{_seconds(row.seconds)}"
         lines.append(
-            f"| {row.method} | {mark}{row.passes:,.0f} | {mark}{_seconds(row.seconds)} | "
-            f"{_ratio(ratio)} | {_ratio(passes)} | {row.note} |"
+            f"| {row.method} | {mark}{row.passes:,.0f} | {time_cell} | "
+            f"{'—' if row.shown else _ratio(ratio)} | {_ratio(passes)} | {row.note} |"
         )
     return [*lines, ""]
 
@@ -318,20 +479,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-seconds", type=float, default=20.0)
     parser.add_argument("--cases", default="sigmoid,affine,conv,net")
+    parser.add_argument("--torch-max-seconds", type=float, default=60.0,
+                        help="run torch's slow mode only below this (estimated) time")
+    parser.add_argument("--torch-only", action="store_true",
+                        help="the textbook loop, gradcheck full/fast and the torch rows only")
+    parser.add_argument("--no-torch", action="store_true", help="leave the torch rows out")
     args = parser.parse_args()
     wanted = args.cases.split(",")
+    torch = None if args.no_torch else _torch()
+    if torch is not None:  # warm up (first-call set-up is not part of any check)
+        torch.autograd.gradcheck(torch.sigmoid, (torch.ones(2, dtype=torch.float64,
+                                                            requires_grad=True),))
     started = time.perf_counter()
     for case in _cases():
         if case.name not in wanted:
             continue
         rng = np.random.default_rng(0)
         rows = [_textbook(case, rng, args.max_seconds)]
-        rows += _scipy(case, rng, args.max_seconds)
-        rows += [_ours(case, rng, "full"), _ours(case, rng, "fast"), _planted(case, rng)]
+        if not args.torch_only:
+            rows += _scipy(case, rng, args.max_seconds)
+        rows += [_ours(case, rng, "full"), _ours(case, rng, "fast")]
+        if not args.torch_only:
+            rows.append(_planted(case, rng))
+        if torch is not None:
+            rows += _torch_rows(case, rng, args.torch_max_seconds, torch)
         print("\n".join(_format(case, rows)), flush=True)
+    versions = f"NumPy {np.__version__}, SciPy {scipy.__version__}"
+    if torch is not None:
+        versions += f", PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
     print(f"measured in {time.perf_counter() - started:.0f} s; Python "
-          f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}; "
-          "~ = extrapolated from a sample of elements")
+          f"{platform.python_version()}, {versions}; "
+          "~ = extrapolated from a sample of elements (torch slow mode: 2 calls per element + 2)")
+    if torch is None and not args.no_torch:
+        print("torch gradcheck rows omitted: PyTorch is not installed (optional).")
 
 
 if __name__ == "__main__":
