@@ -94,9 +94,10 @@ class AffineRelu:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="checker bug: at a point where several kinks meet (a sample of zeros, zero "
+    reason="known limitation: at a point where several kinks meet (a sample of zeros, zero "
     "bias: every ReLU unit at 0) a valid subgradient can lie outside [left, right] of "
-    "the one-dimensional one-sided derivatives, and compare.py fails it",
+    "the one-dimensional one-sided derivatives, and compare.py fails it (the report says "
+    "every wrong element sits at a kink and to recheck away from kinks)",
 )
 def test_composite_relu_at_a_zero_sample_passes() -> None:
     rng = np.random.default_rng(0)
