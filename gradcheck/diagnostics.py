@@ -36,6 +36,7 @@ __all__ = [
     "AnalyticPass",
     "Diagnostic",
     "analytic_pass",
+    "draw_dout",
     "global_random_state_kept",
     "unexplained_attributes",
 ]
@@ -89,7 +90,7 @@ class AnalyticPass:
     deterministic: bool
 
 
-def _draw_dout(output: NDArray, seed: int) -> NDArray:
+def draw_dout(output: NDArray, seed: int) -> NDArray:
     """The upstream gradient: 1 for a scalar output, else seeded standard normals."""
     if output.ndim == 0:
         return np.ones((), dtype=output.dtype)
@@ -151,7 +152,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
             )
         )
 
-    dout = _draw_dout(first, seed)
+    dout = draw_dout(first, seed)
     gradients = _run_backward(target, instance, dout, diagnostics, severity)
     _check_repeatable(target, instance, dout, gradients, diagnostics)
     return AnalyticPass(

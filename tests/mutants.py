@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.diagnostics import _draw_dout
+from gradcheck.diagnostics import draw_dout
 from reference_layers import (
     Affine,
     BatchNormalization,
@@ -646,7 +646,7 @@ def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0) -> dict[str, A
     """Every gradient ``layer`` reports at ``inputs`` for the checker's ``dout`` (on a copy)."""
     layer = copy.deepcopy(layer)
     output = np.asarray(layer.forward(*inputs))
-    returned = layer.backward(_draw_dout(output, seed))
+    returned = layer.backward(draw_dout(output, seed))
     found = dict(enumerate(returned if isinstance(returned, tuple) else (returned,)))
     out = {f"input{i}": np.asarray(g, dtype=np.float64) for i, g in found.items()}
     for key, value in getattr(layer, "grads", {}).items():
@@ -718,7 +718,7 @@ def _with_perturbation(
     probe = copy.deepcopy(chain)
     probe.mutation = Mutation("factor", mutation.block, mutation.target, factor=1.0)
     output = np.asarray(probe.forward(*inputs))
-    probe.backward(_draw_dout(output, 0))
+    probe.backward(draw_dout(output, 0))
     assert probe.seen is not None
     gradient = probe.seen
     flat = int(rng.integers(gradient.size))
