@@ -1,6 +1,6 @@
 """Numerical gradient vs backprop on the chapter's two-layer net, as a RESULTS.md section.
 
-The measuring is :mod:`gradcheck.speed` and the table is ``gradcheck speed``'s own; this
+The measuring is :mod:`gradcheck.teaching.speed` and the table is ``gradcheck speed``'s own; this
 script only wraps them in Markdown (the command, the table, the machine) so that the
 section in ``benchmarks/RESULTS.md`` can be regenerated::
 
@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gradcheck import cli, speed
+from gradcheck.faces import cli
+from gradcheck.teaching import speed
 
 
 def section(comparison: speed.SpeedComparison, command: str) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 import gradcheck
-from gradcheck.graph import Graph
-from gradcheck.html import write_html
+from gradcheck.report.html import write_html
+from gradcheck.teaching.graph import Graph
 from reference_layers import AddLayer, MulLayer
 
 DOCS = Path(__file__).resolve().parent

@@ -168,14 +168,14 @@ graph"""),
 
 A numerical gradient needs two forward passes per parameter, and a forward pass costs
 time proportional to the number of parameters: the cost grows quadratically, backprop's
-linearly. `gradcheck.speed` measures both on small two-layer nets (sampled and scaled up
+linearly. `gradcheck.teaching.speed` measures both on small two-layer nets (sampled and scaled up
 here, to stay quick); `gradcheck speed` in a shell runs the full comparison around the
 book's 784 → 50 → 10 net."""),
     ("code", """\
 try:
-    from gradcheck.speed import SpeedConfig, compare_speed
+    from gradcheck.teaching.speed import SpeedConfig, compare_speed
 except ImportError:
-    print("gradcheck.speed is not available in this version; skipping the comparison")
+    print("gradcheck.teaching.speed is not available in this version; skipping the comparison")
 else:
     config = SpeedConfig(input_size=64, hidden_sizes=(4, 16), batch_size=20,
                          quick=True, samples=30, min_backprop_seconds=0.02)

@@ -19,31 +19,31 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gradcheck.checker import assert_gradients, check
+    from gradcheck.engine.numeric import NumericalGradient, numerical_gradient
     from gradcheck.errors import CheckError, GradientCheckError, OptionError, UsageError
-    from gradcheck.graph import trace
     from gradcheck.network import NetworkReport, check_network
-    from gradcheck.numeric import NumericalGradient, numerical_gradient
     from gradcheck.options import CheckOptions
-    from gradcheck.report import ElementFinding, Report, VariableReport
+    from gradcheck.report.reports import ElementFinding, Report, VariableReport
+    from gradcheck.teaching.graph import trace
 
 __version__ = "0.1.0"
 
 _WHERE = {
     "CheckError": "gradcheck.errors",
     "CheckOptions": "gradcheck.options",
-    "ElementFinding": "gradcheck.report",
+    "ElementFinding": "gradcheck.report.reports",
     "GradientCheckError": "gradcheck.errors",
     "NetworkReport": "gradcheck.network",
-    "NumericalGradient": "gradcheck.numeric",
+    "NumericalGradient": "gradcheck.engine.numeric",
     "OptionError": "gradcheck.errors",
     "UsageError": "gradcheck.errors",
-    "Report": "gradcheck.report",
-    "VariableReport": "gradcheck.report",
+    "Report": "gradcheck.report.reports",
+    "VariableReport": "gradcheck.report.reports",
     "assert_gradients": "gradcheck.checker",
     "check": "gradcheck.checker",
     "check_network": "gradcheck.network",
-    "numerical_gradient": "gradcheck.numeric",
-    "trace": "gradcheck.graph",
+    "numerical_gradient": "gradcheck.engine.numeric",
+    "trace": "gradcheck.teaching.graph",
 }
 
 __all__ = [

@@ -1,5 +1,5 @@
 """``python -m gradcheck``: the ``gradcheck`` command."""
 
-from gradcheck.cli import main
+from gradcheck.faces.cli import main
 
 raise SystemExit(main())

@@ -14,22 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.coloring import (
-    Colouring,
-    candidates,
-    coloured_gradient,
-    fewest_colours,
-    nan_consistent,
-)
-from gradcheck.compare import (
-    Comparison,
-    Status,
-    Tolerance,
-    compare,
-    default_tolerance,
-    kink_mask,
-)
-from gradcheck.diagnostics import (
+from gradcheck.analytic.run import (
     NOTE,
     WARNING,
     AnalyticPass,
@@ -38,20 +23,35 @@ from gradcheck.diagnostics import (
     global_random_state_kept,
     unexplained_attributes,
 )
-from gradcheck.errors import GradientCheckError, UsageError
-from gradcheck.fast import TEST_COST, DirectionalSearch
-from gradcheck.formatting import format_duration
-from gradcheck.numeric import (
+from gradcheck.conventions.targets import Instance, Target, TargetRequest, Variable, make_target
+from gradcheck.engine.coloring import (
+    Colouring,
+    candidates,
+    coloured_gradient,
+    fewest_colours,
+    nan_consistent,
+)
+from gradcheck.engine.numeric import (
     NumericalGradient,
     complex_step,
     stencil_derivatives,
     supports_complex_step,
 )
+from gradcheck.engine.passes import Runner, Runners, chunks
+from gradcheck.engine.search import TEST_COST, DirectionalSearch
+from gradcheck.errors import GradientCheckError, UsageError
 from gradcheck.options import CheckOptions, resolve_options
-from gradcheck.passes import Runner, Runners, chunks
-from gradcheck.patterns import describe_mismatch, describe_swap
-from gradcheck.report import Report, VariableReport, findings
-from gradcheck.targets import Instance, Target, TargetRequest, Variable, make_target
+from gradcheck.report.formatting import format_duration
+from gradcheck.report.reports import Report, VariableReport, findings
+from gradcheck.verdict.compare import (
+    Comparison,
+    Status,
+    Tolerance,
+    compare,
+    default_tolerance,
+    kink_mask,
+)
+from gradcheck.verdict.patterns import describe_mismatch, describe_swap
 
 __all__ = ["assert_gradients", "check"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gradcheck.network import NetworkReport
-    from gradcheck.report import Report
+    from gradcheck.report.reports import Report
 
 __all__ = ["CheckError", "GradientCheckError", "OptionError", "UsageError"]
 

@@ -49,12 +49,12 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.analytic.run import ERROR, global_random_state_kept
 from gradcheck.checker import check
-from gradcheck.diagnostics import ERROR, global_random_state_kept
+from gradcheck.conventions.targets import describe
 from gradcheck.errors import CheckError, OptionError
 from gradcheck.options import resolve_options
-from gradcheck.report import Report, VariableReport, render_text
-from gradcheck.targets import describe
+from gradcheck.report.reports import Report, VariableReport, render_text
 
 __all__ = ["LayerCheck", "NetworkReport", "check_network", "exposes_layers", "suggestion"]
 

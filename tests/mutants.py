@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.diagnostics import draw_dout
+from gradcheck.analytic.run import draw_dout
 from reference_layers import (
     Affine,
     BatchNormalization,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import gradcheck
-from gradcheck.cli import main
 from gradcheck.errors import OptionError
+from gradcheck.faces.cli import main
 from gradcheck.options import OPTIONS
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed\b", re.MULTILINE)

@@ -13,7 +13,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcheck.cli import main
+from gradcheck.faces.cli import main
 
 COMMANDS = ["check", "list", "--version", "--help", "", "chek", "-q"]
 TARGETS = [

@@ -10,9 +10,9 @@ import pytest
 import gradcheck
 import reference_layers
 from gradcheck import checker
-from gradcheck.coloring import candidates, nan_consistent
-from gradcheck.passes import Runners
-from gradcheck.targets import TargetRequest, make_target
+from gradcheck.conventions.targets import TargetRequest, make_target
+from gradcheck.engine.coloring import candidates, nan_consistent
+from gradcheck.engine.passes import Runners
 from reference_layers import Affine, BatchNormalization, Sigmoid
 
 

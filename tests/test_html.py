@@ -14,10 +14,10 @@ from numpy.typing import NDArray
 from zoo import BROKEN
 
 import gradcheck
-from gradcheck.formatting import format_number, format_value
-from gradcheck.html import render_html, write_html
-from gradcheck.mosaic import MAX_SIDE, MAX_TILES, build_mosaic
-from gradcheck.report import Report
+from gradcheck.report.formatting import format_number, format_value
+from gradcheck.report.html import render_html, write_html
+from gradcheck.report.mosaic import MAX_SIDE, MAX_TILES, build_mosaic
+from gradcheck.report.reports import Report
 from reference_layers import Affine, Convolution, Sigmoid
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck import cli, speed
+from gradcheck.faces import cli
+from gradcheck.teaching import speed
 from reference_layers import TwoLayerNet
 
 # A few hundred parameters: every method finishes in well under a second.

@@ -15,7 +15,7 @@ import pytest
 from zoo import BROKEN
 
 import gradcheck
-from gradcheck.graph import Graph, GraphvizNotFoundError, trace
+from gradcheck.teaching.graph import Graph, GraphvizNotFoundError, trace
 from reference_layers import AddLayer, Affine, MulLayer, Relu
 
 _EDGE = re.compile(

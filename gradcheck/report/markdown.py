@@ -1,12 +1,12 @@
 """Reports as Markdown: for notebook front ends and pages that show Markdown, not HTML.
 
-The same tables as the HTML report (:mod:`gradcheck.html`), without pictures.
+The same tables as the HTML report (:mod:`gradcheck.report.html`), without pictures.
 """
 
 from __future__ import annotations
 
-from gradcheck.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
-from gradcheck.report import Report
+from gradcheck.report.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
+from gradcheck.report.reports import Report
 
 __all__ = ["render_markdown"]
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.numeric import directional_derivative
-from gradcheck.passes import Runner, Runners
+from gradcheck.engine.numeric import directional_derivative
+from gradcheck.engine.passes import Runner, Runners
 
 __all__ = ["TEST_COST", "DirectionalSearch", "Suspects"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.targets import (
+from gradcheck.conventions.targets import (
     Instance,
     LayerTarget,
     Target,

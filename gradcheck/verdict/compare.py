@@ -19,7 +19,7 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.numeric import NumericalGradient
+from gradcheck.engine.numeric import NumericalGradient
 
 __all__ = ["Comparison", "Status", "Tolerance", "compare", "default_tolerance"]
 

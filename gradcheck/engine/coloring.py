@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.numeric import (
+from gradcheck.engine.numeric import (
     COMPLEX_STEP,
     STENCIL_OFFSETS,
     NumericalGradient,
@@ -51,7 +51,7 @@ from gradcheck.numeric import (
     stencil_from_table,
     step_sizes,
 )
-from gradcheck.passes import Runner, Runners, chunks
+from gradcheck.engine.passes import Runner, Runners, chunks
 
 __all__ = [
     "Coloured",

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.formatting import format_value
+from gradcheck.report.formatting import format_value
 
 __all__ = ["Graph", "GraphvizNotFoundError", "Node", "Value", "trace"]
 

@@ -32,7 +32,7 @@ from typing import IO, Any, NoReturn
 
 import numpy as np
 
-from gradcheck.formatting import format_duration
+from gradcheck.report.formatting import format_duration
 
 __all__ = ["build_parser", "main"]
 
@@ -668,7 +668,7 @@ def _resolve_all(targets: Sequence[str]) -> list[_Item]:
 
     A class from a file is shown as ``path/to/file.py:Name`` (its module name is internal).
     """
-    from gradcheck.discovery import LoadError, resolve
+    from gradcheck.conventions.discovery import LoadError, resolve
 
     found: list[_Item] = []
     for target in targets:
@@ -719,7 +719,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK if all(o.status == "passed" for o in checked) else EXIT_PROBLEM
     summary = _summary_line(outcomes)
     if args.html is not None:
-        from gradcheck.html import write_html
+        from gradcheck.report.html import write_html
 
         written = write_html(_html_reports(outcomes), args.html)
         print(f"wrote {written}", file=sys.stderr)
@@ -753,7 +753,7 @@ def _describe_array(value: Any) -> str:
 
 
 def _list_entry(item: _Item, dtype: np.dtype) -> dict[str, Any]:
-    from gradcheck.targets import TargetRequest, make_target
+    from gradcheck.conventions.targets import TargetRequest, make_target
 
     candidate = item.candidate
     entry: dict[str, Any] = {"name": item.display, "checkable": candidate.has_example}
@@ -827,7 +827,7 @@ def _ratio_text(ratio: float | None) -> str:
 
 
 def speed_table(comparison: Any) -> str:
-    """The text table of a :class:`gradcheck.speed.SpeedComparison`."""
+    """The text table of a :class:`gradcheck.teaching.speed.SpeedComparison`."""
     config = comparison.config
     header = ["", "hidden", "params", "passes", "textbook", "engine", "check full",
               "check fast", "backprop", "textbook/backprop", "|Δ| textbook", "|Δ| engine"]
@@ -908,7 +908,7 @@ def _machine_text(machine: dict[str, Any]) -> str:
 
 
 def training_text(result: Any) -> str:
-    """The text summary of a :class:`gradcheck.speed.TrainingResult`."""
+    """The text summary of a :class:`gradcheck.teaching.speed.TrainingResult`."""
     c = result.config
     step = result.numerical_step
     return "\n".join([
@@ -1016,7 +1016,7 @@ def write_speed_plot(comparison: Any, path: Path) -> None:
 
 
 def _cmd_speed(args: argparse.Namespace) -> int:
-    from gradcheck import speed
+    from gradcheck.teaching import speed
 
     if args.plot is not None:
         _require("matplotlib", "plot", "--plot")

@@ -49,9 +49,9 @@ from gradcheck.options import OPTIONS, CheckOptions, OptionSpec, resolve_options
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-    from gradcheck.discovery import Candidate
+    from gradcheck.conventions.discovery import Candidate
     from gradcheck.network import NetworkReport
-    from gradcheck.report import Report
+    from gradcheck.report.reports import Report
 
 __all__ = ["GradcheckFixture", "LayerItem", "derive_seed"]
 
@@ -480,7 +480,7 @@ class LayerModule(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         """Two items per class, float64 then float32, in the module's order."""
-        from gradcheck.discovery import LoadError, resolve
+        from gradcheck.conventions.discovery import LoadError, resolve
 
         try:
             found = resolve(self.name)

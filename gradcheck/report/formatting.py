@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from gradcheck.report import Report, VariableReport
+    from gradcheck.report.reports import Report, VariableReport
 
 __all__ = ["SUMMARY_COLUMNS", "WORST_COLUMNS", "format_number", "format_value",
            "summary_rows", "worst_rows"]

@@ -1,6 +1,6 @@
 """A report as a matplotlib figure, for scripts: ``report.plot()``.
 
-The same three pictures per gradient as the HTML report (:mod:`gradcheck.heatmap`, whose
+The same three pictures per gradient as the HTML report (:mod:`gradcheck.report.heatmap`, whose
 colours it reuses): the error relative to the tolerance, the analytic and the numerical
 gradient, mismatches outlined in black. matplotlib is an optional dependency
 (``pip install 'gradcheck[plot]'``), imported only when a figure is asked for.
@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.compare import Status
-from gradcheck.heatmap import error_ratio, error_rgb, layout, shared_limit, value_rgb
-from gradcheck.mosaic import Mosaic
+from gradcheck.report.heatmap import error_ratio, error_rgb, layout, shared_limit, value_rgb
+from gradcheck.report.mosaic import Mosaic
+from gradcheck.verdict.compare import Status
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from gradcheck.report import Report, VariableReport
+    from gradcheck.report.reports import Report, VariableReport
 
 __all__ = ["plot_report"]
 

@@ -1,7 +1,7 @@
 """Reports as HTML: a table with failures highlighted, and heatmaps that show the bug.
 
 One self-contained fragment per report (no scripts, no external files; pictures are
-inline SVG from :mod:`gradcheck.heatmap`), used by ``Report._repr_html_`` in notebooks,
+inline SVG from :mod:`gradcheck.report.heatmap`), used by ``Report._repr_html_`` in notebooks,
 and a standalone page for one or several reports (``gradcheck check ... --html FILE``).
 
 Colours that carry meaning are inline ``style``/SVG attributes, not only CSS classes, so
@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
-from gradcheck.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
-from gradcheck.heatmap import pictures
-from gradcheck.mosaic import MAX_CELLS
-from gradcheck.report import Report, VariableReport
+from gradcheck.report.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
+from gradcheck.report.heatmap import pictures
+from gradcheck.report.mosaic import MAX_CELLS
+from gradcheck.report.reports import Report, VariableReport
 
 __all__ = ["STYLE", "render_html", "to_html_page", "write_html"]
 

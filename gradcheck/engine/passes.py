@@ -5,8 +5,9 @@ counts the passes so that ``report.evaluations`` is honest (probes and verificat
 included). Independent pieces of work — colour groups, directions, chunks of elements —
 can be handed to any :class:`concurrent.futures.Executor` through :class:`Runners`; the
 engines perturb working arrays in place, so every task gets its own working copy (a fresh
-:class:`~gradcheck.targets.Instance`). Without an executor everything runs serially on one
-shared copy. There is no scheduler here: the executor is the user's (threads, processes
+:class:`~gradcheck.conventions.targets.Instance`). Without an executor everything runs
+serially on one shared copy. There is no scheduler here: the executor is the user's (threads,
+processes
 that can pickle the task, a ``dask.distributed`` client).
 """
 
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.targets import Instance
+from gradcheck.conventions.targets import Instance
 
 __all__ = ["Runner", "Runners"]
 

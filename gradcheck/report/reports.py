@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.diagnostics import ERROR, NOTE, Diagnostic
-from gradcheck.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
-from gradcheck.targets import Constant
+from gradcheck.analytic.run import ERROR, NOTE, Diagnostic
+from gradcheck.conventions.targets import Constant
+from gradcheck.report.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
 
 __all__ = ["ElementFinding", "Report", "VariableReport"]
 
@@ -195,30 +195,30 @@ class Report:
         return render_text(self)
 
     def _repr_html_(self) -> str:
-        """Notebooks show the report as a table with heatmaps (:mod:`gradcheck.html`)."""
-        from gradcheck.html import render_html
+        """Notebooks show the report as a table with heatmaps (:mod:`gradcheck.report.html`)."""
+        from gradcheck.report.html import render_html
 
         return render_html(self)
 
     def _repr_markdown_(self) -> str:
-        """Front ends without HTML show Markdown tables (:mod:`gradcheck.markdown`)."""
-        from gradcheck.markdown import render_markdown
+        """Front ends without HTML show Markdown tables (:mod:`gradcheck.report.markdown`)."""
+        from gradcheck.report.markdown import render_markdown
 
         return render_markdown(self)
 
     def to_html(self) -> str:
-        """A complete standalone HTML page of this report (see :mod:`gradcheck.html`)."""
-        from gradcheck.html import to_html_page
+        """A complete standalone HTML page of this report (see :mod:`gradcheck.report.html`)."""
+        from gradcheck.report.html import to_html_page
 
         return to_html_page(self)
 
     def plot(self, *, which: str = "auto") -> Any:
-        """A matplotlib figure of the gradients (needs matplotlib; see :mod:`gradcheck.plot`).
+        """A matplotlib figure of the gradients (needs matplotlib; :mod:`gradcheck.report.plot`).
 
         ``which`` is ``"auto"`` (the failing gradients, or all when none fails),
         ``"failing"`` or ``"all"``.
         """
-        from gradcheck.plot import plot_report
+        from gradcheck.report.plot import plot_report
 
         return plot_report(self, which=which)
 

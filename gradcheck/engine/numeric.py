@@ -3,7 +3,7 @@
 Every engine differentiates a scalar function ``f`` of an array ``x`` element by element
 and returns a :class:`NumericalGradient`: the estimate, a per-element error estimate, and
 — for the real-arithmetic engines — second-order one-sided derivatives from which
-:mod:`gradcheck.compare` recognises kinks.
+:mod:`gradcheck.verdict.compare` recognises kinks.
 
 The engines
 -----------

@@ -1,6 +1,6 @@
 """Heatmaps of one gradient as inline SVG: where the analytic gradient is wrong, and how.
 
-Three pictures per checked array, drawn on the same cells (see :mod:`gradcheck.mosaic`):
+Three pictures per checked array, drawn on the same cells (see :mod:`gradcheck.report.mosaic`):
 
 - **error**: ``|analytic − numerical| / threshold`` per element, where the threshold is
   the comparison's per-element tolerance. Greens are within tolerance (darker = closer
@@ -15,7 +15,7 @@ Every mismatching cell is outlined in black on all three, and carries
 its values. Colours are plain attributes (no CSS), so the SVG survives notebook
 sanitisers and stays correct when copied elsewhere. No dependency beyond numpy.
 
-The colour functions return RGB arrays, so that :mod:`gradcheck.plot` paints the same
+The colour functions return RGB arrays, so that :mod:`gradcheck.report.plot` paints the same
 colours with matplotlib.
 """
 
@@ -29,10 +29,10 @@ from html import escape
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.compare import Status
-from gradcheck.formatting import format_number
-from gradcheck.mosaic import MAX_CELLS, Mosaic, Tile, build_mosaic
-from gradcheck.report import VariableReport
+from gradcheck.report.formatting import format_number
+from gradcheck.report.mosaic import MAX_CELLS, Mosaic, Tile, build_mosaic
+from gradcheck.report.reports import VariableReport
+from gradcheck.verdict.compare import Status
 
 __all__ = [
     "Panel",
@@ -203,7 +203,7 @@ def error_rgb(ratio: NDArray, status: NDArray) -> NDArray:
     ratio : ndarray
         ``|analytic − numerical| / threshold`` per element.
     status : ndarray of int
-        :class:`gradcheck.compare.Status` codes.
+        :class:`gradcheck.verdict.compare.Status` codes.
 
     Returns
     -------
