@@ -7,8 +7,7 @@ can be handed to any :class:`concurrent.futures.Executor` through :class:`Runner
 engines perturb working arrays in place, so every task gets its own working copy (a fresh
 :class:`~gradcheck.conventions.targets.Instance`). Without an executor everything runs
 serially on one shared copy. There is no scheduler here: the executor is the user's (threads,
-processes
-that can pickle the task, a ``dask.distributed`` client).
+processes that can pickle the task, a ``dask.distributed`` client).
 """
 
 from __future__ import annotations
