@@ -15,10 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.analytic.run import (
-    NOTE,
-    WARNING,
     AnalyticPass,
-    Diagnostic,
     analytic_pass,
     global_random_state_kept,
     unexplained_attributes,
@@ -45,13 +42,13 @@ from gradcheck.report.formatting import format_duration
 from gradcheck.report.reports import Report, VariableReport, findings
 from gradcheck.verdict.compare import (
     Comparison,
-    Status,
     Tolerance,
     compare,
     default_tolerance,
     kink_mask,
 )
 from gradcheck.verdict.patterns import describe_mismatch, describe_swap
+from gradcheck.vocabulary import Diagnostic, Severity, Status
 
 __all__ = ["assert_gradients", "check"]
 
@@ -107,7 +104,7 @@ def _numeric_instances(
         if output.dtype != np.float64:
             real_dtype = np.dtype(narrow[0].dtype)
             notes.append(Diagnostic(
-                "narrow-numerics", NOTE,
+                "narrow-numerics", Severity.NOTE,
                 f"{target.name} computes in {output.dtype} even for float64 input, so the "
                 "numerical side runs in that precision; its error estimate widens the "
                 "tolerance accordingly.",
@@ -204,7 +201,9 @@ def _engine(var: Variable, ctx: _Context) -> str:
     if method == "complex":
         raise UsageError(f"{var.name}: method='complex' cannot be used: {reason}.")
     ctx.diagnostics.append(
-        Diagnostic("no-complex-step", NOTE, f"complex step not used for {var.name}: {reason}")
+        Diagnostic(
+            "no-complex-step", Severity.NOTE, f"complex step not used for {var.name}: {reason}"
+        )
     )
     return "central"
 
@@ -271,7 +270,7 @@ def _whole(
             plural = "" if colours == 1 else "s"
             return coloured.numerical, f"{engine}, {colours} colour{plural} ({colouring.name})"
         ctx.diagnostics.append(Diagnostic(
-            "colouring-refuted", NOTE,
+            "colouring-refuted", Severity.NOTE,
             f"{var.name}: {coloured.reason}; checked element by element instead.",
         ))
     return _plain(var, ctx, engine, None), engine
@@ -395,7 +394,7 @@ def _fast(var: Variable, ctx: _Context, engine: str, colouring: Colouring | None
             outcome.method = f"{label} → full {outcome.method}"
             return outcome
         ctx.diagnostics.append(Diagnostic(
-            "fast-unresolved", WARNING,
+            "fast-unresolved", Severity.WARNING,
             f"{var.name}: a random direction fails but a full check ({full_cost:,} passes) "
             "is over max_evaluations; the elements found so far are listed.",
         ))
@@ -450,7 +449,7 @@ def _differentiate(var: Variable, ctx: _Context) -> _Outcome:
         mode = "full" if full_cost <= cheap else "fast"
     if mode == "full" and full_cost > ctx.budget_left():
         ctx.diagnostics.append(Diagnostic(
-            "fast-instead", NOTE,
+            "fast-instead", Severity.NOTE,
             f"{var.name}: a full check needs about {full_cost:,} more forward passes, over "
             "what is left of max_evaluations; checked in fast mode instead.",
         ))
@@ -710,7 +709,7 @@ def _compare_all(
 ) -> tuple[list[VariableReport], int]:
     if not analytic.deterministic:
         diagnostics.append(Diagnostic(
-            "skipped", WARNING,
+            "skipped", Severity.WARNING,
             "gradients were not compared: a non-deterministic forward makes every "
             "numerical derivative meaningless.",
         ))

@@ -12,11 +12,7 @@ Two families, kept apart on purpose:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gradcheck.network import NetworkReport
-    from gradcheck.report.reports import Report
+from gradcheck.vocabulary import Result
 
 __all__ = ["CheckError", "GradientCheckError", "OptionError", "UsageError"]
 
@@ -47,6 +43,6 @@ class GradientCheckError(AssertionError):
         The report of the failed check.
     """
 
-    def __init__(self, report: Report | NetworkReport) -> None:
+    def __init__(self, report: Result) -> None:
         super().__init__(str(report))
         self.report = report

@@ -49,12 +49,13 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.analytic.run import ERROR, global_random_state_kept
+from gradcheck.analytic.run import global_random_state_kept
 from gradcheck.checker import check
 from gradcheck.conventions.targets import describe
 from gradcheck.errors import CheckError, OptionError
 from gradcheck.options import resolve_options
 from gradcheck.report.reports import Report, VariableReport, render_text
+from gradcheck.vocabulary import Severity
 
 __all__ = ["LayerCheck", "NetworkReport", "check_network", "exposes_layers", "suggestion"]
 
@@ -241,7 +242,7 @@ def _first_sentence(text: str) -> str:
 
 
 def _report_diagnosis(report: Report) -> str:
-    errors = [d for d in report.diagnostics if d.severity == ERROR]
+    errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     var = _first_failing(report)
     if errors:
         return _first_sentence(errors[0].message)

@@ -31,6 +31,7 @@ from gradcheck.conventions.targets import (
     check_output,
     format_indices,
 )
+from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = [
     "AnalyticPass",
@@ -40,8 +41,6 @@ __all__ = [
     "global_random_state_kept",
     "unexplained_attributes",
 ]
-
-ERROR, WARNING, NOTE = "error", "warning", "note"
 
 _SHARED_DOUT = (
     "In a graph, the same array is often handed to several layers (an AddLayer passes "
@@ -58,23 +57,6 @@ def global_random_state_kept() -> Iterator[None]:
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """A finding about the target as a whole (not about one element).
-
-    ``severity`` is ``"error"`` (the check fails), ``"warning"`` (worth reading, the
-    check may still pass) or ``"note"`` (how the check was done).
-    """
-
-    kind: str
-    severity: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        """JSON-ready form."""
-        return {"kind": self.kind, "severity": self.severity, "message": self.message}
 
 
 @dataclass
@@ -114,7 +96,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
     instance = target.instantiate()
     diagnostics: list[Diagnostic] = []
     base = {name: array.copy() for name, array in instance.arrays.items()}
-    severity = WARNING if allow_inplace else ERROR
+    severity = Severity.WARNING if allow_inplace else Severity.ERROR
 
     started = time.perf_counter()
     first = np.array(check_output(target.name, "forward", instance.forward()), copy=True)
@@ -143,7 +125,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
         diagnostics.append(
             Diagnostic(
                 "nondeterministic",
-                ERROR,
+                Severity.ERROR,
                 f"{target.name}.forward gave different outputs at the same point (max "
                 f"difference {float(np.max(np.abs(first - second))):.3g}): it uses randomness "
                 "that gradcheck cannot hold fixed. Seed the layer's randomness — give it its "
@@ -188,7 +170,7 @@ def _run_backward(
     instance: Instance,
     dout: NDArray,
     diagnostics: list[Diagnostic],
-    severity: str,
+    severity: Severity,
 ) -> dict[str, NDArray]:
     given = dout.copy()
     gradients = _validated(target, instance.backward(given))
@@ -220,7 +202,7 @@ def _check_repeatable(
         diagnostics.append(
             Diagnostic(
                 "backward-once",
-                WARNING,
+                Severity.WARNING,
                 f"{target.name}.{target.backward_call} failed when called a second time "
                 f"after one forward ({type(error).__name__}: {error}); gradcheck could not "
                 "test that it is repeatable.",
@@ -240,13 +222,13 @@ def _check_repeatable(
                 "instead of adding to it, or reset it in forward; otherwise every training "
                 "step uses a stale sum."
             )
-            diagnostics.append(Diagnostic("accumulating", ERROR, message))
+            diagnostics.append(Diagnostic("accumulating", Severity.ERROR, message))
         else:
             worst = float(np.max(np.abs(second - first)))
             diagnostics.append(
                 Diagnostic(
                     "not-repeatable",
-                    ERROR,
+                    Severity.ERROR,
                     f"{target.name}.{target.backward_call} gave a different {grad_name} when "
                     f"called again after the same forward (max difference {worst:.3g}): "
                     "backward must depend only on dout and what forward cached.",
@@ -275,7 +257,7 @@ def unexplained_attributes(target: Target, output: NDArray) -> list[Diagnostic]:
             found.append(
                 Diagnostic(
                     "no-gradient",
-                    WARNING,
+                    Severity.WARNING,
                     f"{target.name}.{name} changes the output but backward sets no d{name}: if "
                     f"it is a trainable parameter its gradient is missing (store it in "
                     f"self.d{name}); if it is a constant or a running statistic, ignore this.",

@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.errors import CheckError, UsageError
+from gradcheck.vocabulary import Constant
 
 __all__ = [
     "Constant",
@@ -63,14 +64,6 @@ class Variable:
     def dtype(self) -> np.dtype:
         """The dtype the user's layer computes this variable in."""
         return self.value.dtype
-
-
-@dataclass(frozen=True)
-class Constant:
-    """An input or attribute that is not differentiated, and why."""
-
-    name: str
-    reason: str
 
 
 def describe(obj: Any) -> str:

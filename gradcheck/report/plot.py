@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from gradcheck.report.heatmap import error_ratio, error_rgb, layout, shared_limit, value_rgb
 from gradcheck.report.mosaic import Mosaic
-from gradcheck.verdict.compare import Status
+from gradcheck.vocabulary import Status
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.analytic.run import ERROR, NOTE, Diagnostic
-from gradcheck.conventions.targets import Constant
 from gradcheck.report.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
+from gradcheck.vocabulary import Constant, Diagnostic, Severity
 
 __all__ = ["ElementFinding", "Report", "VariableReport"]
 
@@ -152,7 +151,7 @@ class Report:
     def passed(self) -> bool:
         """True when every gradient matches and no diagnosis is an error."""
         return all(v.passed for v in self.variables) and not any(
-            d.severity == ERROR for d in self.diagnostics
+            d.severity == Severity.ERROR for d in self.diagnostics
         )
 
     def __bool__(self) -> bool:
@@ -188,7 +187,7 @@ class Report:
             checked = sum(v.checked for v in self.variables)
             return f"{self.target}: passed ({checked} gradient elements checked)"
         parts = [f"{v.mismatches} wrong in {v.name}" for v in self.variables if not v.passed]
-        parts += [d.kind for d in self.diagnostics if d.severity == ERROR]
+        parts += [d.kind for d in self.diagnostics if d.severity == Severity.ERROR]
         return f"{self.target}: FAILED ({'; '.join(parts)})"
 
     def __str__(self) -> str:
@@ -245,8 +244,8 @@ def render_text(report: Report) -> str:
         lines.append(f"  → {report.conclusion}")
     # Errors and warnings first; notes (how the check was done) go last.
     for diagnostic in report.diagnostics:
-        if diagnostic.severity != NOTE:
-            mark = "✗" if diagnostic.severity == ERROR else "!"
+        if diagnostic.severity != Severity.NOTE:
+            mark = "✗" if diagnostic.severity == Severity.ERROR else "!"
             lines.append(f"  {mark} {diagnostic.message}")
     if report.variables:
         rows = [SUMMARY_COLUMNS, *summary_rows(report)]
@@ -272,7 +271,7 @@ def render_text(report: Report) -> str:
     for note in report.notes:
         lines.append(f"  note: {note}")
     for diagnostic in report.diagnostics:
-        if diagnostic.severity == NOTE:
+        if diagnostic.severity == Severity.NOTE:
             lines.append(f"  note: {diagnostic.message}")
     return "\n".join(lines)
 

@@ -14,12 +14,12 @@ one-sided derivatives, which no valid subgradient does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.vocabulary import Status
 
 __all__ = ["Comparison", "Status", "Tolerance", "compare", "default_tolerance"]
 
@@ -34,15 +34,6 @@ _RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.flo
 _ATOL_FRACTION = 0.1
 _STRICT_FACTOR = 0.1
 _ERROR_WEIGHT = 2.0
-
-
-class Status(IntEnum):
-    """The verdict of one element."""
-
-    OK = 0
-    MISMATCH = 1
-    KINK = 2
-    UNCHECKED = 3
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,91 @@
+"""The words every room of gradcheck shares: statuses, severities, roles, kinds, modes.
+
+These are plain value types with no behaviour beyond formatting, so that the conventions,
+the engine, the verdict and the report can all use them without importing each other:
+the report formats a :class:`Status` it is given; it never needs the comparison that
+produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "Constant",
+    "Diagnostic",
+    "Kind",
+    "Mode",
+    "Result",
+    "Role",
+    "Severity",
+    "Status",
+]
+
+#: What a differentiated array is to the checked object.
+Role = Literal["input", "parameter"]
+#: What was checked: one layer, a model with a loss, a function, or a whole network.
+Kind = Literal["layer", "model", "function", "network"]
+#: How the elements of a variable are covered (see :mod:`gradcheck.modes`).
+Mode = Literal["auto", "full", "fast"]
+
+
+class Status(IntEnum):
+    """The verdict of one element."""
+
+    OK = 0
+    MISMATCH = 1
+    KINK = 2
+    UNCHECKED = 3
+
+
+class Severity(StrEnum):
+    """How much a :class:`Diagnostic` weighs.
+
+    ``ERROR`` fails the check; ``WARNING`` is worth reading but the check may pass;
+    ``NOTE`` says how the check was done.
+    """
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A finding about the target as a whole (not about one element).
+
+    ``kind`` is a short stable tag (``"inplace-backward"``, ``"nondeterministic"``, ...)
+    for tools; ``message`` is the sentence for people.
+    """
+
+    kind: str
+    severity: Severity
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"kind": self.kind, "severity": str(self.severity), "message": self.message}
+
+
+@dataclass(frozen=True)
+class Constant:
+    """An input or attribute that is not differentiated, and why."""
+
+    name: str
+    reason: str
+
+
+class Result(Protocol):
+    """What every report offers, a layer's or a network's: a verdict and its words."""
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing is wrong."""
+
+    def summary(self) -> str:
+        """One line: what was checked and the verdict."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
