@@ -49,9 +49,9 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.analytic.run import global_random_state_kept
 from gradcheck.checker import check
-from gradcheck.conventions.targets import describe
+from gradcheck.conventions.randomness import global_random_state_kept
+from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError, OptionError
 from gradcheck.options import resolve_options
 from gradcheck.report.reports import Report, VariableReport, render_text

@@ -11,14 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, get_args
 
+from gradcheck.engine.spec import ENGINES
 from gradcheck.errors import OptionError
+from gradcheck.vocabulary import Mode
 
 __all__ = ["METHODS", "MODES", "OPTIONS", "CheckOptions", "OptionSpec", "resolve_options"]
 
-METHODS = ("auto", "central", "richardson", "complex")
-MODES = ("auto", "full", "fast")
+METHODS: tuple[str, ...] = ("auto", *ENGINES)
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class CheckOptions:
     """
 
     method: str = "auto"
-    mode: str = "auto"
+    mode: Mode = "auto"
     rtol: float | None = None
     atol: float | None = None
     seed: int = 0
@@ -172,7 +174,8 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "method",
             "numerical engine: auto (complex step where the layer supports it, else central "
-            "differences), central, richardson or complex",
+            "differences), or one of: "
+            + "; ".join(f"{e.name} ({e.summary})" for e in ENGINES.values()),
             _check_choice(METHODS),
             str,
             metavar="NAME",

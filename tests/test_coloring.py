@@ -9,10 +9,11 @@ import pytest
 
 import gradcheck
 import reference_layers
-from gradcheck import checker
-from gradcheck.conventions.targets import TargetRequest, make_target
+from gradcheck.conventions.registry import make_target
+from gradcheck.conventions.target import TargetRequest
 from gradcheck.engine.coloring import candidates, nan_consistent
 from gradcheck.engine.passes import Runners
+from gradcheck.modes import auto
 from reference_layers import Affine, BatchNormalization, Sigmoid
 
 
@@ -62,7 +63,7 @@ def _hidden_case(seed: int, *, hide_from_nan: bool, correct: bool) -> tuple[Any,
 
 
 def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checker, "_colouring", lambda *args: None)
+    monkeypatch.setattr(auto, "colouring_for", lambda *args: None)
 
 
 def test_candidates_follow_the_shapes() -> None:

@@ -277,8 +277,8 @@ def test_pyproject_toml_ini_keys(pytester):
         (["--gradcheck-rtol=abc"], "ERROR: gradcheck: --gradcheck-rtol=abc: invalid value for "
          "option 'rtol': could not convert string to float: 'abc'"),
         (["--gradcheck-method=fastest"], "ERROR: gradcheck: --gradcheck-method=fastest: invalid "
-         "value for option 'method': expected one of auto, central, richardson, complex; got "
-         "'fastest'"),
+         "value for option 'method': expected one of auto, central, richardson, forward, "
+         "complex; got 'fastest'"),
         (["--gradcheck-seed=-1"], "ERROR: gradcheck: --gradcheck-seed=-1: invalid value for "
          "option 'seed': expected a whole number >= 0, got -1"),
     ],

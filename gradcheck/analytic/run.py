@@ -1,7 +1,7 @@
 """Guards around the analytic pass: in-place edits, non-determinism, repeatability.
 
 These problems make a gradient comparison meaningless or hide real bugs, so they are
-found first and reported in their own words (DESIGN.md §3.4):
+found first and reported in their own words (docs/design.md §3.4):
 
 * ``forward`` editing an input, or ``backward`` editing ``dout``: harmless alone, a real
   bug in a graph where the array is shared (an ``AddLayer`` hands the same ``dout`` to
@@ -9,28 +9,20 @@ found first and reported in their own words (DESIGN.md §3.4):
 * ``forward`` giving different outputs at the same point: unseeded randomness;
 * ``backward`` giving different gradients when called twice after one ``forward``, e.g. a
   parameter gradient that accumulates (``self.dW += ...`` with no reset);
-* a float attribute that changes the output but gets no gradient.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.conventions.targets import (
-    Instance,
-    LayerTarget,
-    Target,
-    as_gradient,
-    check_output,
-    format_indices,
-)
+from gradcheck.conventions.target import Instance, Target
+from gradcheck.conventions.validation import as_gradient, check_output, format_indices
 from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = [
@@ -38,8 +30,7 @@ __all__ = [
     "Diagnostic",
     "analytic_pass",
     "draw_dout",
-    "global_random_state_kept",
-    "unexplained_attributes",
+    "same_output",
 ]
 
 _SHARED_DOUT = (
@@ -47,16 +38,6 @@ _SHARED_DOUT = (
     "one dout to both branches), so an in-place edit silently corrupts another layer's "
     "gradient. Work on a copy (e.g. dx = dout.copy()) instead."
 )
-
-
-@contextmanager
-def global_random_state_kept() -> Iterator[None]:
-    """Layers that draw from ``np.random`` must not advance the user's global state."""
-    state = np.random.get_state()  # noqa: NPY002 (the legacy global state is what we keep)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
 
 
 @dataclass
@@ -120,7 +101,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
     instance.copy_inputs = inplace_forward
 
     second = check_output(target.name, "forward", instance.forward())
-    deterministic = _same_output(first, second)
+    deterministic = same_output(first, second)
     if not deterministic:
         diagnostics.append(
             Diagnostic(
@@ -148,7 +129,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
     )
 
 
-def _same_output(first: NDArray, second: NDArray) -> bool:
+def same_output(first: NDArray, second: NDArray) -> bool:
     if first.shape != second.shape:
         return False
     eps = float(np.finfo(first.real.dtype).eps)
@@ -234,33 +215,3 @@ def _check_repeatable(
                     "backward must depend only on dout and what forward cached.",
                 )
             )
-
-
-def unexplained_attributes(target: Target, output: NDArray) -> list[Diagnostic]:
-    """Float attributes that change the output but get no gradient (layers only)."""
-    if not isinstance(target, LayerTarget) or not target.unexplained:
-        return []
-    found: list[Diagnostic] = []
-    rng = np.random.default_rng(12345)
-    for name in target.unexplained:
-        instance = target.instantiate()
-        attribute = getattr(instance.subject, name, None)
-        if not isinstance(attribute, np.ndarray) or attribute.size == 0:
-            continue
-        nudged = attribute + 1e-3 * (np.abs(attribute) + 1) * rng.choice([-1, 1], attribute.shape)
-        setattr(instance.subject, name, nudged.astype(attribute.dtype))
-        try:
-            moved = np.asarray(instance.forward())
-        except Exception:  # an attribute the layer cannot run with is not a parameter
-            continue
-        if moved.shape == output.shape and not _same_output(output, moved):
-            found.append(
-                Diagnostic(
-                    "no-gradient",
-                    Severity.WARNING,
-                    f"{target.name}.{name} changes the output but backward sets no d{name}: if "
-                    f"it is a trainable parameter its gradient is missing (store it in "
-                    f"self.d{name}); if it is a constant or a running statistic, ignore this.",
-                )
-            )
-    return found

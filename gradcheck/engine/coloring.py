@@ -44,14 +44,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.engine.numeric import (
-    COMPLEX_STEP,
-    STENCIL_OFFSETS,
     NumericalGradient,
     complex_from_values,
     stencil_from_table,
     step_sizes,
 )
-from gradcheck.engine.passes import Runner, Runners, chunks
+from gradcheck.engine.passes import TASKS, Runner, Runners, chunks
+from gradcheck.engine.spec import COMPLEX_STEP, NOISE_FACTOR, Engine, Stencil, engine
 
 __all__ = [
     "Coloured",
@@ -65,10 +64,7 @@ __all__ = [
 # Verification slack beyond the error estimates, relative to the size of the terms:
 # far below any gradient tolerance (1e-5), far above rounding.
 _VERIFY_RELATIVE = 1e-9
-_NOISE_FACTOR = 16.0
 _MAX_RANK = 6
-# Parallel colour passes: at most this many tasks (each builds its own working copy).
-_TASKS = 16
 
 
 @dataclass(frozen=True)
@@ -241,10 +237,17 @@ class Coloured:
 
 @dataclass
 class _Partial:
-    """What one task returns: its table rows and its share of the predicted JVP."""
+    """What one task returns: its table rows and its share of the predicted JVP.
+
+    ``predicted[:, k]`` sums, over the task's colours, the output at stencil offset ``k``
+    weighted by the random direction's entry of the element that owns each output's
+    block; ``centre`` is the same weighting of the unperturbed output. The engine's
+    formula turns them into the JVP the pattern predicts (it is linear in its table).
+    """
 
     rows: NDArray
-    predicted: dict[int, NDArray]
+    predicted: NDArray
+    centre: NDArray
     magnitude: NDArray
     weight_sum: NDArray
 
@@ -261,21 +264,75 @@ def coloured_gradient(
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
-    ``method`` is ``"central"``, ``"richardson"`` (real working copies) or ``"complex"``
-    (complex ones). The numbers equal those of the element-by-element engines (same
-    steps, same error estimates, one-sided derivatives for kinks) as long as the pattern
-    holds — which the extra directional pass verifies.
+    ``method`` names an engine of :data:`gradcheck.engine.spec.ENGINES`: a real one
+    (real working copies) or ``"complex"`` (complex ones). The numbers equal those of the
+    element-by-element engines (same steps, same error estimates, one-sided derivatives
+    for kinks) as long as the pattern holds — which the extra directional pass verifies.
     """
     x = runners.main.arrays[name]
     w = weights.astype(np.float64).ravel()
     r = rng.choice([-1.0, 1.0], size=x.size) * rng.uniform(0.5, 1.0, size=x.size)
-    if method == "complex":
+    if engine(method).arithmetic == "complex":
         return _complex(runners, name, colouring, w, r)
     return _real(runners, name, colouring, w, r, method, scale)
 
 
 def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
     return np.bincount(colouring.output_block, weights=values, minlength=colouring.blocks)
+
+
+@dataclass(frozen=True)
+class _RealPass:
+    """The fixed inputs of the real colour passes of one variable."""
+
+    name: str
+    colouring: Colouring
+    spec: Engine
+    w: NDArray
+    r: NDArray
+    h: NDArray
+    base: NDArray
+
+    def run(self, runner: Runner, colours: NDArray[np.intp]) -> _Partial:
+        """One stencil per colour in ``colours``: table rows and the predicted JVP."""
+        work = runner.arrays[self.name].reshape(-1)
+        saved = work.copy()
+        blocks, offsets = self.colouring.blocks, self.spec.offsets
+        rows = np.empty((colours.size * blocks, len(offsets)))
+        predicted = np.zeros((self.w.size, len(offsets)))
+        centre, magnitude, weight_sum = (np.zeros(self.w.size) for _ in range(3))
+        for k, colour in enumerate(colours):
+            members = self.colouring.members(int(colour))
+            owner_r = self.r[members][self.colouring.output_block]
+            outputs = np.empty((self.w.size, len(offsets)))
+            try:
+                for col, offset in enumerate(offsets):
+                    work[members] = saved[members] + offset * self.h[members]
+                    outputs[:, col] = runner.output().ravel().astype(np.float64)
+            finally:
+                work[members] = saved[members]
+            rows[k * blocks:(k + 1) * blocks] = np.stack(
+                [_block_sums(self.colouring, self.w * outputs[:, col])
+                 for col in range(len(offsets))], axis=1,
+            )
+            predicted += owner_r[:, None] * outputs
+            centre += owner_r * self.base
+            magnitude += np.abs(owner_r * self.spec.combine(self.base, outputs, 1.0).estimate)
+            weight_sum += np.abs(owner_r)
+        return _Partial(rows, predicted, centre, magnitude, weight_sum)
+
+    def measure(self, runner: Runner) -> Stencil:
+        """The JVP along ``u = r ⊙ h`` itself: one more stencil, all elements moved."""
+        work = runner.arrays[self.name].reshape(-1)
+        saved = work.copy()
+        outputs = np.empty((self.w.size, len(self.spec.offsets)))
+        try:
+            for col, offset in enumerate(self.spec.offsets):
+                work[:] = saved + offset * (self.r * self.h)
+                outputs[:, col] = runner.output().ravel().astype(np.float64)
+        finally:
+            work[:] = saved
+        return self.spec.combine(self.base, outputs, 1.0)
 
 
 def _real(
@@ -293,72 +350,82 @@ def _real(
     base = main.output().ravel().astype(np.float64)
     f0 = float(np.sum(w * base))
     h = step_sizes(x, method=method, noise=max(abs(f0), scale))
-    offsets = STENCIL_OFFSETS[method]
-    step = np.zeros(x.size)
-
-    def task(runner: Runner, colours: NDArray[np.intp]) -> _Partial:
-        work = runner.arrays[name].reshape(-1)
-        saved = work.copy()
-        rows = np.empty((colours.size * colouring.blocks, len(offsets)))
-        predicted = {1: np.zeros(w.size), 2: np.zeros(w.size)}
-        magnitude, weight_sum = np.zeros(w.size), np.zeros(w.size)
-        for k, colour in enumerate(colours):
-            members = colouring.members(int(colour))
-            owner_r = r[members][colouring.output_block]
-            outputs = {}
-            try:
-                for col, offset in enumerate(offsets):
-                    work[members] = saved[members] + offset * h[members]
-                    outputs[offset] = runner.output().ravel().astype(np.float64)
-                    rows[k * colouring.blocks:(k + 1) * colouring.blocks, col] = _block_sums(
-                        colouring, w * outputs[offset]
-                    )
-            finally:
-                work[members] = saved[members]
-            for s in (1, 2):
-                predicted[s] += owner_r * (outputs[s] - outputs[-s]) / 2
-            magnitude += np.abs(owner_r * (outputs[1] - outputs[-1]) / 2)
-            weight_sum += np.abs(owner_r)
-        return _Partial(rows, predicted, magnitude, weight_sum)
-
-    parts = runners.map(task, _colour_chunks(runners, colouring))
-    table = np.concatenate([p.rows for p in parts])
-    predicted = {s: _total([p.predicted[s] for p in parts]) for s in (1, 2)}
-    magnitude = _total([p.magnitude for p in parts])
-    weight_sum = _total([p.weight_sum for p in parts])
-
-    # The measured JVP along u = r ⊙ h, at u and 2u.
-    step[:] = r * h
-    measured = {}
-    work = x.reshape(-1)
-    saved = work.copy()
-    try:
-        for s in (1, 2):
-            work[:] = saved + s * step
-            plus = main.output().ravel().astype(np.float64)
-            work[:] = saved - s * step
-            minus = main.output().ravel().astype(np.float64)
-            measured[s] = (plus - minus) / 2
-    finally:
-        work[:] = saved
-    eps = float(np.finfo(x.dtype).eps)
-    typical = float(np.sqrt(np.mean(np.square(base)))) if base.size else 0.0
-    rounding = _NOISE_FACTOR * eps * (np.abs(base) + typical) * (weight_sum + 1)
-    truncation = (
-        np.abs(predicted[2] / 2 - predicted[1]) + np.abs(measured[2] / 2 - measured[1])
-    ) / 3
-    slack = _VERIFY_RELATIVE * (magnitude + np.abs(measured[1]))
-    refuted = _refutation(
-        colouring, predicted[1], measured[1], 4 * truncation + 2 * rounding + slack
+    plan = _RealPass(name, colouring, engine(method), w, r, h, base)
+    parts = runners.map(plan.run, _colour_chunks(runners, colouring))
+    predicted = plan.spec.combine(
+        _total([p.centre for p in parts]), _total([p.predicted for p in parts]), 1.0
     )
+    measured = plan.measure(main)
+    refuted = _refutation(colouring, predicted.estimate, measured.estimate, _real_slack(
+        plan, predicted, measured, _total([p.magnitude for p in parts]),
+        _total([p.weight_sum for p in parts]),
+    ))
     if refuted:
         return Coloured(None, refuted)
     flat = colouring.order
     f0_rows = _block_sums(colouring, w * base)[colouring.element_block[flat]]
+    table = np.concatenate([p.rows for p in parts])
     numerical = stencil_from_table(
         x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale
     )
     return Coloured(numerical, "")
+
+
+def _real_slack(
+    plan: _RealPass, predicted: Stencil, measured: Stencil, magnitude: NDArray,
+    weight_sum: NDArray,
+) -> NDArray:
+    """How far prediction and measurement may differ while the pattern holds."""
+    eps = float(np.finfo(plan.h.dtype).eps)
+    base = plan.base
+    typical = float(np.sqrt(np.mean(np.square(base)))) if base.size else 0.0
+    rounding = (plan.spec.rounding_gain * NOISE_FACTOR * eps * (np.abs(base) + typical)
+                * (weight_sum + 1))
+    truncation = predicted.truncation + measured.truncation
+    slack = _VERIFY_RELATIVE * (magnitude + np.abs(measured.estimate))
+    result: NDArray = 4 * truncation + 2 * rounding + slack
+    return result
+
+
+@dataclass(frozen=True)
+class _ComplexPass:
+    """The fixed inputs of the complex-step colour passes of one variable."""
+
+    name: str
+    colouring: Colouring
+    w: NDArray
+    r: NDArray
+
+    def run(self, runner: Runner, colours: NDArray[np.intp]) -> _Partial:
+        """One complex step per colour in ``colours``: derivatives and predicted JVP."""
+        work = runner.arrays[self.name].reshape(-1)
+        saved = work.copy()
+        blocks = self.colouring.blocks
+        rows = np.empty((colours.size * blocks, 1))
+        predicted, magnitude = np.zeros(self.w.size), np.zeros(self.w.size)
+        for k, colour in enumerate(colours):
+            members = self.colouring.members(int(colour))
+            owner_r = self.r[members][self.colouring.output_block]
+            try:
+                work[members] = saved[members] + 1j * COMPLEX_STEP
+                change = runner.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
+            finally:
+                work[members] = saved[members]
+            rows[k * blocks:(k + 1) * blocks, 0] = _block_sums(self.colouring, self.w * change)
+            predicted += owner_r * change
+            magnitude += np.abs(owner_r * change)
+        return _Partial(rows, predicted[:, None], np.zeros(0), magnitude, magnitude)
+
+    def measure(self, runner: Runner) -> NDArray:
+        """The JVP along ``r`` itself, by one complex step of every element."""
+        work = runner.arrays[self.name].reshape(-1)
+        saved = work.copy()
+        try:
+            work[:] = saved + 1j * COMPLEX_STEP * self.r
+            measured: NDArray = runner.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
+        finally:
+            work[:] = saved
+        return measured
 
 
 def _complex(
@@ -367,41 +434,15 @@ def _complex(
     main = runners.main
     x = main.arrays[name]
     before = runners.passes
-
-    def task(runner: Runner, colours: NDArray[np.intp]) -> _Partial:
-        work = runner.arrays[name].reshape(-1)
-        saved = work.copy()
-        rows = np.empty((colours.size * colouring.blocks, 1))
-        predicted, magnitude = np.zeros(w.size), np.zeros(w.size)
-        for k, colour in enumerate(colours):
-            members = colouring.members(int(colour))
-            owner_r = r[members][colouring.output_block]
-            try:
-                work[members] = saved[members] + 1j * COMPLEX_STEP
-                change = runner.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
-            finally:
-                work[members] = saved[members]
-            rows[k * colouring.blocks:(k + 1) * colouring.blocks, 0] = _block_sums(
-                colouring, w * change
-            )
-            predicted += owner_r * change
-            magnitude += np.abs(owner_r * change)
-        return _Partial(rows, {1: predicted}, magnitude, magnitude)
-
-    parts = runners.map(task, _colour_chunks(runners, colouring))
+    plan = _ComplexPass(name, colouring, w, r)
+    parts = runners.map(plan.run, _colour_chunks(runners, colouring))
     values = np.concatenate([p.rows[:, 0] for p in parts])
-    predicted = _total([p.predicted[1] for p in parts])
+    predicted = _total([p.predicted[:, 0] for p in parts])
     magnitude = _total([p.magnitude for p in parts])
-    work = x.reshape(-1)
-    saved = work.copy()
-    try:
-        work[:] = saved + 1j * COMPLEX_STEP * r
-        measured = main.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
-    finally:
-        work[:] = saved
+    measured = plan.measure(main)
     eps = float(np.finfo(x.real.dtype).eps)
     typical = float(np.mean(magnitude)) if magnitude.size else 0.0
-    slack = (_VERIFY_RELATIVE + _NOISE_FACTOR * eps) * (magnitude + np.abs(measured) + typical)
+    slack = (_VERIFY_RELATIVE + NOISE_FACTOR * eps) * (magnitude + np.abs(measured) + typical)
     refuted = _refutation(colouring, predicted, measured, slack)
     if refuted:
         return Coloured(None, refuted)
@@ -428,4 +469,4 @@ def _total(parts: list[NDArray]) -> NDArray:
 
 
 def _colour_chunks(runners: Runners, colouring: Colouring) -> list[NDArray[np.intp]]:
-    return chunks(colouring.colours, _TASKS if runners.parallel else 1)
+    return chunks(colouring.colours, TASKS if runners.parallel else 1)

@@ -5,22 +5,7 @@ and returns a :class:`NumericalGradient`: the estimate, a per-element error esti
 — for the real-arithmetic engines — second-order one-sided derivatives from which
 :mod:`gradcheck.verdict.compare` recognises kinks.
 
-The engines
------------
-central
-    ``D(h) = (f(x+h) − f(x−h)) / 2h`` with ``h = ε^(1/3)·max(|x|, 1)``, the classical optimum
-    that balances truncation (∝ h²) against rounding (∝ ε/h); the textbook's fixed
-    ``h = 1e-4`` is neither. The truncation error is estimated from a second step:
-    ``D(2h) − D(h) ≈ 3ch²`` so ``err ≈ |D(2h) − D(h)| / 3``. Four evaluations per element.
-richardson
-    Extrapolates ``R(h) = (4D(h) − D(2h)) / 3`` (error ∝ h⁴, so ``h = ε^(1/5)·max(|x|, 1)``)
-    and estimates its error from the next level, ``|R(h) − R(2h)| / 15``, as
-    ``scipy.differentiate`` does. Six evaluations per element.
-complex
-    The complex step ``Im f(x + ih) / h`` with ``h = 1e-20``: no subtractive cancellation,
-    so it is exact to rounding — but only for code that is analytic in its inputs (no
-    ``abs``, no casts to real). One evaluation per element. :func:`supports_complex_step`
-    probes a function before it is trusted.
+The engines and their formulas are entries of :data:`gradcheck.engine.spec.ENGINES`.
 
 Every perturbed element is put back from a saved copy (never ``x + h − h``) in a
 ``finally`` block, so the array is bit-identical afterwards even if ``f`` raises.
@@ -36,35 +21,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.engine.spec import COMPLEX_STEP, ENGINES, NOISE_FACTOR, Engine, engine
+
 __all__ = [
-    "ENGINES",
-    "STENCIL_OFFSETS",
-    "DirectionalDerivative",
     "NumericalGradient",
+    "ScalarFunction",
     "complex_from_values",
     "complex_step",
-    "directional_derivative",
     "numerical_gradient",
     "stencil_derivatives",
     "stencil_from_table",
     "step_sizes",
+    "step_units",
     "supports_complex_step",
 ]
 
-ENGINES = ("central", "richardson", "complex")
-
 ScalarFunction = Callable[[NDArray], Any]
-
-# Offsets (in units of h) at which each real engine evaluates f; 0 is evaluated once
-# for the whole array, not per element.
-_OFFSETS = {"central": (1, -1, 2, -2), "richardson": (1, -1, 2, -2, 4, -4)}
-_STEP_EXPONENT = {"central": 1 / 3, "richardson": 1 / 5}
-# The offsets of each real engine, for engines that build their own tables (colouring).
-STENCIL_OFFSETS = _OFFSETS
-# Rounding in f is more than one ulp of its value: a layer does several operations per
-# output element. This factor turns ε·|f| into a realistic noise level of f.
-_NOISE_FACTOR = 16.0
-COMPLEX_STEP = 1e-20
 
 
 @dataclass(frozen=True)
@@ -78,7 +50,7 @@ class NumericalGradient:
     error : ndarray
         An estimate of ``|value − true derivative|`` for each element.
     method : str
-        The engine used: ``"central"``, ``"richardson"`` or ``"complex"``.
+        The engine used (a name in :data:`gradcheck.engine.spec.ENGINES`).
     evaluations : int
         How many times ``f`` was called.
     left, right : ndarray or None
@@ -99,6 +71,28 @@ class NumericalGradient:
     side_error: NDArray[np.float64] | None
     checked: NDArray[np.bool_]
 
+    def patched(self, patch: NumericalGradient) -> NumericalGradient:
+        """This gradient with the elements ``patch`` checked taken from ``patch``."""
+        where = patch.checked
+
+        def side(part: NDArray | None, fallback: NDArray) -> NDArray:
+            return fallback if part is None else part
+
+        return NumericalGradient(
+            value=np.where(where, patch.value, self.value),
+            error=np.where(where, patch.error, self.error),
+            method=self.method,
+            evaluations=self.evaluations + patch.evaluations,
+            left=np.where(where, side(patch.left, patch.value), side(self.left, self.value)),
+            right=np.where(where, side(patch.right, patch.value), side(self.right, self.value)),
+            side_error=np.where(
+                where,
+                side(patch.side_error, np.zeros_like(patch.value)),
+                side(self.side_error, np.zeros_like(self.value)),
+            ),
+            checked=self.checked | where,
+        )
+
 
 def _flat_indices(x: NDArray, indices: NDArray | None) -> NDArray[np.intp]:
     if indices is None:
@@ -106,8 +100,14 @@ def _flat_indices(x: NDArray, indices: NDArray | None) -> NDArray[np.intp]:
     return np.asarray(indices, dtype=np.intp).ravel()
 
 
-def _steps(x: NDArray, flat: NDArray[np.intp], exponent: float, noise: float) -> NDArray:
-    """Per-element steps ``(ε·noise)^exponent·max(|x|, 1)``, made exactly representable.
+def step_units(x: NDArray, method: str) -> NDArray:
+    """The size of one element's step for ``|x| = 1`` scaled to each element: ``max(|x|,
+    floor)`` with the engine's floor. Directions of fast mode use the same units."""
+    return np.maximum(np.abs(x.real), engine(method).step_floor)
+
+
+def _steps(x: NDArray, flat: NDArray[np.intp], spec: Engine, noise: float) -> NDArray:
+    """Per-element steps ``(ε·noise)^exponent·max(|x|, floor)``, exactly representable.
 
     ``noise`` is the size of the terms ``f`` sums, relative to one element's share: when
     ``f`` adds up many terms its rounding grows with them while one element's effect does
@@ -116,9 +116,9 @@ def _steps(x: NDArray, flat: NDArray[np.intp], exponent: float, noise: float) ->
     """
     dtype = x.real.dtype
     base = x.ravel()[flat].real.astype(dtype)
-    scale = np.maximum(np.abs(base), np.ones_like(base))
+    scale = step_units(base, spec.name)
     relative = float(np.finfo(dtype).eps) * max(noise, 1.0)
-    h = (min(relative, 1e-2) ** exponent * scale).astype(dtype)
+    h = (min(relative, 1e-2) ** spec.step_exponent * scale).astype(dtype)
     with np.errstate(over="ignore"):
         return ((base + h) - base).astype(np.float64)
 
@@ -131,7 +131,7 @@ def stencil_derivatives(
     indices: NDArray | None = None,
     scale: float | None = None,
 ) -> NumericalGradient:
-    """Differentiate ``f`` at ``x`` with a real finite-difference stencil.
+    """Differentiate ``f`` at ``x`` with a real finite-difference engine.
 
     ``x`` is perturbed in place, one element at a time, and restored from a saved copy;
     ``f(x)`` must return a real number. ``scale`` is the size of the terms that ``f``
@@ -143,8 +143,9 @@ def stencil_derivatives(
         ``f(x) -> float``.
     x : ndarray
         Float array; perturbed in place during the call, bit-identical afterwards.
-    method : {"central", "richardson"}
-        The stencil.
+    method : str
+        A real engine of :data:`gradcheck.engine.spec.ENGINES` (``"central"``,
+        ``"richardson"``, ``"forward"``).
     indices : array of int, optional
         Flat indices of the elements to differentiate (default: all).
     scale : float, optional
@@ -154,13 +155,14 @@ def stencil_derivatives(
     -------
     NumericalGradient
     """
-    offsets = _OFFSETS[method]
+    spec = _real_engine(method)
+    offsets = spec.offsets
     flat = _flat_indices(x, indices)
     view = x.reshape(-1)
     if not np.shares_memory(view, x):
         raise ValueError("x must be contiguous so that it can be perturbed in place")
     f0 = float(f(x))
-    h = _steps(x, flat, _STEP_EXPONENT[method], max(abs(f0), scale or 0.0))
+    h = _steps(x, flat, spec, max(abs(f0), scale or 0.0))
     table = np.empty((flat.size, len(offsets)))
     for row, (i, step) in enumerate(zip(flat, h, strict=True)):
         saved = view[i].copy()
@@ -186,34 +188,30 @@ def stencil_from_table(
     *,
     scale: float | None = None,
 ) -> NumericalGradient:
-    """Turn a table of stencil evaluations into derivatives, error estimates and sides.
+    """Turn a table of engine evaluations into derivatives, error estimates and sides.
 
     ``table[row, k]`` is the value of ``f`` with element ``flat[row]`` moved by
-    ``_OFFSETS[method][k] * h[row]``; ``f0`` is ``f`` at ``x`` — one number, or one per
-    row when each row reads its own part of a vector output (a coloured check, where
-    ``f`` for an element is the sum over the outputs only that element affects).
+    ``offsets[k] * h[row]`` (the offsets of engine ``method``); ``f0`` is ``f`` at ``x`` —
+    one number, or one per row when each row reads its own part of a vector output (a
+    coloured check, where ``f`` for an element is the sum over the outputs only that
+    element affects).
     """
+    spec = _real_engine(method)
     eps = float(np.finfo(x.real.dtype).eps)
-    noise = _NOISE_FACTOR * eps * np.maximum(np.abs(f0), scale or 0.0) / h
-    plus1, minus1, plus2, minus2 = (table[:, k] for k in range(4))
-    d1 = (plus1 - minus1) / (2 * h)
-    d2 = (plus2 - minus2) / (4 * h)
-    if method == "central":
-        estimate = d1
-        truncation = np.abs(d2 - d1) / 3
-    else:
-        d4 = (table[:, 4] - table[:, 5]) / (8 * h)
-        estimate = (4 * d1 - d2) / 3
-        truncation = np.abs(estimate - (4 * d2 - d4) / 3) / 15
-    error = truncation + noise
-    # Second-order one-sided differences: for smooth f they agree to O(h³) (their h²
-    # terms are equal), so a disagreement beyond rounding means a kink between x−2h and
-    # x+2h. Their truncation estimate is left out on purpose: a kink inside the stencil
-    # inflates |d2 − d1| and would hide itself.
-    right = (-3 * f0 + 4 * plus1 - plus2) / (2 * h)
-    left = (3 * f0 - 4 * minus1 + minus2) / (2 * h)
-    side_error = 4 * noise
-    return _assemble(x, flat, method, evaluations, estimate, error, left, right, side_error)
+    noise = spec.rounding_gain * NOISE_FACTOR * eps * np.maximum(np.abs(f0), scale or 0.0) / h
+    stencil = spec.combine(f0, table, h)
+    side_error = None if stencil.left is None else 4 * noise
+    return _assemble(
+        x, flat, method, evaluations, stencil.estimate, stencil.truncation + noise,
+        stencil.left, stencil.right, side_error,
+    )
+
+
+def _real_engine(method: str) -> Engine:
+    spec = engine(method)
+    if spec.arithmetic != "real":
+        raise ValueError(f"{method!r} is not a real finite-difference engine")
+    return spec
 
 
 def complex_step(
@@ -249,7 +247,7 @@ def complex_from_values(
     eps = float(np.finfo(x.real.dtype).eps)
     # No cancellation: the error is rounding in the derivative's own terms.
     typical = float(np.mean(np.abs(values))) if values.size else 0.0
-    error = _NOISE_FACTOR * eps * (np.abs(values) + typical)
+    error = NOISE_FACTOR * eps * (np.abs(values) + typical)
     return _assemble(x, flat, "complex", evaluations, values, error, None, None, None)
 
 
@@ -349,9 +347,9 @@ def numerical_gradient(
         ``f(x) -> float``.
     x : array_like
         The point; a float array (integers are converted to float64).
-    method : {"auto", "central", "richardson", "complex"}
+    method : str
         ``"auto"`` uses the complex step when a probe shows ``f`` supports it and
-        central differences otherwise.
+        central differences otherwise; or a name in :data:`gradcheck.engine.spec.ENGINES`.
     indices : array of int, optional
         Flat indices of the elements to differentiate (default: all).
     scale : float, optional
@@ -390,94 +388,4 @@ def step_sizes(
     A coloured check moves many elements at once and must use the very same steps, so
     that its numbers equal those of the element-by-element stencil.
     """
-    return _steps(x, _flat_indices(x, indices), _STEP_EXPONENT[method], noise)
-
-
-@dataclass(frozen=True)
-class DirectionalDerivative:
-    """The derivative of ``f`` along one direction, with its error estimate.
-
-    Attributes
-    ----------
-    value : float
-        ``d/dt f(x + t·v)`` at ``t = 0``.
-    error : float
-        Estimate of ``|value − true directional derivative|``.
-    method : str
-        ``"central"``, ``"richardson"`` or ``"complex"``.
-    evaluations : int
-        How many times ``f`` was called.
-    kink : bool
-        Whether the one-sided derivatives disagree beyond rounding (real engines, when
-        ``f(x)`` was given): the stencil straddles a kink somewhere along the direction.
-    """
-
-    value: float
-    error: float
-    method: str
-    evaluations: int
-    kink: bool = False
-
-
-def directional_derivative(
-    f: ScalarFunction,
-    x: NDArray,
-    direction: NDArray,
-    *,
-    method: str = "central",
-    scale: float = 0.0,
-    f0: float | None = None,
-    shrink: float = 1.0,
-) -> DirectionalDerivative:
-    """Differentiate ``f`` at ``x`` along ``direction``: ``d/dt f(x + t·direction)``.
-
-    The same engines as for single elements, applied to the whole array at once (so the
-    cost does not depend on ``x.size``):
-
-    central / richardson
-        The stencil of :func:`stencil_derivatives` in ``t``, with ``t = (ε·scale)^(1/3)``
-        (``^(1/5)`` for richardson); ``direction`` should be in units of
-        ``max(|x_i|, 1)``, as the element steps are. Error from a second step size plus the
-        rounding noise ``16·ε·scale/t``. Four (six) evaluations. Given ``f0 = f(x)``,
-        one-sided derivatives flag a kink crossed by the stencil; ``shrink`` divides
-        ``t`` (a smaller stencil crosses fewer kinks, at more rounding noise).
-    complex
-        ``Im f(x + i·h·direction) / h``, exact to rounding; ``x`` must be complex. One
-        evaluation. ``scale`` is then the size of the terms the derivative sums.
-
-    ``x`` is perturbed in place and restored from a saved copy, even if ``f`` raises.
-    """
-    saved = x.copy()
-    try:
-        if method == "complex":
-            np.copyto(x, saved + 1j * COMPLEX_STEP * direction)
-            value = complex(f(x)).imag / COMPLEX_STEP
-            eps = float(np.finfo(x.real.dtype).eps)
-            return DirectionalDerivative(
-                value, _NOISE_FACTOR * eps * (abs(value) + scale), "complex", 1
-            )
-        eps = float(np.finfo(x.dtype).eps)
-        t = min(eps * max(scale, 1.0), 1e-2) ** _STEP_EXPONENT[method] / shrink
-        table = []
-        for offset in _OFFSETS[method]:
-            np.copyto(x, saved + (offset * t) * direction, casting="unsafe")
-            table.append(float(f(x)))
-    finally:
-        np.copyto(x, saved)
-    d1 = (table[0] - table[1]) / (2 * t)
-    d2 = (table[2] - table[3]) / (4 * t)
-    if method == "central":
-        value, truncation = d1, abs(d2 - d1) / 3
-    else:
-        d4 = (table[4] - table[5]) / (8 * t)
-        value = (4 * d1 - d2) / 3
-        truncation = abs(value - (4 * d2 - d4) / 3) / 15
-    noise = _NOISE_FACTOR * eps * max(scale, max(abs(v) for v in table)) / t
-    kink = False
-    if f0 is not None:
-        # As for elements: the one-sided differences share their t² term, so beyond
-        # rounding they disagree only across a kink.
-        right = (-3 * f0 + 4 * table[0] - table[2]) / (2 * t)
-        left = (3 * f0 - 4 * table[1] + table[3]) / (2 * t)
-        kink = abs(right - left) > 16 * noise
-    return DirectionalDerivative(value, truncation + noise, method, len(table), kink)
+    return _steps(x, _flat_indices(x, indices), _real_engine(method), noise)

@@ -19,9 +19,13 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.conventions.targets import Instance
+from gradcheck.conventions.target import Instance
 
-__all__ = ["Runner", "Runners"]
+__all__ = ["TASKS", "Runner", "Runners", "chunks"]
+
+# Independent pieces of work handed to an executor at once: enough to keep a pool busy,
+# few enough that building a working copy per task stays cheap.
+TASKS = 16
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

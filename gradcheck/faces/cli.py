@@ -753,7 +753,8 @@ def _describe_array(value: Any) -> str:
 
 
 def _list_entry(item: _Item, dtype: np.dtype) -> dict[str, Any]:
-    from gradcheck.conventions.targets import TargetRequest, make_target
+    from gradcheck.conventions.registry import make_target
+    from gradcheck.conventions.target import TargetRequest
 
     candidate = item.candidate
     entry: dict[str, Any] = {"name": item.display, "checkable": candidate.has_example}

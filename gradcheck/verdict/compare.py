@@ -21,7 +21,14 @@ from numpy.typing import NDArray
 from gradcheck.engine.numeric import NumericalGradient
 from gradcheck.vocabulary import Status
 
-__all__ = ["Comparison", "Status", "Tolerance", "compare", "default_tolerance"]
+__all__ = [
+    "ERROR_WEIGHT",
+    "Comparison",
+    "Tolerance",
+    "compare",
+    "default_tolerance",
+    "kink_mask",
+]
 
 # Default relative tolerances by the dtype the layer computes in. float64: rounding in a
 # correct backward stays far below 1e-5, while a gradient off by 0.1 % (×1.001) is 100×
@@ -33,7 +40,8 @@ _RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.flo
 # elements that cancel to ~0 keep the rounding of their large terms.
 _ATOL_FRACTION = 0.1
 _STRICT_FACTOR = 0.1
-_ERROR_WEIGHT = 2.0
+# How many numerical error estimates an element may be off before it mismatches.
+ERROR_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class Tolerance:
 
     def allowance(self, reference: NDArray) -> NDArray[np.float64]:
         """How far the analytic value may be from ``reference``, before error estimates."""
-        return self.atol + self.rtol * np.abs(reference) + _ERROR_WEIGHT * self.rounding
+        return self.atol + self.rtol * np.abs(reference) + ERROR_WEIGHT * self.rounding
 
 
 def default_tolerance(
@@ -131,7 +139,7 @@ def compare(
     a = np.asarray(analytic, dtype=np.float64)
     n = numerical.value
     abs_error = np.abs(a - n)
-    threshold = tolerance.allowance(n) + _ERROR_WEIGHT * numerical.error
+    threshold = tolerance.allowance(n) + ERROR_WEIGHT * numerical.error
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_error = np.where(abs_error == 0, 0.0, abs_error / np.maximum(np.abs(n), np.abs(a)))
     status = np.where(abs_error > threshold, Status.MISMATCH, Status.OK).astype(np.int8)
@@ -158,5 +166,5 @@ def kink_mask(numerical: NumericalGradient, tolerance: Tolerance) -> NDArray[np.
     if left is None or right is None or side_error is None:
         return None
     slack = tolerance.atol + tolerance.rtol * np.maximum(np.abs(left), np.abs(right))
-    gap: NDArray[np.bool_] = np.abs(right - left) > slack + 2 * _ERROR_WEIGHT * side_error
+    gap: NDArray[np.bool_] = np.abs(right - left) > slack + 2 * ERROR_WEIGHT * side_error
     return gap

@@ -4,7 +4,7 @@ A full numerical gradient needs passes in proportion to the number of elements. 
 direction ``v`` one derivative costs a fixed number of passes whatever the size: compare
 the numerical directional derivative of ``L`` (a complex step along ``v``, or central
 differences at two step sizes for an error estimate) with ``⟨analytic gradient, v⟩``
-(PyTorch's ``fast_mode`` idea, DESIGN.md §4).
+(PyTorch's ``fast_mode`` idea, docs/design.md §4).
 
 Sensitivity must not be diluted by size
     With ``n`` elements of typical gradient ``g`` and random signs, ``⟨g, v⟩`` is a sum of
@@ -38,18 +38,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.engine.numeric import directional_derivative
+from gradcheck.engine.directional import directional_derivative
+from gradcheck.engine.numeric import step_units
 from gradcheck.engine.passes import Runner, Runners
+from gradcheck.engine.spec import engine
+from gradcheck.verdict.compare import ERROR_WEIGHT
 
-__all__ = ["TEST_COST", "DirectionalSearch", "Suspects"]
+__all__ = ["DirectionalSearch", "Suspects"]
 
-# Forward passes per directional test, by engine.
-TEST_COST = {"central": 4, "richardson": 6, "complex": 1}
 # A random-sign sum of within-tolerance deviations rarely reaches this fraction of its
 # root-sum-square; beyond it, the direction is worth a closer look (a false alarm only
 # costs the element checks that clear it).
 _SPREAD = 0.05
-_ERROR_WEIGHT = 2.0
 # Rounding of the analytic inner product, in units of the analytic dtype's ε.
 _ANALYTIC_ROUNDING = 64.0
 # A direction whose stencil straddles a kink is retried with steps this much smaller,
@@ -90,7 +90,7 @@ class DirectionalSearch:
     tolerance : ndarray
         The per-element tolerance ``atol + rtol·|a|`` of the element-wise comparison.
     method : str
-        ``"complex"``, ``"central"`` or ``"richardson"``.
+        The engine (a name in :data:`gradcheck.engine.spec.ENGINES`).
     scale : float
         Size of the terms ``L`` sums (rounding floor of the real engines).
     directions : int
@@ -116,7 +116,7 @@ class DirectionalSearch:
 
     def __post_init__(self) -> None:
         point = self.runners.main.arrays[self.name].real.ravel()
-        unit = np.maximum(np.abs(point), 1.0)  # the element steps' units (numeric._steps)
+        unit = step_units(point, self.method)  # the element steps' units
         signs = self.rng.choice([-1.0, 1.0], size=(self.directions, point.size))
         sizes = self.rng.uniform(0.5, 1.0, size=(self.directions, point.size))
         self._vectors = signs * sizes * unit
@@ -125,7 +125,7 @@ class DirectionalSearch:
     @property
     def test_cost(self) -> int:
         """Forward passes per directional test."""
-        return TEST_COST[self.method]
+        return engine(self.method).cost
 
     # -- tests ----------------------------------------------------------------------
     def _run(self, runner: Runner, test: _Test) -> bool:
@@ -139,9 +139,10 @@ class DirectionalSearch:
         v[test.members] = self._vectors[test.direction, test.members]
         terms = self._weights[test.members] * v[test.members]
         analytic = float(np.sum(terms))
-        scale = float(np.sum(np.abs(terms))) if self.method == "complex" else self.scale
+        real = engine(self.method).arithmetic == "real"
+        scale = self.scale if real else float(np.sum(np.abs(terms)))
         loss = runner.loss(self.name, self.dout)
-        if self.method != "complex" and self._f0 is None:
+        if real and self._f0 is None:
             self._f0 = complex(loss(work)).real  # the same point for every test: one pass
         for attempt in range(_RETRIES + 1):
             numerical = directional_derivative(
@@ -152,7 +153,7 @@ class DirectionalSearch:
                 break
         eps = float(np.finfo(self.analytic.dtype).eps) if self.analytic.dtype.kind == "f" else 0
         threshold = (
-            _ERROR_WEIGHT * numerical.error
+            ERROR_WEIGHT * numerical.error
             + _SPREAD * math.sqrt(float(np.sum(np.square(self.tolerance.ravel()[test.members]
                                                           * v[test.members]))))
             + _ANALYTIC_ROUNDING * eps * math.sqrt(float(np.sum(np.square(terms))))

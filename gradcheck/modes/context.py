@@ -1,0 +1,114 @@
+"""What the modes share within one check: working copies, analytic gradients, options.
+
+The numerical side never runs on the user's objects: it runs on working copies
+(:class:`~gradcheck.conventions.targets.Instance`) whose forward passes are counted
+(:class:`~gradcheck.engine.passes.Runners`), in float64 (or the layer's own narrow dtype
+when it will not compute in float64) and, for the complex step, in complex128.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.analytic.run import AnalyticPass
+from gradcheck.conventions.target import Instance, Target, Variable
+from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.engine.passes import Runners
+from gradcheck.engine.spec import engine
+from gradcheck.options import CheckOptions
+from gradcheck.verdict.compare import Comparison, Tolerance, default_tolerance
+from gradcheck.vocabulary import Diagnostic
+
+__all__ = ["Context", "Numerics", "Outcome", "make_numerics"]
+
+
+def _working_copy(target: Target, dtype: Any, copy_inputs: bool) -> Instance:
+    """A fresh instance for the numerical side (module level, so executors can ship it)."""
+    instance = target.instantiate(dtype)
+    instance.copy_inputs = copy_inputs
+    return instance
+
+
+@dataclass
+class Numerics:
+    """The working copies the numerical side runs on, and in which dtype."""
+
+    real: Runners
+    real_dtype: np.dtype
+    complex: Runners | None
+
+    @property
+    def passes(self) -> int:
+        """Forward passes of the numerical side so far."""
+        return self.real.passes + (self.complex.passes if self.complex else 0)
+
+
+def make_numerics(
+    target: Target, options: CheckOptions, inplace_forward: bool, real_dtype: np.dtype
+) -> Numerics:
+    """Working copies in ``real_dtype`` (and complex ones when the complex step may be used).
+
+    ``inplace_forward``: the layer's forward writes into its inputs, so every forward pass
+    gets fresh copies of them.
+    """
+    dtype = None if real_dtype != np.float64 else np.float64
+    real = Runners(partial(_working_copy, target, dtype, inplace_forward), options.executor)
+    complex_runners = None
+    if options.method in ("auto", "complex"):
+        complex_runners = Runners(
+            partial(_working_copy, target, np.complex128, inplace_forward), options.executor
+        )
+    return Numerics(real, real_dtype, complex_runners)
+
+
+@dataclass
+class Outcome:
+    """One variable's numerical gradient, its comparison, and how it was obtained."""
+
+    numerical: NumericalGradient
+    result: Comparison
+    method: str
+
+
+@dataclass
+class Context:
+    """Everything the per-variable work shares within one check."""
+
+    target: Target
+    numerics: Numerics
+    analytic: AnalyticPass
+    options: CheckOptions
+    scale: float
+    rng: np.random.Generator
+    diagnostics: list[Diagnostic]
+    complex_for_all: bool = False
+    rounding: dict[str, NDArray] = field(default_factory=dict)
+
+    @property
+    def dout(self) -> NDArray:
+        """The upstream gradient that reduces the output to ``L = Σ dout ⊙ f``."""
+        return self.analytic.dout
+
+    def budget_left(self) -> int:
+        """Forward passes left under ``max_evaluations``."""
+        return self.options.max_evaluations - self.numerics.passes
+
+    def runners(self, method: str) -> Runners:
+        """The working copies an engine runs on (complex ones for the complex step)."""
+        if engine(method).arithmetic == "complex":
+            assert self.numerics.complex is not None
+            return self.numerics.complex
+        return self.numerics.real
+
+    def tolerance(self, var: Variable, values: NDArray) -> Tolerance:
+        """The tolerance of ``var``'s elements, sized by ``values``."""
+        opts = self.options
+        return default_tolerance(
+            var.dtype, values, rtol=opts.rtol, atol=opts.atol, strict=opts.strict,
+            rounding=self.rounding.get(var.name, 0.0),
+        )

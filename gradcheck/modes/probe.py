@@ -1,0 +1,82 @@
+"""Which engine each variable gets: the complex step where the layer supports it.
+
+``method="auto"`` (and ``"complex"``) probe the layer: the complex step is exact to
+rounding, but only for code that is analytic in its inputs (no ``abs``, ``np.maximum``,
+comparisons or casts to real on the way). One probe covers all variables at once; when it
+fails, each variable is probed on its own, because a layer may be analytic in some inputs
+and not in others. A variable whose probe fails is differentiated by central differences,
+and the report says why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.conventions.target import Variable
+from gradcheck.engine.numeric import supports_complex_step
+from gradcheck.errors import UsageError
+from gradcheck.modes.context import Context
+from gradcheck.vocabulary import Diagnostic, Severity
+
+__all__ = ["PROBE_COST", "confirming_engine", "engine_for", "joint_complex_probe"]
+
+# Passes of the complex-step probe (one complex, four real).
+PROBE_COST = 5
+
+
+def joint_complex_probe(chosen: list[Variable], ctx: Context) -> bool:
+    """One complex-step probe for all chosen variables at once (five passes in all)."""
+    if ctx.options.method not in ("auto", "complex") or len(chosen) < 2:
+        return False
+    runner = ctx.runners("complex").main
+    real = ctx.numerics.real.main.arrays
+    sizes = [real[v.name].size for v in chosen]
+    ends = np.cumsum(sizes)
+    loss = runner.loss(chosen[0].name, ctx.dout)
+
+    def joint(z: NDArray) -> complex | float:
+        for var, end, size in zip(chosen, ends, sizes, strict=True):
+            np.copyto(runner.arrays[var.name], z[end - size:end].reshape(var.value.shape))
+        return loss(runner.arrays[chosen[0].name])
+
+    point = np.concatenate([real[v.name].ravel() for v in chosen])
+    try:
+        usable, _ = supports_complex_step(joint, point, ctx.rng)
+    finally:
+        for var in chosen:
+            np.copyto(runner.arrays[var.name], real[var.name])
+    return usable
+
+
+def engine_for(var: Variable, ctx: Context) -> str:
+    """The engine for ``var``: the complex step when the layer supports it, else a stencil.
+
+    Raises
+    ------
+    UsageError
+        When ``method="complex"`` was asked for and the layer does not support it.
+    """
+    method = ctx.options.method
+    if method not in ("auto", "complex"):
+        return method
+    if ctx.complex_for_all:
+        return "complex"
+    complex_runners = ctx.runners("complex")
+    real_work = ctx.numerics.real.main.arrays[var.name]
+    complex_loss = complex_runners.main.loss(var.name, ctx.dout)
+    usable, reason = supports_complex_step(complex_loss, real_work.copy(), ctx.rng)
+    np.copyto(complex_runners.main.arrays[var.name], real_work)
+    if usable:
+        return "complex"
+    if method == "complex":
+        raise UsageError(f"{var.name}: method='complex' cannot be used: {reason}.")
+    ctx.diagnostics.append(Diagnostic(
+        "no-complex-step", Severity.NOTE, f"complex step not used for {var.name}: {reason}"
+    ))
+    return "central"
+
+
+def confirming_engine(ctx: Context) -> str:
+    """The real stencil that confirms complex-step mismatches (and recognises kinks)."""
+    return "richardson" if ctx.options.method == "richardson" else "central"

@@ -1,0 +1,106 @@
+"""From per-element verdicts to what the report says about each variable and the target.
+
+:func:`variable_report` counts the statuses, picks the worst elements and names the shape
+of the bug (:mod:`gradcheck.verdict.patterns`); :func:`conclusion` turns the variables'
+diagnoses (or a swap between two of them) into the report's one-sentence conclusion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.conventions.target import Variable
+from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.report.reports import VariableReport, findings
+from gradcheck.verdict.compare import Comparison, kink_mask
+from gradcheck.verdict.patterns import describe_mismatch, describe_swap
+from gradcheck.vocabulary import Status
+
+__all__ = ["conclusion", "variable_report"]
+
+
+def variable_report(
+    var: Variable,
+    analytic: NDArray,
+    numerical: NumericalGradient,
+    result: Comparison,
+    method: str,
+    numeric_dtype: np.dtype,
+    batch_size: int | None,
+) -> VariableReport:
+    """The report row of one variable: counts, worst elements, diagnosis, full arrays."""
+    wrong = result.status == Status.MISMATCH
+    a = np.asarray(analytic, dtype=np.float64)
+    # In fast mode some elements are vouched for by their directions, not computed.
+    checked = (result.status != Status.UNCHECKED) & numerical.checked
+    undefined = ~np.isfinite(numerical.value) & numerical.checked
+    compared = checked & ~undefined & (result.status != Status.KINK)
+    patterns = np.where(numerical.checked, numerical.value, a)
+    label = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
+    return VariableReport(
+        name=var.name,
+        role=var.role,
+        shape=tuple(int(s) for s in var.value.shape),
+        dtype=str(var.dtype),
+        method=method,
+        numeric_dtype=str(numeric_dtype),
+        checked=result.checked,
+        mismatches=result.mismatches,
+        kinks=result.kinks,
+        undefined=int(undefined.sum()),
+        max_abs_error=float(result.abs_error[compared].max()) if compared.any() else 0.0,
+        max_rel_error=float(result.rel_error[compared].max()) if compared.any() else 0.0,
+        rtol=result.tolerance.rtol,
+        atol=result.tolerance.atol,
+        worst=findings(a, numerical.value, numerical.error, result.abs_error, wrong, "mismatch"),
+        diagnosis=_kink_sentence(label, wrong, numerical, result)
+        or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
+        analytic=a,
+        numerical=numerical.value,
+        error=numerical.error,
+        threshold=result.threshold,
+        status=result.status,
+    )
+
+
+def _kink_sentence(
+    label: str, wrong: NDArray[np.bool_], numerical: NumericalGradient, result: Comparison
+) -> str | None:
+    """Say so when every wrong element sits at a kink: that verdict needs a second look."""
+    at_kinks = kink_mask(numerical, result.tolerance)
+    if not wrong.any() or at_kinks is None or not np.all(at_kinks[wrong]):
+        return None
+    return (
+        f"every wrong element of {label} sits at a kink, with a value outside both one-sided "
+        "derivatives: wrong at a single kink (ReLU at 0); where several kinks meet (an "
+        "all-zero sample, zero bias) it can be valid — recheck away from kinks."
+    )
+
+
+def conclusion(where: str, reports: list[VariableReport]) -> str | None:
+    """One sentence on what is wrong, prefixed by ``where`` (``"Affine.backward"``).
+
+    Two gradients returned in each other's place are named first; otherwise the first
+    failing variable's diagnosis. None when nothing failed or nothing is recognisable.
+    """
+    swap = _find_swap(reports)
+    if swap:
+        return f"{where}: {swap}"
+    for var in reports:
+        if not var.passed and var.diagnosis:
+            return f"{where}: {var.diagnosis}"
+    return None
+
+
+def _find_swap(reports: list[VariableReport]) -> str | None:
+    failing = [v for v in reports if not v.passed]
+    for i, first in enumerate(failing):
+        for second in failing[i + 1:]:
+            found = describe_swap(
+                (first.name, first.analytic, first.numerical),
+                (second.name, second.analytic, second.numerical),
+            )
+            if found:
+                return found
+    return None
