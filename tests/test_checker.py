@@ -290,3 +290,16 @@ def test_public_names_are_all_importable() -> None:
     for name in gradcheck.__all__:
         assert getattr(gradcheck, name) is not None, name
     assert sorted(gradcheck.__all__) == sorted([*gradcheck._WHERE, "__version__"])
+
+
+def test_a_scalar_function_checked_with_grad_is_named_by_grad() -> None:
+    def loss(v: Any) -> float:
+        return float(np.sum(v**2))
+
+    def wrong_grad(v: Any) -> Any:
+        return 3 * v
+
+    report = gradcheck.check(loss, np.array([1.0, 2.0]), grad=wrong_grad)
+    assert report.conclusion is not None
+    assert report.conclusion.startswith("test_a_scalar_function_checked_with_grad_is_named_by_grad"
+                                        ".<locals>.loss.grad:"), report.conclusion
