@@ -115,7 +115,8 @@ def check(
     started = time.perf_counter()
     with global_random_state_kept():
         target = make_target(
-            TargetRequest(obj, inputs, vjp=vjp, grad=grad, forward_kwargs=opts.forward_kwargs)
+            TargetRequest(obj, inputs, vjp=vjp, grad=grad, forward_kwargs=opts.forward_kwargs,
+                          seed=opts.seed)
         )
         chosen = _selected(target, opts)
         analytic = analytic_pass(target, seed=opts.seed, allow_inplace=opts.allow_inplace)

@@ -110,6 +110,52 @@ def test_unseeded_dropout_is_reported_as_nondeterminism() -> None:
     assert "seed" in str(report)
 
 
+class TextbookDropout:
+    """The book's Dropout: a fresh mask from the global np.random on every forward."""
+
+    def __init__(self, dropout_ratio: float = 0.5) -> None:
+        self.dropout_ratio = dropout_ratio
+        self.mask: Any = None
+
+    def forward(self, x: Any, train_flg: bool = True) -> Any:
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio  # noqa: NPY002
+            return x * self.mask
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout: Any) -> Any:
+        return dout * self.mask
+
+
+def test_the_textbooks_dropout_on_the_global_random_state_is_held_fixed_and_passes() -> None:
+    np.random.seed(7)  # noqa: NPY002
+    before = np.random.get_state()  # noqa: NPY002
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    report = gradcheck.check(TextbookDropout(), x)
+    assert report.passed, str(report)
+    after = np.random.get_state()  # noqa: NPY002
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_a_bug_in_the_textbooks_dropout_is_still_found() -> None:
+    class ForgetsTheMask(TextbookDropout):
+        def backward(self, dout: Any) -> Any:
+            return dout
+
+    report = gradcheck.check(ForgetsTheMask(), np.random.default_rng(0).standard_normal((4, 6)))
+    assert not report.passed
+    assert report.variable("x").mismatches > 0
+
+
+def test_the_global_mask_depends_on_the_seed_and_repeats_with_it() -> None:
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    masks = []
+    for seed in (1, 1, 2):
+        report = gradcheck.check(TextbookDropout(), x, seed=seed)
+        masks.append(report.variable("x").analytic != 0)
+    assert np.array_equal(masks[0], masks[1]) and not np.array_equal(masks[0], masks[2])
+
+
 def test_seeded_dropout_is_held_fixed_and_passes() -> None:
     layer = reference_layers.Dropout(0.5, seed=3)
     assert gradcheck.check(layer, np.random.default_rng(0).standard_normal((4, 6))).passed

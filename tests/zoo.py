@@ -109,10 +109,10 @@ class ReluInplaceForward(Relu):
 
 
 class UnseededDropout:
-    """Dropout drawing its mask from the global ``np.random`` on every call."""
+    """Dropout drawing its mask from a generator it creates, unseeded, on every call."""
 
     def forward(self, x: NDArray[Any]) -> NDArray[Any]:
-        self.mask = np.random.rand(*x.shape) > 0.5  # noqa: NPY002 (the bug under test)
+        self.mask = np.random.default_rng().random(x.shape) > 0.5  # the bug under test
         return x * self.mask
 
     def backward(self, dout: NDArray[Any]) -> NDArray[Any]:

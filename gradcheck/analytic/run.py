@@ -109,9 +109,10 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
                 Severity.ERROR,
                 f"{target.name}.forward gave different outputs at the same point (max "
                 f"difference {float(np.max(np.abs(first - second))):.3g}): it uses randomness "
-                "that gradcheck cannot hold fixed. Seed the layer's randomness — give it its "
-                "own np.random.Generator (e.g. Dropout(seed=0)) instead of np.random.* — and "
-                "gradcheck resets that generator before every forward pass.",
+                "that gradcheck cannot hold fixed — a generator created inside forward, the "
+                "time, or the operating system's entropy. Draw from a generator made once, in "
+                "__init__ (self.rng = np.random.default_rng(seed)), or from np.random: "
+                "gradcheck resets both before every forward pass.",
             )
         )
 

@@ -66,7 +66,7 @@ class FunctionTarget(Target):
             validate_float_input(self.name, name, value)
             self.variables.append(Variable(name, "input", np.array(value, copy=True)))
 
-    def instantiate(self, dtype: np.dtype | type | None = None) -> Instance:
+    def _make_instance(self, dtype: np.dtype | type | None) -> Instance:
         arrays = self._arrays(dtype)
 
         def run_forward(function: Any, current: dict[str, NDArray]) -> Any:

@@ -247,7 +247,7 @@ class LayerTarget(Target):
         self.variables.append(Variable(name, "parameter", np.array(source, copy=True), source))
 
     # -- running --------------------------------------------------------------------------
-    def instantiate(self, dtype: np.dtype | type | None = None) -> Instance:
+    def _make_instance(self, dtype: np.dtype | type | None) -> Instance:
         arrays = self._arrays(dtype)
         clone = self._clone(self.layer, arrays)
         positions = {name: i for i, name in enumerate(self.input_names)}

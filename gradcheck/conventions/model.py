@@ -46,7 +46,7 @@ class ModelTarget(Target):
             return int(first.shape[0])
         return None
 
-    def instantiate(self, dtype: np.dtype | type | None = None) -> Instance:
+    def _make_instance(self, dtype: np.dtype | type | None) -> Instance:
         arrays = self._arrays(dtype)
         clone = self._clone(self.model, arrays)
         data = [

@@ -1,10 +1,13 @@
 """Randomness held fixed: a layer's own generators, and the global ``np.random`` state.
 
-A seeded Dropout must draw the same mask in every forward pass of a check, or every
-numerical derivative measures the mask's change instead of the gradient. The generators
-reachable from a working copy are found once, their states saved, and reset before every
-pass (:class:`HeldRandomness`). The user's global ``np.random`` state is restored after a
-check whatever the layer drew from it (:func:`global_random_state_kept`).
+A Dropout must draw the same mask in every forward pass of a check, or every numerical
+derivative measures the mask's change instead of the gradient. The generators reachable
+from a working copy are found once, their states saved, and reset before every pass
+(:class:`HeldRandomness`); the global ``np.random`` state — the textbook's Dropout draws
+``np.random.rand`` in every forward — is set before every pass to one state seeded from
+the check's seed (:func:`seeded_global_state`). What cannot be held (a generator created
+inside forward, the time, OS entropy) is left to the non-determinism diagnosis. The
+user's global state is restored after a check (:func:`global_random_state_kept`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HeldRandomness", "global_random_state_kept"]
+__all__ = ["HeldRandomness", "global_random_state_kept", "seeded_global_state"]
 
 # How deep to look for generators: attributes of attributes of ... (a net's layers' masks).
 _DEPTH = 4
@@ -29,6 +32,11 @@ def global_random_state_kept() -> Iterator[None]:
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
+
+
+def seeded_global_state(seed: int) -> Any:
+    """The legacy global ``np.random`` state that ``np.random.seed(seed)`` would set."""
+    return np.random.RandomState(seed).get_state()
 
 
 def _generators(root: Any, depth: int = _DEPTH) -> list[Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from gradcheck.conventions.function import FunctionTarget
 from gradcheck.conventions.layer import LayerTarget
 from gradcheck.conventions.model import ModelTarget
+from gradcheck.conventions.randomness import seeded_global_state
 from gradcheck.conventions.target import Target, TargetRequest, describe
 from gradcheck.errors import CheckError
 
@@ -82,7 +83,9 @@ def make_target(request: TargetRequest) -> Target:
     """
     for convention in CONVENTIONS:
         if convention.recognises(request):
-            return convention.build(request)
+            target = convention.build(request)
+            target.global_random_state = seeded_global_state(request.seed)
+            return target
     obj = request.obj
     if callable(obj):
         raise CheckError(

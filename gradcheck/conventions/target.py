@@ -68,9 +68,9 @@ class Instance:
     """A working copy of a target: arrays to perturb in place, and the calls to run.
 
     ``arrays`` maps each variable's name to the working array that the copy reads; the
-    numerical engines perturb these arrays in place. Random generators inside the copy
-    are reset before every ``forward`` so that seeded randomness (a Dropout mask) is
-    held fixed across evaluations.
+    numerical engines perturb these arrays in place. Random generators inside the copy,
+    and the global ``np.random`` state, are reset before every ``forward`` so that the
+    randomness of a pass (a Dropout mask) is held fixed across evaluations.
     """
 
     def __init__(
@@ -89,10 +89,16 @@ class Instance:
         self._calls = calls
         self._randomness = HeldRandomness(subject)
         self.copy_inputs = False
+        self.global_random_state: Any = None
+
+    def _hold_randomness(self) -> None:
+        self._randomness.hold()
+        if self.global_random_state is not None:
+            np.random.set_state(self.global_random_state)  # noqa: NPY002 (the textbook's)
 
     def forward(self) -> Any:
         """Run the forward pass at the current working arrays; return its output."""
-        self._randomness.hold()
+        self._hold_randomness()
         arrays = self.arrays
         if self.copy_inputs:
             arrays = {name: array.copy() for name, array in arrays.items()}
@@ -105,7 +111,7 @@ class Instance:
         Random generators are reset here too: a model's ``gradient(x, t)`` runs its own
         forward pass, which must draw the same Dropout mask as ``loss(x, t)`` did.
         """
-        self._randomness.hold()
+        self._hold_randomness()
         with user_code(self._calls[1]):
             return self._run_backward(self.subject, dout, self.arrays)
 
@@ -157,6 +163,8 @@ class Target(ABC):
         self.notes: list[str] = []
         # Float attributes the convention found no gradient for (see analytic.attributes).
         self.unexplained: list[str] = []
+        # The global np.random state every forward pass starts from (see randomness).
+        self.global_random_state: Any = None
 
     def variable(self, name: str) -> Variable:
         """The variable called ``name``."""
@@ -172,9 +180,19 @@ class Target(ABC):
                 return int(var.value.shape[0])
         return None
 
-    @abstractmethod
     def instantiate(self, dtype: np.dtype | type | None = None) -> Instance:
-        """A fresh working copy whose variables are cast to ``dtype`` (default: theirs)."""
+        """A fresh working copy whose variables are cast to ``dtype`` (default: theirs).
+
+        Every forward pass of the copy starts from the same random state: its own
+        generators' and the global ``np.random`` state of this target.
+        """
+        instance = self._make_instance(dtype)
+        instance.global_random_state = self.global_random_state
+        return instance
+
+    @abstractmethod
+    def _make_instance(self, dtype: np.dtype | type | None) -> Instance:
+        """A fresh working copy (the convention's part of :meth:`instantiate`)."""
 
     def _arrays(self, dtype: np.dtype | type | None) -> dict[str, NDArray]:
         return {
@@ -207,3 +225,4 @@ class TargetRequest:
     vjp: Callable[..., Any] | None = None
     grad: Callable[..., Any] | None = None
     forward_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
