@@ -349,3 +349,38 @@ def test_a_scalar_function_checked_with_grad_is_named_by_grad() -> None:
     assert report.conclusion is not None
     assert report.conclusion.startswith("test_a_scalar_function_checked_with_grad_is_named_by_grad"
                                         ".<locals>.loss.grad:"), report.conclusion
+
+
+class MeanLoss:
+    """A loss whose backward scales its scalar dout in place: ``d *= 1 / n``."""
+
+    def forward(self, x: Any) -> Any:
+        self.shape = x.shape
+        return x.mean()
+
+    def backward(self, d: Any = 1) -> Any:
+        d *= 1 / np.prod(self.shape)
+        return np.full(self.shape, d)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_loss_scaling_its_scalar_dout_in_place_is_checked(dtype: Any) -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(dtype)
+    report = gradcheck.check(MeanLoss(), x)
+    assert report.passed, str(report)
+
+
+def test_a_loss_that_forgets_to_divide_by_n_fails_with_the_factor() -> None:
+    class SumGradientLoss(MeanLoss):
+        def backward(self, d: Any = 1) -> Any:
+            return np.full(self.shape, d)
+
+    report = gradcheck.check(SumGradientLoss(), np.ones((2, 3)))
+    assert not report.passed
+    assert "×6" in (report.variable("x").diagnosis or "")
+
+
+def test_indices_of_a_zero_dimensional_mask_are_the_empty_tuple() -> None:
+    from gradcheck.conventions.validation import format_indices
+
+    assert format_indices(np.array(True)) == "()"

@@ -112,6 +112,10 @@ class Instance:
         forward pass, which must draw the same Dropout mask as ``loss(x, t)`` did.
         """
         self._hold_randomness()
+        if isinstance(dout, np.ndarray) and dout.ndim == 0:
+            # A loss's backward gets a number, as every caller passes one (dout=1): a 0-d
+            # array would make `dout *= 1 / n` an edit of the caller's value.
+            dout = dout.item()
         with user_code(self._calls[1]):
             return self._run_backward(self.subject, dout, self.arrays)
 

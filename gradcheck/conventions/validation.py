@@ -80,6 +80,8 @@ def validate_given_input(owner: str, name: str, value: Any) -> None:
 
 def format_indices(mask: NDArray[np.bool_], most: int = 5) -> str:
     """Up to ``most`` indices of True elements, as plain integer tuples."""
+    if np.ndim(mask) == 0:
+        return "()"  # the one element of a 0-d array
     found = [tuple(int(i) for i in idx) for idx in zip(*np.nonzero(mask), strict=True)]
     if not found:
         return "()"
