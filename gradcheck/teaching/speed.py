@@ -535,7 +535,7 @@ def compare_speed(
     ...                     min_backprop_seconds=0.0)
     >>> result = compare_speed(small)
     >>> result.results[0].parameters
-    34
+    61
     """
     config = config or SpeedConfig()
     report: Progress = progress or (lambda message: None)
