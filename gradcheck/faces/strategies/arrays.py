@@ -1,12 +1,15 @@
 """Well-conditioned input arrays: finite, normal, bounded, and a margin away from every kink.
 
-Built from the allowed intervals directly, never by rejecting draws, and exact at float32.
+:func:`well_conditioned_arrays` works in three steps, one named helper each: check the
+arguments (:func:`_checked_limits`), turn them into the closed intervals of allowed values
+(:func:`_allowed_intervals`), and draw elements from those intervals (:func:`_floats_in`).
+Drawing from the intervals directly means no draw is ever rejected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from hypothesis import strategies as st
@@ -29,8 +32,107 @@ from gradcheck.faces.strategies.validation import (
 # by the check, not failed.)
 _DEFAULT_MARGIN = 0.05
 
+Interval = tuple[float, float]
 
-def _round_inward(low: float, high: float, dtype: np.dtype[Any]) -> tuple[float, float] | None:
+
+class _Limits(NamedTuple):
+    """What every element must satisfy: ``low <= |x| <= high``, ``|x - k| >= margin``."""
+
+    low: float
+    high: float
+    kinks: tuple[float, ...]
+    margin: float
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _checked_limits(
+    min_magnitude: Any, max_magnitude: Any, kinks: Any, margin: Any, dtype: np.dtype[Any]
+) -> _Limits:
+    """The value constraints, each checked (types first, then ranges)."""
+    low = _check_number("min_magnitude", min_magnitude)
+    high = _check_number("max_magnitude", max_magnitude)
+    gap = _check_number("margin", margin)
+    points = _checked_kinks(kinks)
+    _check_magnitudes(min_magnitude, max_magnitude, dtype)
+    if gap <= 0:
+        raise InvalidArgument(
+            f"margin={margin!r} must be > 0 (the distance kept from every kink); pass "
+            "kinks=() for a smooth layer"
+        )
+    return _Limits(low, high, points, gap)
+
+
+def _checked_kinks(kinks: Any) -> tuple[float, ...]:
+    if isinstance(kinks, str) or not isinstance(kinks, Sequence):
+        raise InvalidArgument(f"kinks={kinks!r} must be a sequence of numbers, e.g. (0.0,)")
+    return tuple(_check_number(f"kinks[{i}]", k) for i, k in enumerate(kinks))
+
+
+def _check_magnitudes(min_magnitude: Any, max_magnitude: Any, dtype: np.dtype[Any]) -> None:
+    """``0 <= min <= max``, ``max`` positive and finite in ``dtype``, ``min`` not subnormal."""
+    low, high = float(min_magnitude), float(max_magnitude)
+    info = np.finfo(dtype)
+    if not 0 <= low <= high:
+        raise InvalidArgument(
+            f"need 0 <= min_magnitude <= max_magnitude; got min_magnitude={min_magnitude!r}, "
+            f"max_magnitude={max_magnitude!r}"
+        )
+    if high == 0 or high > float(info.max):
+        raise InvalidArgument(
+            f"max_magnitude={max_magnitude!r} must be > 0 and at most the largest "
+            f"{dtype} ({float(info.max):.6g})"
+        )
+    if 0 < low < float(info.tiny):
+        raise InvalidArgument(
+            f"min_magnitude={min_magnitude!r} is subnormal in {dtype}; use 0 or at least "
+            f"{float(info.tiny):.6g}"
+        )
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _allowed_intervals(limits: _Limits, dtype: np.dtype[Any]) -> list[Interval]:
+    """Closed intervals of ``dtype`` values that satisfy ``limits`` (empty when none does).
+
+    Bounds are exact: every value of ``dtype`` inside an interval satisfies the margin when
+    measured in float64, so nothing is lost when a float32 draw is widened.
+    """
+    if limits.low == 0:
+        intervals = [(-limits.high, limits.high)]
+    else:
+        intervals = [(-limits.high, -limits.low), (limits.low, limits.high)]
+    for kink in sorted(set(limits.kinks)):
+        intervals = _without(intervals, _around(kink, limits.margin))
+    rounded = (_round_inward(a, b, dtype) for a, b in intervals)
+    return [interval for interval in rounded if interval is not None]
+
+
+def _around(kink: float, margin: float) -> Interval:
+    """``(kink - margin, kink + margin)``, widened until both ends really are ``margin`` away."""
+    low, high = kink - margin, kink + margin
+    while kink - low < margin:  # undo rounding of kink ± margin towards the kink
+        low = float(np.nextafter(low, -np.inf))
+    while high - kink < margin:
+        high = float(np.nextafter(high, np.inf))
+    return low, high
+
+
+def _without(intervals: list[Interval], hole: Interval) -> list[Interval]:
+    """``intervals`` with the open interval ``hole`` removed (its ends are kept)."""
+    low, high = hole
+    kept = []
+    for a, b in intervals:
+        if a <= low:
+            kept.append((a, min(b, low)))
+        if b >= high:
+            kept.append((max(a, high), b))
+    return kept
+
+
+def _round_inward(low: float, high: float, dtype: np.dtype[Any]) -> Interval | None:
     """``[low, high]`` shrunk to the nearest normal (or zero) values of ``dtype``."""
     info = np.finfo(dtype)
     tiny = float(info.tiny)
@@ -53,37 +155,19 @@ def _round_inward(low: float, high: float, dtype: np.dtype[Any]) -> tuple[float,
     return float(lo), float(hi)
 
 
-def _allowed_intervals(
-    min_magnitude: float,
-    max_magnitude: float,
-    kinks: Sequence[float],
-    margin: float,
-    dtype: np.dtype[Any],
-) -> list[tuple[float, float]]:
-    """Closed intervals of ``dtype`` values with ``min <= |x| <= max``, ``|x - k| >= margin``.
+# --------------------------------------------------------------------------- drawing
 
-    Bounds are exact: every value of ``dtype`` inside an interval satisfies the margin when
-    measured in float64, so nothing is lost when a float32 draw is widened.
-    """
-    if min_magnitude == 0:
-        intervals = [(-max_magnitude, max_magnitude)]
-    else:
-        intervals = [(-max_magnitude, -min_magnitude), (min_magnitude, max_magnitude)]
-    for kink in sorted(set(kinks)):
-        low, high = kink - margin, kink + margin
-        while kink - low < margin:  # undo rounding of kink ± margin towards the kink
-            low = float(np.nextafter(low, -np.inf))
-        while high - kink < margin:
-            high = float(np.nextafter(high, np.inf))
-        kept = []
-        for a, b in intervals:  # remove the open interval (low, high)
-            if a <= low:
-                kept.append((a, min(b, low)))
-            if b >= high:
-                kept.append((max(a, high), b))
-        intervals = kept
-    rounded = (_round_inward(a, b, dtype) for a, b in intervals)
-    return [interval for interval in rounded if interval is not None]
+
+def _floats_in(intervals: list[Interval], dtype: np.dtype[Any]) -> st.SearchStrategy[float]:
+    """Finite, normal floats of ``dtype``'s width, each from one of ``intervals``."""
+    width = _WIDTHS[dtype]
+    return st.one_of(
+        [
+            st.floats(a, b, width=width, allow_nan=False, allow_infinity=False,
+                      allow_subnormal=False)
+            for a, b in intervals
+        ]
+    )
 
 
 def well_conditioned_arrays(
@@ -136,45 +220,12 @@ def well_conditioned_arrays(
     """
     checked_shape = _check_shape(shape)
     resolved = _float_dtype(dtype)
-    low = _check_number("min_magnitude", min_magnitude)
-    high = _check_number("max_magnitude", max_magnitude)
-    gap = _check_number("margin", margin)
-    if isinstance(kinks, str) or not isinstance(kinks, Sequence):
-        raise InvalidArgument(f"kinks={kinks!r} must be a sequence of numbers, e.g. (0.0,)")
-    points = [_check_number(f"kinks[{i}]", k) for i, k in enumerate(kinks)]
-    info = np.finfo(resolved)
-    if not 0 <= low <= high:
-        raise InvalidArgument(
-            f"need 0 <= min_magnitude <= max_magnitude; got min_magnitude={min_magnitude!r}, "
-            f"max_magnitude={max_magnitude!r}"
-        )
-    if high == 0 or high > float(info.max):
-        raise InvalidArgument(
-            f"max_magnitude={max_magnitude!r} must be > 0 and at most the largest "
-            f"{resolved} ({float(info.max):.6g})"
-        )
-    if 0 < low < float(info.tiny):
-        raise InvalidArgument(
-            f"min_magnitude={min_magnitude!r} is subnormal in {resolved}; use 0 or at least "
-            f"{float(info.tiny):.6g}"
-        )
-    if gap <= 0:
-        raise InvalidArgument(
-            f"margin={margin!r} must be > 0 (the distance kept from every kink); pass "
-            "kinks=() for a smooth layer"
-        )
-    intervals = _allowed_intervals(low, high, points, gap, resolved)
+    limits = _checked_limits(min_magnitude, max_magnitude, kinks, margin, resolved)
+    intervals = _allowed_intervals(limits, resolved)
     if not intervals:
         raise InvalidArgument(
-            f"no {resolved} value has {low} <= |x| <= {high} and lies {gap} away from the "
-            f"kinks {tuple(points)}; raise max_magnitude or reduce margin"
+            f"no {resolved} value has {limits.low} <= |x| <= {limits.high} and lies "
+            f"{limits.margin} away from the kinks {limits.kinks}; raise max_magnitude or "
+            "reduce margin"
         )
-    width = _WIDTHS[resolved]
-    elements = st.one_of(
-        [
-            st.floats(a, b, width=width, allow_nan=False, allow_infinity=False,
-                      allow_subnormal=False)
-            for a, b in intervals
-        ]
-    )
-    return hnp.arrays(resolved, checked_shape, elements=elements)
+    return hnp.arrays(resolved, checked_shape, elements=_floats_in(intervals, resolved))
