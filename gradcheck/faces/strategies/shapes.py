@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from hypothesis import strategies as st
 
-from gradcheck.faces.strategies.validation import Shape, _check_int
+from gradcheck.faces.strategies.validation import Shape, _check_int, _check_limits
 
 
 class AffineShapes(NamedTuple):
@@ -43,10 +43,10 @@ def affine_shapes(
     ...     x_shape, W_shape, b_shape = shapes
     ...     assert math.prod(x_shape[1:]) == W_shape[0]
     """
-    batch = _check_int("max_batch", max_batch, minimum=1)
-    dims = _check_int("max_input_dims", max_input_dims, minimum=1)
-    side = _check_int("max_side", max_side, minimum=1)
-    outputs = _check_int("max_outputs", max_outputs, minimum=1)
+    batch, dims, side, outputs = _check_limits(
+        max_batch=max_batch, max_input_dims=max_input_dims, max_side=max_side,
+        max_outputs=max_outputs,
+    )
 
     @st.composite
     def draw(draw: st.DrawFn) -> AffineShapes:
@@ -59,8 +59,41 @@ def affine_shapes(
     return draw()
 
 
-def _output_size(size: int, window: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - window) // stride + 1
+# --------------------------------------------------------------------------- windows
+
+
+class _Window(NamedTuple):
+    """An image's height and width, its padding, a window that fits it, and a stride."""
+
+    h: int
+    w: int
+    pad: int
+    window_h: int
+    window_w: int
+    stride: int
+
+
+def _draw_window(
+    draw: st.DrawFn, *, max_side: int, max_pad: int, max_window: int, max_stride: int
+) -> _Window:
+    """The image side first, then the padding, then a window no larger than the padded image."""
+    h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    p = draw(st.integers(0, max_pad))
+    wh = draw(st.integers(1, min(max_window, h + 2 * p)))
+    ww = draw(st.integers(1, min(max_window, w + 2 * p)))
+    s = draw(st.integers(1, max_stride))
+    return _Window(h, w, p, wh, ww, s)
+
+
+def _output_sides(
+    x: tuple[int, int, int, int], window: tuple[int, int], stride: int, pad: int
+) -> tuple[int, int]:
+    """``(OH, OW)`` of a window sliding over the images ``x = (N, C, H, W)``."""
+    (_, _, h, w), (wh, ww) = x, window
+    return (h + 2 * pad - wh) // stride + 1, (w + 2 * pad - ww) // stride + 1
+
+
+# --------------------------------------------------------------------------- convolution
 
 
 class ConvShapes(NamedTuple):
@@ -75,14 +108,8 @@ class ConvShapes(NamedTuple):
     @property
     def out(self) -> tuple[int, int, int, int]:
         """``(N, FN, OH, OW)``; every side is at least 1."""
-        n, _, h, w = self.x
-        filters, _, fh, fw = self.W
-        return (
-            n,
-            filters,
-            _output_size(h, fh, self.stride, self.pad),
-            _output_size(w, fw, self.stride, self.pad),
-        )
+        oh, ow = _output_sides(self.x, self.W[2:], self.stride, self.pad)
+        return self.x[0], self.W[0], oh, ow
 
 
 def conv_shapes(
@@ -106,25 +133,23 @@ def conv_shapes(
     ... def test_output_is_never_empty(shapes):
     ...     assert min(shapes.out) >= 1
     """
-    batch = _check_int("max_batch", max_batch, minimum=1)
-    channels = _check_int("max_channels", max_channels, minimum=1)
-    filters = _check_int("max_filters", max_filters, minimum=1)
-    side = _check_int("max_side", max_side, minimum=1)
-    kernel = _check_int("max_kernel", max_kernel, minimum=1)
-    stride = _check_int("max_stride", max_stride, minimum=1)
+    batch, channels, filters, side, kernel, stride = _check_limits(
+        max_batch=max_batch, max_channels=max_channels, max_filters=max_filters,
+        max_side=max_side, max_kernel=max_kernel, max_stride=max_stride,
+    )
     pad = _check_int("max_pad", max_pad, minimum=0)
 
     @st.composite
     def draw(draw: st.DrawFn) -> ConvShapes:
         n, c, fn = (draw(st.integers(1, top)) for top in (batch, channels, filters))
-        h, w = draw(st.integers(1, side)), draw(st.integers(1, side))
-        p = draw(st.integers(0, pad))
-        fh = draw(st.integers(1, min(kernel, h + 2 * p)))
-        fw = draw(st.integers(1, min(kernel, w + 2 * p)))
-        s = draw(st.integers(1, stride))
-        return ConvShapes((n, c, h, w), (fn, c, fh, fw), (fn,), s, p)
+        win = _draw_window(draw, max_side=side, max_pad=pad, max_window=kernel, max_stride=stride)
+        x = (n, c, win.h, win.w)
+        return ConvShapes(x, (fn, c, win.window_h, win.window_w), (fn,), win.stride, win.pad)
 
     return draw()
+
+
+# --------------------------------------------------------------------------- pooling
 
 
 class PoolingShapes(NamedTuple):
@@ -139,13 +164,8 @@ class PoolingShapes(NamedTuple):
     @property
     def out(self) -> tuple[int, int, int, int]:
         """``(N, C, OH, OW)``; every side is at least 1."""
-        n, c, h, w = self.x
-        return (
-            n,
-            c,
-            _output_size(h, self.pool_h, self.stride, self.pad),
-            _output_size(w, self.pool_w, self.stride, self.pad),
-        )
+        oh, ow = _output_sides(self.x, (self.pool_h, self.pool_w), self.stride, self.pad)
+        return self.x[0], self.x[1], oh, ow
 
 
 def pooling_shapes(
@@ -165,21 +185,16 @@ def pooling_shapes(
     ... def test_pooling_output(shapes):
     ...     assert min(shapes.out) >= 1
     """
-    batch = _check_int("max_batch", max_batch, minimum=1)
-    channels = _check_int("max_channels", max_channels, minimum=1)
-    side = _check_int("max_side", max_side, minimum=1)
-    pool = _check_int("max_pool", max_pool, minimum=1)
-    stride = _check_int("max_stride", max_stride, minimum=1)
+    batch, channels, side, pool, stride = _check_limits(
+        max_batch=max_batch, max_channels=max_channels, max_side=max_side, max_pool=max_pool,
+        max_stride=max_stride,
+    )
     pad = _check_int("max_pad", max_pad, minimum=0)
 
     @st.composite
     def draw(draw: st.DrawFn) -> PoolingShapes:
         n, c = draw(st.integers(1, batch)), draw(st.integers(1, channels))
-        h, w = draw(st.integers(1, side)), draw(st.integers(1, side))
-        p = draw(st.integers(0, pad))
-        ph = draw(st.integers(1, min(pool, h + 2 * p)))
-        pw = draw(st.integers(1, min(pool, w + 2 * p)))
-        s = draw(st.integers(1, stride))
-        return PoolingShapes((n, c, h, w), ph, pw, s, p)
+        win = _draw_window(draw, max_side=side, max_pad=pad, max_window=pool, max_stride=stride)
+        return PoolingShapes((n, c, win.h, win.w), win.window_h, win.window_w, win.stride, win.pad)
 
     return draw()

@@ -31,6 +31,11 @@ def _check_int(name: str, value: Any, *, minimum: int) -> int:
     return int(value)
 
 
+def _check_limits(**limits: Any) -> list[int]:
+    """Each keyword an integer >= 1 (an upper bound of a draw), checked in the order given."""
+    return [_check_int(name, value, minimum=1) for name, value in limits.items()]
+
+
 def _check_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise InvalidArgument(f"{name}={value!r} must be a real number")
