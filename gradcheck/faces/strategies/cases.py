@@ -41,6 +41,22 @@ class ReferenceCase(NamedTuple):
 REFERENCE_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 
+def _checked_dtypes(dtypes: Any) -> list[np.dtype[Any]]:
+    if isinstance(dtypes, str) or not isinstance(dtypes, Sequence) or not dtypes:
+        raise InvalidArgument(f"dtypes={dtypes!r} must be a non-empty sequence of float dtypes")
+    return [_float_dtype(dtype) for dtype in dtypes]
+
+
+def _checked_names(names: Any) -> tuple[str, ...]:
+    chosen = REFERENCE_NAMES if names is None else tuple(names)
+    unknown = [name for name in chosen if name not in _BUILDERS]
+    if isinstance(names, str) or not chosen or unknown:
+        raise InvalidArgument(
+            f"names={names!r} must be a non-empty sequence of reference layer names; "
+            f"unknown: {unknown or names!r}; known: {', '.join(REFERENCE_NAMES)}"
+        )
+    return chosen
+
 
 def reference_cases(
     *,
@@ -59,22 +75,19 @@ def reference_cases(
     names : sequence of str, optional
         Restrict to these layers (default: every layer in ``REFERENCE_NAMES``).
 
+    Raises
+    ------
+    InvalidArgument
+        For an empty or non-float ``dtypes``, or an unknown name.
+
     Examples
     --------
     >>> @given(reference_cases(names=["Affine", "Relu"], dtypes=[np.float32]))
     ... def test_some(gradcheck, case):                              # doctest: +SKIP
     ...     gradcheck(case.layer, *case.inputs)
     """
-    if isinstance(dtypes, str) or not isinstance(dtypes, Sequence) or not dtypes:
-        raise InvalidArgument(f"dtypes={dtypes!r} must be a non-empty sequence of float dtypes")
-    resolved = [_float_dtype(dtype) for dtype in dtypes]
-    chosen = REFERENCE_NAMES if names is None else tuple(names)
-    unknown = [name for name in chosen if name not in _BUILDERS]
-    if isinstance(names, str) or not chosen or unknown:
-        raise InvalidArgument(
-            f"names={names!r} must be a non-empty sequence of reference layer names; "
-            f"unknown: {unknown or names!r}; known: {', '.join(REFERENCE_NAMES)}"
-        )
+    resolved = _checked_dtypes(dtypes)
+    chosen = _checked_names(names)
 
     @st.composite
     def draw(draw: st.DrawFn) -> ReferenceCase:
