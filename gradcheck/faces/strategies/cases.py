@@ -82,8 +82,9 @@ def reference_cases(
 
     Examples
     --------
+    >>> from hypothesis import given
     >>> @given(reference_cases(names=["Affine", "Relu"], dtypes=[np.float32]))
-    ... def test_some(gradcheck, case):                              # doctest: +SKIP
+    ... def test_some(gradcheck, case):                   # with the pytest plugin's fixture
     ...     gradcheck(case.layer, *case.inputs)
     """
     resolved = _checked_dtypes(dtypes)

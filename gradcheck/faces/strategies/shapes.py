@@ -38,10 +38,12 @@ def affine_shapes(
 
     Examples
     --------
-    >>> @given(affine_shapes(max_input_dims=3))                     # doctest: +SKIP
+    >>> from hypothesis import given
+    >>> @given(affine_shapes(max_input_dims=3))
     ... def test_affine_shapes(shapes):
     ...     x_shape, W_shape, b_shape = shapes
     ...     assert math.prod(x_shape[1:]) == W_shape[0]
+    >>> test_affine_shapes()
     """
     batch, dims, side, outputs = _check_limits(
         max_batch=max_batch, max_input_dims=max_input_dims, max_side=max_side,
@@ -129,9 +131,11 @@ def conv_shapes(
 
     Examples
     --------
-    >>> @given(conv_shapes())                                       # doctest: +SKIP
+    >>> from hypothesis import given
+    >>> @given(conv_shapes())
     ... def test_output_is_never_empty(shapes):
     ...     assert min(shapes.out) >= 1
+    >>> test_output_is_never_empty()
     """
     batch, channels, filters, side, kernel, stride = _check_limits(
         max_batch=max_batch, max_channels=max_channels, max_filters=max_filters,
@@ -181,9 +185,11 @@ def pooling_shapes(
 
     Examples
     --------
-    >>> @given(pooling_shapes(max_pool=2))                          # doctest: +SKIP
+    >>> from hypothesis import given
+    >>> @given(pooling_shapes(max_pool=2))
     ... def test_pooling_output(shapes):
     ...     assert min(shapes.out) >= 1
+    >>> test_pooling_output()
     """
     batch, channels, side, pool, stride = _check_limits(
         max_batch=max_batch, max_channels=max_channels, max_side=max_side, max_pool=max_pool,
