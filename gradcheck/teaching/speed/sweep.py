@@ -1,0 +1,173 @@
+"""The sweep: every method on two-layer nets of growing hidden width.
+
+:func:`compare_speed` builds one seeded net per hidden size, with a synthetic MNIST-like
+batch, and measures backprop, the textbook loop, gradcheck's engine and the whole check on
+it (:func:`_measure_size`); :func:`fast_mode_support` says once whether a fast check exists.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.teaching.speed.machine import _blas_threads, _machine
+from gradcheck.teaching.speed.methods import (
+    _check_full,
+    _check_seconds,
+    _engine,
+    _max_diff,
+    _textbook,
+)
+from gradcheck.teaching.speed.results import (
+    FastModeSupport,
+    Progress,
+    SizeResult,
+    SpeedComparison,
+    SpeedConfig,
+    Timing,
+)
+from gradcheck.teaching.speed.timing import _best_call_seconds, _sample_plan
+
+
+def synthetic_mnist(
+    rng: np.random.Generator, input_size: int = 784, classes: int = 10, batch_size: int = 100
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """An MNIST-like batch: pixel values uniform in [0, 1] and random integer labels.
+
+    Timing does not depend on the pixels being digits, so no download is needed.
+    """
+    x = rng.random((batch_size, input_size))
+    t = rng.integers(0, classes, size=batch_size)
+    return x, t
+
+
+def fast_mode_support() -> FastModeSupport:
+    """Probe ``check(mode="fast")`` on a tiny net.
+
+    Fast mode is *available* when the check accepts it and needs fewer forward passes
+    than the net has elements (a full check needs at least one per element).
+    """
+    import gradcheck
+    from reference_layers import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(8, 6, 4, weight_init_std=0.5, seed=rng)
+    x, t = synthetic_mnist(rng, 8, 4, 5)
+    elements = sum(p.size for p in net.params.values())
+    try:
+        report = gradcheck.check(net, x, t, mode="fast")
+    except Exception as error:  # any refusal means "not available"
+        return FastModeSupport(False, f"check(mode='fast') raised {type(error).__name__}: {error}")
+    if report.evaluations >= elements:
+        return FastModeSupport(
+            False,
+            f"check(mode='fast') is accepted but ran {report.evaluations} forward passes for "
+            f"{elements} elements, i.e. a full check",
+        )
+    return FastModeSupport(True, f"{report.evaluations} forward passes for {elements} elements")
+
+
+def _measure_size(
+    hidden: int, config: SpeedConfig, fast: FastModeSupport, progress: Progress
+) -> SizeResult:
+    from reference_layers import TwoLayerNet
+
+    rng = np.random.default_rng(config.seed)
+    net = TwoLayerNet(config.input_size, hidden, config.output_size, seed=rng)
+    x, t = synthetic_mnist(rng, config.input_size, config.output_size, config.batch_size)
+    n = sum(p.size for p in net.params.values())
+    plan = _sample_plan(net, config.quick, config.samples)
+    k = sum(indices.size for indices in plan.values())
+    sampled = k < n
+    label = f"hidden {hidden} ({n:,} parameters)"
+
+    progress(f"{label}: backprop")
+    backprop_seconds = _best_call_seconds(
+        lambda: net.gradient(x, t), config.min_backprop_seconds
+    )
+    analytic = {key: grad.copy() for key, grad in net.gradient(x, t).items()}
+
+    sample_text = f" ({k} sampled elements)" if sampled else ""
+    progress(f"{label}: textbook numerical_gradient{sample_text}")
+    rate, textbook_values = _textbook(net, x, t, plan, sampled)
+    textbook = Timing(rate.total(n, sampled), 2 * n, extrapolated=sampled)
+
+    progress(f"{label}: gradcheck.numerical_gradient(method='central'){sample_text}")
+    rate, per_element, engine_values = _engine(net, x, t, plan, sampled)
+    engine = Timing(rate.total(n, sampled), round(per_element * n) + len(plan),
+                    extrapolated=sampled)
+
+    progress(f"{label}: gradcheck.check (full)")
+    check_full = _check_full(net, x, t, config.quick, config.samples)
+    if fast.available:
+        progress(f"{label}: gradcheck.check (fast)")
+        seconds, evaluations = _check_seconds(net, x, t, mode="fast")
+        check_fast = Timing(seconds, evaluations)
+    else:
+        check_fast = Timing(None, note=fast.reason)
+
+    return SizeResult(
+        input_size=config.input_size,
+        hidden_size=hidden,
+        output_size=config.output_size,
+        batch_size=config.batch_size,
+        parameters=n,
+        textbook=textbook,
+        engine=engine,
+        check_full=check_full,
+        check_fast=check_fast,
+        backprop=Timing(backprop_seconds, 1, note="one forward and one backward pass"),
+        textbook_max_diff=_max_diff(textbook_values, analytic, plan),
+        engine_max_diff=_max_diff(engine_values, analytic, plan),
+        gradient_scale=max(float(np.max(np.abs(g))) for g in analytic.values()),
+        compared_elements=k,
+    )
+
+
+def compare_speed(
+    config: SpeedConfig | None = None, progress: Progress | None = None
+) -> SpeedComparison:
+    """Time numerical gradients against backprop on two-layer nets of growing size.
+
+    Parameters
+    ----------
+    config : SpeedConfig, optional
+        Sizes and sampling; the default is the full sweep around the textbook's net.
+    progress : callable, optional
+        Called with a short message before each step (for a progress line).
+
+    Returns
+    -------
+    SpeedComparison
+        One :class:`SizeResult` per hidden size, in the order given.
+
+    Examples
+    --------
+    >>> small = SpeedConfig(input_size=6, hidden_sizes=(3,), batch_size=4,
+    ...                     min_backprop_seconds=0.0)
+    >>> result = compare_speed(small)
+    >>> result.results[0].parameters
+    61
+    """
+    config = config or SpeedConfig()
+    report: Progress = progress or (lambda message: None)
+    started = time.perf_counter()
+    machine = _machine()
+    with _blas_threads(config.blas_threads) as blas:
+        machine["blas_threads"] = blas
+        report("probing check(mode='fast')")
+        fast = fast_mode_support()
+        results = []
+        for number, hidden in enumerate(config.hidden_sizes, start=1):
+            prefix = f"[{number}/{len(config.hidden_sizes)}] "
+            results.append(_measure_size(hidden, config, fast, _prefixed(report, prefix)))
+    return SpeedComparison(config, results, fast, time.perf_counter() - started, machine)
+
+
+def _prefixed(progress: Progress, prefix: str) -> Progress:
+    def report(message: str) -> None:
+        progress(prefix + message)
+
+    return report
