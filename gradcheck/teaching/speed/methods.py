@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.teaching.speed.results import Timing
-from gradcheck.teaching.speed.timing import _pieces, _Rate
+from gradcheck.teaching.speed.timing import _parameter_count, _pieces, _Rate
 
 
 def _owners(net: Any, param: NDArray) -> list[tuple[Any, str]]:
@@ -121,11 +121,29 @@ def _check_full(net: Any, x: NDArray, t: NDArray, quick: bool, samples: int) -> 
     A check has a fixed cost (copies, the analytic pass, probes) besides its per-element
     cost, so two partial checks are timed — the smallest parameter alone, then the
     smallest parameters together — and the line through them is extended to all elements.
+    When only the smallest parameter fits in ``samples``, the line runs through zero.
     """
-    total = sum(p.size for p in net.params.values())
+    total = _parameter_count(net)
     if not quick or total <= samples:
         seconds, evaluations = _check_seconds(net, x, t, mode="full")
         return Timing(seconds, evaluations)
+    chosen = _smallest_parameters(net, samples)
+    small = _partial_check(net, x, t, chosen[:1], repeats=3)
+    if len(chosen) == 1:
+        return _extended(_Point(0, 0.0, 0), small, total)
+    return _extended(small, _partial_check(net, x, t, chosen, repeats=2), total)
+
+
+class _Point(NamedTuple):
+    """A partial check: how many elements it differentiated, its time, its forward passes."""
+
+    elements: int
+    seconds: float
+    evaluations: int
+
+
+def _smallest_parameters(net: Any, samples: int) -> list[str]:
+    """The smallest parameter, and the next smallest while their sizes add up to ``samples``."""
     by_size = sorted(net.params, key=lambda key: net.params[key].size)
     chosen, count = [by_size[0]], net.params[by_size[0]].size
     for key in by_size[1:]:
@@ -133,16 +151,22 @@ def _check_full(net: Any, x: NDArray, t: NDArray, quick: bool, samples: int) -> 
             break
         chosen.append(key)
         count += net.params[key].size
-    small = net.params[chosen[0]].size
-    t_small, e_small = _check_seconds(net, x, t, repeats=3, mode="full", wrt=(chosen[0],))
-    if len(chosen) == 1:
-        per_element, per_evaluation = t_small / small, e_small / small
-        return Timing(per_element * total, round(per_evaluation * total), extrapolated=True)
-    t_big, e_big = _check_seconds(net, x, t, repeats=2, mode="full", wrt=tuple(chosen))
-    per_element = max(t_big - t_small, 0.0) / (count - small)
-    per_evaluation = (e_big - e_small) / (count - small)
+    return chosen
+
+
+def _partial_check(net: Any, x: NDArray, t: NDArray, keys: list[str], repeats: int) -> _Point:
+    """A full check of the parameters ``keys`` only, the fastest of ``repeats``."""
+    seconds, evaluations = _check_seconds(net, x, t, repeats=repeats, mode="full", wrt=tuple(keys))
+    return _Point(sum(net.params[key].size for key in keys), seconds, evaluations)
+
+
+def _extended(first: _Point, second: _Point, total: int) -> Timing:
+    """The line through two partial checks, extended to ``total`` elements."""
+    span, beyond = second.elements - first.elements, total - first.elements
+    per_element = max(second.seconds - first.seconds, 0.0) / span
+    per_evaluation = (second.evaluations - first.evaluations) / span
     return Timing(
-        t_small + per_element * (total - small),
-        round(e_small + per_evaluation * (total - small)),
+        first.seconds + per_element * beyond,
+        round(first.evaluations + per_evaluation * beyond),
         extrapolated=True,
     )

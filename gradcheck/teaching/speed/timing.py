@@ -70,13 +70,18 @@ def _sample_indices(size: int, budget: int) -> NDArray[np.intp]:
     return np.arange(0, size, step, dtype=np.intp)
 
 
+def _parameter_count(net: Any) -> int:
+    """Elements over all of ``net.params``: how many a full numerical gradient differentiates."""
+    return sum(p.size for p in net.params.values())
+
+
 def _sample_plan(net: Any, quick: bool, samples: int) -> dict[str, NDArray[np.intp]]:
     """Per parameter, the flat indices to differentiate (all of them unless quick).
 
     The sample is split over the parameters in proportion to their sizes (each gets at
     least one element), so the time per element is a fair average over the whole net.
     """
-    total = sum(p.size for p in net.params.values())
+    total = _parameter_count(net)
     plan = {}
     for key, param in net.params.items():
         budget = param.size if not quick else max(1, round(samples * param.size / total))
