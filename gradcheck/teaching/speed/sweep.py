@@ -8,6 +8,8 @@ it (:func:`_measure_size`); :func:`fast_mode_support` says once whether a fast c
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +30,7 @@ from gradcheck.teaching.speed.results import (
     SpeedConfig,
     Timing,
 )
-from gradcheck.teaching.speed.timing import _best_call_seconds, _sample_plan
+from gradcheck.teaching.speed.timing import _best_call_seconds, _parameter_count, _sample_plan
 
 
 def synthetic_mnist(
@@ -55,7 +57,7 @@ def fast_mode_support() -> FastModeSupport:
     rng = np.random.default_rng(0)
     net = TwoLayerNet(8, 6, 4, weight_init_std=0.5, seed=rng)
     x, t = synthetic_mnist(rng, 8, 4, 5)
-    elements = sum(p.size for p in net.params.values())
+    elements = _parameter_count(net)
     try:
         report = gradcheck.check(net, x, t, mode="fast")
     except Exception as error:  # any refusal means "not available"
@@ -69,60 +71,98 @@ def fast_mode_support() -> FastModeSupport:
     return FastModeSupport(True, f"{report.evaluations} forward passes for {elements} elements")
 
 
-def _measure_size(
-    hidden: int, config: SpeedConfig, fast: FastModeSupport, progress: Progress
-) -> SizeResult:
+@dataclass(frozen=True)
+class _Setup:
+    """One size ready to measure: the net, a synthetic batch, the elements to differentiate."""
+
+    net: Any
+    x: NDArray
+    t: NDArray
+    plan: dict[str, NDArray[np.intp]]
+
+    @property
+    def parameters(self) -> int:
+        return _parameter_count(self.net)
+
+    @property
+    def compared(self) -> int:
+        """Elements the numerical methods differentiate (all of them unless sampled)."""
+        return sum(indices.size for indices in self.plan.values())
+
+    @property
+    def sampled(self) -> bool:
+        return self.compared < self.parameters
+
+
+def _set_up(hidden: int, config: SpeedConfig) -> _Setup:
+    """The seeded two-layer net of width ``hidden``, its batch, and the sample plan."""
     from reference_layers import TwoLayerNet
 
     rng = np.random.default_rng(config.seed)
     net = TwoLayerNet(config.input_size, hidden, config.output_size, seed=rng)
     x, t = synthetic_mnist(rng, config.input_size, config.output_size, config.batch_size)
-    n = sum(p.size for p in net.params.values())
-    plan = _sample_plan(net, config.quick, config.samples)
-    k = sum(indices.size for indices in plan.values())
-    sampled = k < n
-    label = f"hidden {hidden} ({n:,} parameters)"
+    return _Setup(net, x, t, _sample_plan(net, config.quick, config.samples))
 
-    progress(f"{label}: backprop")
-    backprop_seconds = _best_call_seconds(
-        lambda: net.gradient(x, t), config.min_backprop_seconds
-    )
+
+def _time_backprop(setup: _Setup, min_seconds: float) -> tuple[Timing, dict[str, NDArray]]:
+    """Backprop's best time, and its gradient: what the numerical ones are compared with."""
+    net, x, t = setup.net, setup.x, setup.t
+    seconds = _best_call_seconds(lambda: net.gradient(x, t), min_seconds)
     analytic = {key: grad.copy() for key, grad in net.gradient(x, t).items()}
+    return Timing(seconds, 1, note="one forward and one backward pass"), analytic
 
-    sample_text = f" ({k} sampled elements)" if sampled else ""
+
+def _time_textbook(setup: _Setup, analytic: dict[str, NDArray]) -> tuple[Timing, float]:
+    """The textbook loop's time for every element, and its largest distance from backprop."""
+    n, sampled = setup.parameters, setup.sampled
+    rate, values = _textbook(setup.net, setup.x, setup.t, setup.plan, sampled)
+    timing = Timing(rate.total(n, sampled), 2 * n, extrapolated=sampled)
+    return timing, _max_diff(values, analytic, setup.plan)
+
+
+def _time_engine(setup: _Setup, analytic: dict[str, NDArray]) -> tuple[Timing, float]:
+    """gradcheck's engine: its time for every element, and its largest distance from backprop."""
+    n, sampled = setup.parameters, setup.sampled
+    rate, per_element, values = _engine(setup.net, setup.x, setup.t, setup.plan, sampled)
+    passes = round(per_element * n) + len(setup.plan)
+    timing = Timing(rate.total(n, sampled), passes, extrapolated=sampled)
+    return timing, _max_diff(values, analytic, setup.plan)
+
+
+def _time_checks(
+    setup: _Setup, config: SpeedConfig, fast: FastModeSupport, progress: Progress
+) -> tuple[Timing, Timing]:
+    """The whole check in full mode, and in fast mode when there is one."""
+    progress("gradcheck.check (full)")
+    check_full = _check_full(setup.net, setup.x, setup.t, config.quick, config.samples)
+    if not fast.available:
+        return check_full, Timing(None, note=fast.reason)
+    progress("gradcheck.check (fast)")
+    seconds, evaluations = _check_seconds(setup.net, setup.x, setup.t, mode="fast")
+    return check_full, Timing(seconds, evaluations)
+
+
+def _measure_size(
+    hidden: int, config: SpeedConfig, fast: FastModeSupport, progress: Progress
+) -> SizeResult:
+    """Every method on the net of one hidden width, in the order the table shows them."""
+    setup = _set_up(hidden, config)
+    label = f"hidden {hidden} ({setup.parameters:,} parameters)"
+    sample_text = f" ({setup.compared} sampled elements)" if setup.sampled else ""
+    progress(f"{label}: backprop")
+    backprop, analytic = _time_backprop(setup, config.min_backprop_seconds)
     progress(f"{label}: textbook numerical_gradient{sample_text}")
-    rate, textbook_values = _textbook(net, x, t, plan, sampled)
-    textbook = Timing(rate.total(n, sampled), 2 * n, extrapolated=sampled)
-
+    textbook, textbook_diff = _time_textbook(setup, analytic)
     progress(f"{label}: gradcheck.numerical_gradient(method='central'){sample_text}")
-    rate, per_element, engine_values = _engine(net, x, t, plan, sampled)
-    engine = Timing(rate.total(n, sampled), round(per_element * n) + len(plan),
-                    extrapolated=sampled)
-
-    progress(f"{label}: gradcheck.check (full)")
-    check_full = _check_full(net, x, t, config.quick, config.samples)
-    if fast.available:
-        progress(f"{label}: gradcheck.check (fast)")
-        seconds, evaluations = _check_seconds(net, x, t, mode="fast")
-        check_fast = Timing(seconds, evaluations)
-    else:
-        check_fast = Timing(None, note=fast.reason)
-
+    engine, engine_diff = _time_engine(setup, analytic)
+    check_full, check_fast = _time_checks(setup, config, fast, _prefixed(progress, f"{label}: "))
     return SizeResult(
-        input_size=config.input_size,
-        hidden_size=hidden,
-        output_size=config.output_size,
-        batch_size=config.batch_size,
-        parameters=n,
-        textbook=textbook,
-        engine=engine,
-        check_full=check_full,
-        check_fast=check_fast,
-        backprop=Timing(backprop_seconds, 1, note="one forward and one backward pass"),
-        textbook_max_diff=_max_diff(textbook_values, analytic, plan),
-        engine_max_diff=_max_diff(engine_values, analytic, plan),
+        input_size=config.input_size, hidden_size=hidden, output_size=config.output_size,
+        batch_size=config.batch_size, parameters=setup.parameters,
+        textbook=textbook, engine=engine, check_full=check_full, check_fast=check_fast,
+        backprop=backprop, textbook_max_diff=textbook_diff, engine_max_diff=engine_diff,
         gradient_scale=max(float(np.max(np.abs(g))) for g in analytic.values()),
-        compared_elements=k,
+        compared_elements=setup.compared,
     )
 
 
