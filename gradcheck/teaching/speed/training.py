@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from gradcheck.teaching.speed.machine import _blas_threads
 from gradcheck.teaching.speed.methods import _textbook
 from gradcheck.teaching.speed.results import Progress, Timing
-from gradcheck.teaching.speed.timing import _sample_plan
+from gradcheck.teaching.speed.timing import _parameter_count, _sample_plan
 
 
 @dataclass(frozen=True)
@@ -86,32 +86,13 @@ def _train(config: TrainingConfig, report: Progress) -> TrainingResult:
     x_train, t_train, x_test, t_test = _digits(config.seed)
     rng = np.random.default_rng(config.seed)
     net = TwoLayerNet(64, config.hidden_size, 10, weight_init_std=0.1, seed=rng)
-    n = sum(p.size for p in net.params.values())
-    steps_per_epoch = max(1, len(x_train) // config.batch_size)
-
     report("timing one textbook numerical gradient step")
-    batch = rng.choice(len(x_train), config.batch_size)
-    plan = _sample_plan(net, True, config.numerical_samples)
-    k = sum(indices.size for indices in plan.values())
-    rate, _ = _textbook(net, x_train[batch], t_train[batch], plan, k < n)
-    numerical_step = Timing(rate.total(n, k < n), 2 * n, extrapolated=k < n)
-
-    losses, steps, backprop_seconds = [], 0, 0.0
-    for epoch in range(1, config.epochs + 1):
-        report(f"epoch {epoch}/{config.epochs}")
-        for _ in range(steps_per_epoch):
-            batch = rng.choice(len(x_train), config.batch_size)
-            started = time.perf_counter()
-            grads = net.gradient(x_train[batch], t_train[batch])
-            for key in net.params:
-                net.params[key] -= config.learning_rate * grads[key]  # in place: shared
-            backprop_seconds += time.perf_counter() - started
-            steps += 1
-        losses.append(float(net.loss(x_train, t_train)))
+    numerical_step = _time_numerical_step(net, x_train, t_train, rng, config)
+    losses, steps, backprop_seconds = _sgd(net, x_train, t_train, rng, config, report)
     assert numerical_step.seconds is not None
     return TrainingResult(
         config=config,
-        parameters=n,
+        parameters=_parameter_count(net),
         steps=steps,
         train_size=len(x_train),
         test_size=len(x_test),
@@ -122,3 +103,36 @@ def _train(config: TrainingConfig, report: Progress) -> TrainingResult:
         test_accuracy=net.accuracy(x_test, t_test),
         losses=losses,
     )
+
+
+def _time_numerical_step(
+    net: Any, x: NDArray, t: NDArray, rng: np.random.Generator, config: TrainingConfig
+) -> Timing:
+    """One SGD step's gradient by the textbook loop, timed on a sample and scaled up."""
+    n = _parameter_count(net)
+    batch = rng.choice(len(x), config.batch_size)
+    plan = _sample_plan(net, True, config.numerical_samples)
+    sampled = sum(indices.size for indices in plan.values()) < n
+    rate, _ = _textbook(net, x[batch], t[batch], plan, sampled)
+    return Timing(rate.total(n, sampled), 2 * n, extrapolated=sampled)
+
+
+def _sgd(
+    net: Any, x: NDArray, t: NDArray, rng: np.random.Generator, config: TrainingConfig,
+    report: Progress,
+) -> tuple[list[float], int, float]:
+    """Minibatch SGD with backprop: the loss after each epoch, the steps, the seconds spent."""
+    steps_per_epoch = max(1, len(x) // config.batch_size)
+    losses, steps, seconds = [], 0, 0.0
+    for epoch in range(1, config.epochs + 1):
+        report(f"epoch {epoch}/{config.epochs}")
+        for _ in range(steps_per_epoch):
+            batch = rng.choice(len(x), config.batch_size)
+            started = time.perf_counter()
+            grads = net.gradient(x[batch], t[batch])
+            for key in net.params:
+                net.params[key] -= config.learning_rate * grads[key]  # in place: shared
+            seconds += time.perf_counter() - started
+            steps += 1
+        losses.append(float(net.loss(x, t)))
+    return losses, steps, seconds
