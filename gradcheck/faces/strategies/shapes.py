@@ -36,6 +36,11 @@ def affine_shapes(
     flattened per sample to ``D = d1·...·dk``), ``W`` is ``(D, M)`` and ``b`` is ``(M,)``.
     ``N = 1`` is included and is where the simplest examples shrink to.
 
+    Parameters
+    ----------
+    max_batch, max_input_dims, max_side, max_outputs : int
+        Upper bounds (>= 1) of ``N``, ``k``, every ``d_i`` and ``M``.
+
     Examples
     --------
     >>> from hypothesis import given
@@ -129,6 +134,14 @@ def conv_shapes(
     The image side is drawn first, then the padding, then a kernel no larger than the
     padded image — so no draw is rejected.
 
+    Parameters
+    ----------
+    max_batch, max_channels, max_filters, max_side, max_kernel, max_stride : int
+        Upper bounds (>= 1) of ``N``, ``C``, ``FN``, the image sides, the kernel sides
+        and the stride.
+    max_pad : int
+        Upper bound (>= 0) of the padding.
+
     Examples
     --------
     >>> from hypothesis import given
@@ -182,6 +195,14 @@ def pooling_shapes(
     max_pad: int = 0,
 ) -> st.SearchStrategy[PoolingShapes]:
     """An input ``(N, C, H, W)`` and a pooling window that fits it (output sides >= 1).
+
+    Parameters
+    ----------
+    max_batch, max_channels, max_side, max_pool, max_stride : int
+        Upper bounds (>= 1) of ``N``, ``C``, ``H`` and ``W``, the window sides and the
+        stride.
+    max_pad : int
+        Upper bound (>= 0) of the padding.
 
     Examples
     --------

@@ -27,6 +27,15 @@ def labels(
     ``batch_size=None`` is the single-sample case: one label for scores of shape
     ``(classes,)``.
 
+    Parameters
+    ----------
+    batch_size : int or None
+        Samples in the batch (>= 1), or None for a single sample.
+    classes : int
+        Number of classes (>= 1).
+    dtype : integer dtype
+        Element type of the labels.
+
     Examples
     --------
     >>> batch_targets = labels(4, classes=3)
@@ -44,6 +53,15 @@ def one_hot(
     batch_size: int | None, classes: int, *, dtype: DTypeLike = np.float64
 ) -> st.SearchStrategy[NDArray[np.floating[Any]]]:
     """One-hot target rows: ``(batch_size, classes)``, or ``(classes,)`` for None.
+
+    Parameters
+    ----------
+    batch_size : int or None
+        Rows (>= 1), or None for a single sample.
+    classes : int
+        Number of classes (>= 1): the length of a row.
+    dtype : np.float64, np.float32 or np.float16
+        Element type of the rows.
 
     Examples
     --------

@@ -39,6 +39,24 @@ def synthetic_mnist(
     """An MNIST-like batch: pixel values uniform in [0, 1] and random integer labels.
 
     Timing does not depend on the pixels being digits, so no download is needed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the pixels, then the labels.
+    input_size, classes, batch_size : int
+        Pixels per sample, number of classes, samples in the batch.
+
+    Returns
+    -------
+    x : ndarray, shape (batch_size, input_size)
+    t : ndarray of int, shape (batch_size,)
+
+    Examples
+    --------
+    >>> x, t = synthetic_mnist(np.random.default_rng(0), input_size=4, batch_size=3)
+    >>> x.shape, t.shape
+    ((3, 4), (3,))
     """
     x = rng.random((batch_size, input_size))
     t = rng.integers(0, classes, size=batch_size)
@@ -50,6 +68,11 @@ def fast_mode_support() -> FastModeSupport:
 
     Fast mode is *available* when the check accepts it and needs fewer forward passes
     than the net has elements (a full check needs at least one per element).
+
+    Returns
+    -------
+    FastModeSupport
+        ``available``, and the ``reason``: the forward passes counted, or the refusal.
     """
     import gradcheck
     from reference_layers import TwoLayerNet
