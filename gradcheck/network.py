@@ -54,12 +54,10 @@ from gradcheck.checker import check
 from gradcheck.conventions.targets import describe
 from gradcheck.errors import CheckError, OptionError
 from gradcheck.options import resolve_options
-from gradcheck.report.reports import Report, VariableReport, render_text
-from gradcheck.vocabulary import Severity
+from gradcheck.report.records import WIRING, LayerCheck, diagnosis_line
+from gradcheck.report.reports import NetworkReport, Report
 
-__all__ = ["LayerCheck", "NetworkReport", "check_network", "exposes_layers", "suggestion"]
-
-WIRING = "wiring"
+__all__ = ["check_network", "exposes_layers", "suggestion"]
 
 _WIRING_SENTENCE = (
     "every layer's backward is right, but the net's gradient() is wrong: check the order "
@@ -73,241 +71,6 @@ _NOT_FOR_NETWORKS = {
     "forward_kwargs": "check_network replays the keyword arguments each layer's forward "
     "really received",
 }
-
-
-# ---------------------------------------------------------------------------------------
-# The report
-
-
-@dataclass
-class LayerCheck:
-    """One layer's verdict: its report, or why it could not be checked.
-
-    Attributes
-    ----------
-    name : str
-        The layer's name in the net (``"Affine1"``).
-    kind : str
-        Its class name.
-    report : Report or None
-        The check of its ``backward`` at the inputs it received; None when ``error`` says
-        why there is none.
-    error : str or None
-        Why the layer was not checked (never called, or malformed ``backward``).
-    failed : bool
-        True when the layer is wrong (a failing report, or a malformed ``backward``).
-    """
-
-    name: str
-    kind: str
-    report: Report | None = None
-    error: str | None = None
-    failed: bool = False
-
-    def verdict(self) -> str:
-        """``passed``, ``FAILED``, ``ERROR`` or ``not run``."""
-        if self.report is not None:
-            return "passed" if self.report.passed else "FAILED"
-        return "ERROR" if self.failed else "not run"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "verdict": self.verdict(),
-            "worst": _worst_text(self.report) if self.report is not None else None,
-            "diagnosis": _diagnosis_text(self),
-            "error": self.error,
-            "report": self.report.to_dict() if self.report is not None else None,
-        }
-
-
-@dataclass
-class NetworkReport:
-    """The result of :func:`check_network`.
-
-    Attributes
-    ----------
-    target : str
-        The net's class name.
-    checks : list of LayerCheck
-        One per layer, in forward order (the loss layer last).
-    end_to_end : Report or None
-        The check of ``net.gradient`` (None for a net without one, or when it raised).
-    end_to_end_error : str or None
-        Why the end-to-end check could not run (``gradient()`` raised).
-    conclusion : str or None
-        One sentence naming the guilty layer and its bug, or the wiring; None if passed.
-    guilty : str or None
-        The guilty layer's name, ``"wiring"``, or None.
-    owners : dict
-        ``params`` key -> ``"Layer.attribute"`` holding the same array object.
-    hints : list of str
-        What the trace shows about the wiring (backward order, accumulation, misread
-        gradients), when the layers are right and the net is not.
-    notes : list of str
-        How the check was done (layers called twice, layers never called).
-    seconds : float
-        How long the whole check took.
-    seed : int
-        The seed of every layer's upstream gradient; the same seed gives the same verdict.
-    """
-
-    target: str
-    checks: list[LayerCheck]
-    end_to_end: Report | None
-    end_to_end_error: str | None
-    conclusion: str | None
-    guilty: str | None
-    owners: dict[str, str]
-    hints: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    seed: int = 0
-
-    @property
-    def layers(self) -> list[tuple[str, Report]]:
-        """``(name, Report)`` of every layer that was checked, in forward order."""
-        return [(c.name, c.report) for c in self.checks if c.report is not None]
-
-    @property
-    def passed(self) -> bool:
-        """True when every layer and the end-to-end gradient pass."""
-        return (
-            not any(c.failed for c in self.checks)
-            and self.end_to_end_error is None
-            and (self.end_to_end is None or self.end_to_end.passed)
-        )
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def layer(self, name: str) -> Report:
-        """The report of the layer called ``name``."""
-        for check_ in self.checks:
-            if check_.name == name and check_.report is not None:
-                return check_.report
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form of the whole report."""
-        return {
-            "target": self.target,
-            "passed": self.passed,
-            "guilty": self.guilty,
-            "conclusion": self.conclusion,
-            "layers": [c.to_dict() for c in self.checks],
-            "end_to_end": self.end_to_end.to_dict() if self.end_to_end is not None else None,
-            "end_to_end_error": self.end_to_end_error,
-            "owners": dict(self.owners),
-            "hints": list(self.hints),
-            "notes": list(self.notes),
-            "seconds": self.seconds,
-        }
-
-    def summary(self) -> str:
-        """One line: the net, its verdict and the guilty layer."""
-        if self.passed:
-            return (
-                f"{self.target}: passed ({len(self.layers)} layers in place, and gradient() "
-                "end to end)"
-            )
-        return f"{self.target}: FAILED ({self.conclusion or 'see the report'})"
-
-    def __str__(self) -> str:
-        return render_network(self)
-
-
-def _first_failing(report: Report) -> VariableReport | None:
-    return next((v for v in report.variables if not v.passed), None)
-
-
-def _worst_text(report: Report) -> str:
-    var = _first_failing(report)
-    if var is None:
-        if not report.variables:
-            return ""
-        return f"max rel err {max(v.max_rel_error for v in report.variables):.1e}"
-    if not var.worst:
-        return f"{var.label} wrong"
-    worst = var.worst[0]
-    index = ", ".join(str(i) for i in worst.index)
-    return f"d{var.name}[{index}]: {worst.analytic:.4g} vs {worst.numerical:.4g}"
-
-
-def _first_sentence(text: str) -> str:
-    head, _, _ = text.partition(". ")
-    return head.rstrip(".") + "."
-
-
-def _report_diagnosis(report: Report) -> str:
-    errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
-    var = _first_failing(report)
-    if errors:
-        return _first_sentence(errors[0].message)
-    if var is not None:
-        if var.diagnosis:
-            return var.diagnosis
-        return f"{var.mismatches} of {var.checked} elements of {var.label} wrong."
-    kinks = sum(v.kinks for v in report.variables)
-    return f"{kinks} kink(s) skipped" if kinks else ""
-
-
-def _diagnosis_text(check_: LayerCheck) -> str:
-    if check_.report is None:
-        return check_.error or ""
-    return _report_diagnosis(check_.report)
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
-
-
-_MARK = {"passed": "✓", "FAILED": "✗", "ERROR": "✗", "not run": "–"}
-
-
-def render_network(report: NetworkReport) -> str:
-    """The plain-text report (what ``str(report)`` returns)."""
-    verdict = "passed" if report.passed else "FAILED"
-    lines = [f"gradcheck {report.target} (network): {verdict}   {len(report.checks)} layers "
-             f"checked in place, then gradient() end to end, {report.seconds:.3g} s"]
-    rows = [["", "layer", "verdict", "worst element", "diagnosis"]]
-    for check_ in report.checks:
-        status = check_.verdict()
-        worst = _worst_text(check_.report) if check_.report is not None else ""
-        rows.append([_MARK[status], f"{check_.name} ({check_.kind})" if check_.kind != check_.name
-                     else check_.name, status, worst, _diagnosis_text(check_)])
-    if report.end_to_end is not None:
-        e2e = report.end_to_end
-        wrong = [v.name for v in e2e.variables if not v.passed]
-        diagnosis = f"wrong: {', '.join(wrong)}" if wrong else _report_diagnosis(e2e)
-        status = "passed" if e2e.passed else "FAILED"
-        rows.append([_MARK[status], "gradient() end to end", status, _worst_text(e2e), diagnosis])
-    elif report.end_to_end_error is not None:
-        rows.append(["✗", "gradient() end to end", "ERROR", "", report.end_to_end_error])
-    lines += _table(rows)
-    if report.conclusion:
-        lines.append(f"  → {report.conclusion}")
-    lines += [f"    · {hint}" for hint in report.hints]
-    lines += [f"  note: {note}" for note in report.notes]
-    detail = _detail(report)
-    if detail is not None:
-        lines.append("")
-        lines += [f"  {line}" if line else "" for line in render_text(detail).splitlines()]
-    return "\n".join(lines)
-
-
-def _detail(report: NetworkReport) -> Report | None:
-    """The full report worth showing: the guilty layer's, or the end-to-end one."""
-    if report.guilty == WIRING:
-        return report.end_to_end
-    for check_ in report.checks:
-        if check_.name == report.guilty:
-            return check_.report
-    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -593,7 +356,7 @@ def _renamed(report: Report, name: str) -> Report:
 
 def _check_layer(
     name: str, layer: Any, call: _Call | None, options: dict[str, Any]
-) -> LayerCheck:
+) -> LayerCheck[Report]:
     kind = describe(layer)
     if call is None:
         return LayerCheck(name, kind, error="not called during the forward pass")
@@ -606,12 +369,12 @@ def _check_layer(
     return LayerCheck(name, kind, report=_renamed(report, name), failed=not report.passed)
 
 
-def _layer_conclusion(check_: LayerCheck) -> str:
+def _layer_conclusion(check_: LayerCheck[Report]) -> str:
     if check_.report is None:
         return f"{check_.name}: {check_.error}"
     if check_.report.conclusion:
         return check_.report.conclusion
-    return f"{check_.name}.backward: {_report_diagnosis(check_.report)}"
+    return f"{check_.name}.backward: {diagnosis_line(check_.report)}"
 
 
 def _ownership_sentence(
@@ -696,7 +459,8 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
     if not trace.forward:
         raise CheckError(trace.error or f"{describe(net)}: no layer was called.")
 
-    checks, notes = [], []
+    checks: list[LayerCheck[Report]] = []
+    notes: list[str] = []
     for name, layer in layers:
         call, calls = _checked_call(trace, name)
         if calls > 1:

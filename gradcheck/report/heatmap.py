@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from gradcheck.report.formatting import format_number
 from gradcheck.report.mosaic import MAX_CELLS, Mosaic, Tile, build_mosaic
-from gradcheck.report.reports import VariableReport
+from gradcheck.report.records import VariableReport
 from gradcheck.vocabulary import Status
 
 __all__ = [
