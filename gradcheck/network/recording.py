@@ -1,7 +1,7 @@
 """One run of a net, recorded: what each layer's forward received, and its backward.
 
-The run happens on a deep copy of the net whose layers' methods are replaced by
-recording wrappers. Before each ``forward`` the layer is copied (so a
+The run happens on a deep copy of the net whose layers are watched by
+:class:`gradcheck.tracing.Tracer`. Before each ``forward`` the layer is copied (so a
 layer is later checked from its state just before its call: a seeded Dropout draws the
 very mask the net drew) and so are its arguments (so later in-place edits do not change
 them).
@@ -10,6 +10,7 @@ them).
 from __future__ import annotations
 
 import copy
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from gradcheck.analytic.run import global_random_state_kept
 from gradcheck.conventions.targets import describe
 from gradcheck.errors import CheckError
 from gradcheck.network.protocol import layers_of
+from gradcheck.tracing import METHODS, Call, NotWatchableError, Tracer
 
 __all__ = ["BackwardCall", "ForwardCall", "NetTrace", "checked_call", "record_run"]
 
@@ -50,7 +52,10 @@ class BackwardCall:
 
 @dataclass
 class NetTrace:
-    """The calls of one run, in order, and how the run ended."""
+    """The calls of one run, in order, and how the run ended.
+
+    A :class:`gradcheck.tracing.Recorder`: calls that raise are not kept.
+    """
 
     forward: list[ForwardCall] = field(default_factory=list)
     backward: list[BackwardCall] = field(default_factory=list)
@@ -58,44 +63,34 @@ class NetTrace:
     error: str | None = None
     keep_alive: list[Any] = field(default_factory=list)
 
-    def next_order(self) -> int:
-        """The order of the next call that returns."""
-        return len(self.forward) + len(self.backward)
+    def begin(self, call: Call) -> bool:
+        """Copy the layer and the arguments before a ``forward``, ``dout`` before a ``backward``."""
+        if call.method == "forward":
+            snapshot = copy.deepcopy(call.layer)
+            for attribute in METHODS:
+                vars(snapshot).pop(attribute, None)  # the tracer's wrappers
+            call.memo = snapshot, copy.deepcopy((call.args, call.kwargs))
+        else:
+            call.memo = copy.deepcopy(call.args[0] if call.args else call.kwargs.get("dout"))
+        return True
 
-
-def _instrument(name: str, layer: Any, trace: NetTrace) -> None:
-    """Replace ``forward``/``backward`` of ``layer`` (a copy) by recording wrappers."""
-    forward, backward = layer.forward, layer.backward
-
-    def traced_forward(*args: Any, **kwargs: Any) -> Any:
-        snapshot = copy.deepcopy(layer)
-        for attribute in ("forward", "backward"):
-            vars(snapshot).pop(attribute, None)
-        given = copy.deepcopy((args, kwargs))
-        output = forward(*args, **kwargs)
-        trace.keep_alive += [args, output]  # ids below stay unique while the trace lives
-        trace.forward.append(ForwardCall(name, trace.next_order(), snapshot, given[0],
-                                         given[1], [id(a) for a in args], output))
-        return output
-
-    def traced_backward(dout: Any, *args: Any, **kwargs: Any) -> Any:
-        given = copy.deepcopy(dout)
-        returned = backward(dout, *args, **kwargs)
-        trace.backward.append(BackwardCall(name, trace.next_order(), given,
-                                           copy.deepcopy(returned)))
-        return returned
-
-    try:
-        layer.forward, layer.backward = traced_forward, traced_backward
-    except AttributeError as error:
-        raise CheckError(
-            f"cannot trace layer {name} ({describe(layer)}): {error}. check_network records "
-            "each layer's inputs by wrapping its forward on a copy of the net."
-        ) from None
+    def end(self, call: Call) -> None:
+        """Keep a call that returned."""
+        if call.raised:
+            return
+        name = str(call.label)
+        if call.method == "forward":
+            snapshot, (args, kwargs) = call.memo
+            self.keep_alive += [call.args, call.result]  # ids stay unique while the trace lives
+            self.forward.append(ForwardCall(name, call.order, snapshot, args, kwargs,
+                                            [id(a) for a in call.args], call.result))
+        else:
+            self.backward.append(BackwardCall(name, call.order, call.memo,
+                                              copy.deepcopy(call.result)))
 
 
 def record_run(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, NetTrace]:
-    """Run ``net.<method>(*data)`` on a deep copy with every layer instrumented.
+    """Run ``net.<method>(*data)`` on a deep copy with every layer watched.
 
     Parameters
     ----------
@@ -119,14 +114,21 @@ def record_run(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, NetTr
     """
     traced = copy.deepcopy(net)
     trace = NetTrace()
-    for name, layer in layers_of(traced):
-        _instrument(name, layer, trace)
-    data = copy.deepcopy(data)
-    with global_random_state_kept():
+    with ExitStack() as stack:
         try:
-            trace.gradients = getattr(traced, method)(*data)
-        except Exception as error:
-            trace.error = f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
+            stack.enter_context(Tracer(trace, layers_of(traced)))
+        except NotWatchableError as error:
+            raise CheckError(
+                f"cannot trace layer {error.label} ({describe(error.layer)}): "
+                f"{error.__cause__}. check_network records each layer's inputs by wrapping "
+                "its forward on a copy of the net."
+            ) from None
+        data = copy.deepcopy(data)
+        with global_random_state_kept():
+            try:
+                trace.gradients = getattr(traced, method)(*data)
+            except Exception as error:
+                trace.error = f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
     return traced, trace
 
 
