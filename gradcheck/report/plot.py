@@ -2,10 +2,11 @@
 
 A network's figure is its guilty layer's (or, for a wiring bug, the end-to-end check's).
 
-The same three pictures per gradient as the HTML report (:mod:`gradcheck.report.heatmap`, whose
-colours it reuses): the error relative to the tolerance, the analytic and the numerical
-gradient, mismatches outlined in black. matplotlib is an optional dependency
-(``pip install 'gradcheck[plot]'``), imported only when a figure is asked for.
+The same three pictures per gradient as the HTML report (:mod:`gradcheck.report.heatmap`;
+both take their cells and colours from :mod:`gradcheck.report.colours`): the error
+relative to the tolerance, the analytic and the numerical gradient, mismatches outlined
+in black. matplotlib is an optional dependency (``pip install 'gradcheck[plot]'``),
+imported only when a figure is asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.report.heatmap import error_ratio, error_rgb, layout, shared_limit, value_rgb
+from gradcheck.report.colours import error_ratio, error_rgb, layout, shared_limit, value_rgb
 from gradcheck.report.mosaic import Mosaic
 from gradcheck.report.records import NetworkRecord, Record
 from gradcheck.vocabulary import Status
