@@ -40,6 +40,10 @@ object (arrays, and the floats of the apple example), or a view of one. Python n
 new object), so a number is also linked to an earlier call's output that is *equal* to it
 and not yet used by another call. Anything else is an input of the graph, named after the
 variable it was passed as, when the caller has one.
+
+The module is longer than most (about 550 lines) because a :class:`Graph` is read three
+ways — its nodes, its text form, its Graphviz drawing — and the three share the linking
+above; splitting them would scatter one object's logic over several files.
 """
 
 from __future__ import annotations
