@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from gradcheck.checker import assert_gradients, check
     from gradcheck.engine.numeric import NumericalGradient, numerical_gradient
     from gradcheck.errors import CheckError, GradientCheckError, OptionError, UsageError
-    from gradcheck.network import NetworkReport, check_network
+    from gradcheck.network import check_network
     from gradcheck.options import CheckOptions
-    from gradcheck.report.reports import ElementFinding, Report, VariableReport
+    from gradcheck.report.records import ElementFinding, VariableReport
+    from gradcheck.report.reports import NetworkReport, Report
     from gradcheck.teaching.graph import trace
 
 __version__ = "0.1.0"
@@ -31,14 +32,14 @@ __version__ = "0.1.0"
 _WHERE = {
     "CheckError": "gradcheck.errors",
     "CheckOptions": "gradcheck.options",
-    "ElementFinding": "gradcheck.report.reports",
+    "ElementFinding": "gradcheck.report.records",
     "GradientCheckError": "gradcheck.errors",
-    "NetworkReport": "gradcheck.network",
+    "NetworkReport": "gradcheck.report.reports",
     "NumericalGradient": "gradcheck.engine.numeric",
     "OptionError": "gradcheck.errors",
     "UsageError": "gradcheck.errors",
     "Report": "gradcheck.report.reports",
-    "VariableReport": "gradcheck.report.reports",
+    "VariableReport": "gradcheck.report.records",
     "assert_gradients": "gradcheck.checker",
     "check": "gradcheck.checker",
     "check_network": "gradcheck.network",

@@ -31,7 +31,8 @@ from gradcheck.modes.auto import differentiate, refuse_over_budget
 from gradcheck.modes.context import Context, make_numerics
 from gradcheck.modes.probe import joint_complex_probe
 from gradcheck.options import CheckOptions, resolve_options
-from gradcheck.report.reports import Report, VariableReport
+from gradcheck.report.records import VariableReport
+from gradcheck.report.reports import Report
 from gradcheck.verdict.summary import conclusion, variable_report
 from gradcheck.vocabulary import Diagnostic, Severity
 

@@ -5,7 +5,7 @@ counts the passes so that ``report.evaluations`` is honest (probes and verificat
 included). Independent pieces of work — colour groups, directions, chunks of elements —
 can be handed to any :class:`concurrent.futures.Executor` through :class:`Runners`; the
 engines perturb working arrays in place, so every task gets its own working copy (a fresh
-:class:`~gradcheck.conventions.targets.Instance`). Without an executor everything runs
+:class:`~gradcheck.conventions.target.Instance`). Without an executor everything runs
 serially on one shared copy. There is no scheduler here: the executor is the user's (threads,
 processes that can pickle the task, a ``dask.distributed`` client).
 """

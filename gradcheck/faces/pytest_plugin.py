@@ -50,8 +50,7 @@ if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from gradcheck.conventions.discovery import Candidate
-    from gradcheck.network import NetworkReport
-    from gradcheck.report.reports import Report
+    from gradcheck.report.reports import NetworkReport, Report
 
 __all__ = ["GradcheckFixture", "LayerItem", "derive_seed"]
 

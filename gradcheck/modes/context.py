@@ -1,7 +1,7 @@
 """What the modes share within one check: working copies, analytic gradients, options.
 
 The numerical side never runs on the user's objects: it runs on working copies
-(:class:`~gradcheck.conventions.targets.Instance`) whose forward passes are counted
+(:class:`~gradcheck.conventions.target.Instance`) whose forward passes are counted
 (:class:`~gradcheck.engine.passes.Runners`), in float64 (or the layer's own narrow dtype
 when it will not compute in float64) and, for the complex step, in complex128.
 """

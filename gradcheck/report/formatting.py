@@ -11,16 +11,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from gradcheck.report.reports import Report, VariableReport
+from gradcheck.report.records import diagnosis_line, worst_line
 
-__all__ = ["SUMMARY_COLUMNS", "WORST_COLUMNS", "format_number", "format_value",
+if TYPE_CHECKING:
+    from gradcheck.report.records import CheckRecord, NetworkRecord, VariableReport
+
+__all__ = ["NETWORK_COLUMNS", "SUMMARY_COLUMNS", "WORST_COLUMNS", "format_duration",
+           "format_number", "format_value", "network_head", "network_rows", "row_failed",
            "summary_rows", "worst_rows"]
 
 # The columns of the report's tables (the same as the plain-text report's).
 SUMMARY_COLUMNS = ["", "name", "shape", "dtype", "method", "checked", "wrong", "kinks",
                    "max abs err", "max rel err", "rtol"]
 WORST_COLUMNS = ["index", "analytic", "numerical", "error est.", "|diff|"]
+NETWORK_COLUMNS = ["", "layer", "verdict", "worst element", "diagnosis"]
+
+_MARK = {"passed": "✓", "FAILED": "✗", "ERROR": "✗", "not run": "–"}
+_WRONG = ("FAILED", "ERROR")
+_END_TO_END = "gradient() end to end"
 
 _DIGITS = 6
 # Arrays up to this size are written out in full; larger ones as a shape and a preview,
@@ -125,7 +133,7 @@ def format_value(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def summary_rows(report: Report) -> list[list[str]]:
+def summary_rows(report: CheckRecord) -> list[list[str]]:
     """One row of strings per checked variable, in the order of :data:`SUMMARY_COLUMNS`.
 
     Parameters
@@ -182,3 +190,56 @@ def worst_rows(var: VariableReport) -> list[list[str]]:
         ]
         for finding in var.worst
     ]
+
+
+def network_head(report: NetworkRecord) -> str:
+    """How a network was checked, for the line under or beside its verdict.
+
+    Parameters
+    ----------
+    report : NetworkReport
+        A network's report.
+
+    Returns
+    -------
+    str
+        ``"4 layers checked in place, then gradient() end to end, 0.21 s"``.
+    """
+    return (f"{len(report.checks)} layers checked in place, then {_END_TO_END}, "
+            f"{report.seconds:.3g} s")
+
+
+def network_rows(report: NetworkRecord) -> list[list[str]]:
+    """One row per layer, then the end-to-end check, in the order of :data:`NETWORK_COLUMNS`.
+
+    Parameters
+    ----------
+    report : NetworkReport
+        The result of :func:`gradcheck.check_network`.
+
+    Returns
+    -------
+    list of list of str
+        ``["✗", "Affine2 (Affine)", "FAILED", "db[1]: 3.3 vs 1.1", "db is ×3 too large"]``
+        per layer; :func:`row_failed` says which rows are wrong.
+    """
+    rows = []
+    for check_ in report.checks:
+        status = check_.verdict()
+        worst = worst_line(check_.report) if check_.report is not None else ""
+        name = check_.name if check_.kind == check_.name else f"{check_.name} ({check_.kind})"
+        rows.append([_MARK[status], name, status, worst, check_.diagnosis()])
+    if report.end_to_end is not None:
+        e2e = report.end_to_end
+        wrong = [v.name for v in e2e.variables if not v.passed]
+        diagnosis = f"wrong: {', '.join(wrong)}" if wrong else diagnosis_line(e2e)
+        status = "passed" if e2e.passed else "FAILED"
+        rows.append([_MARK[status], _END_TO_END, status, worst_line(e2e), diagnosis])
+    elif report.end_to_end_error is not None:
+        rows.append(["✗", _END_TO_END, "ERROR", "", report.end_to_end_error])
+    return rows
+
+
+def row_failed(row: list[str]) -> bool:
+    """True for a row of :func:`network_rows` whose verdict is ``FAILED`` or ``ERROR``."""
+    return row[2] in _WRONG

@@ -15,8 +15,8 @@ Every mismatching cell is outlined in black on all three, and carries
 its values. Colours are plain attributes (no CSS), so the SVG survives notebook
 sanitisers and stays correct when copied elsewhere. No dependency beyond numpy.
 
-The colour functions return RGB arrays, so that :mod:`gradcheck.report.plot` paints the same
-colours with matplotlib.
+Which element each cell shows, and its colour, come from :mod:`gradcheck.report.colours`,
+which :mod:`gradcheck.report.plot` shares to paint the same pictures with matplotlib.
 """
 
 from __future__ import annotations
@@ -29,43 +29,26 @@ from html import escape
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.report.colours import (
+    KINK,
+    error_ratio,
+    error_rgb,
+    layout,
+    legend_rgb,
+    shared_limit,
+    value_rgb,
+)
 from gradcheck.report.formatting import format_number
-from gradcheck.report.mosaic import MAX_CELLS, Mosaic, Tile, build_mosaic
-from gradcheck.report.reports import VariableReport
+from gradcheck.report.mosaic import MAX_CELLS, Mosaic, Tile
+from gradcheck.report.records import VariableReport
 from gradcheck.vocabulary import Status
 
-__all__ = [
-    "Panel",
-    "Pictures",
-    "error_ratio",
-    "error_rgb",
-    "layout",
-    "legend_svg",
-    "mismatch_priority",
-    "pictures",
-    "shared_limit",
-    "value_rgb",
-]
+__all__ = ["Panel", "Pictures", "legend_svg", "pictures"]
 
-# Error ratios are coloured on a log10 scale: within tolerance from 1e-6 (palest) to 1;
-# beyond it from 1 to 1e8 (darkest) — a wrong formula is typically 1e4–1e8 × the tolerance.
-_OK_DECADES = 6.0
-_BAD_DECADES = 8.0
-_OK_STOPS = [(0.0, "#f7fcf5"), (0.6, "#c7e9c0"), (1.0, "#41ab5d")]
-_BAD_STOPS = [(0.0, "#fc9272"), (0.5, "#de2d26"), (1.0, "#67000d")]
-_KINK = "#ffd54f"
-_UNCHECKED = "#d9d9d9"
-_UNDEFINED = "#9e9e9e"
-_VALUE_STOPS = [
-    (0.0, "#2166ac"), (0.25, "#92c5de"), (0.5, "#f7f7f7"), (0.75, "#dfc27d"), (1.0, "#8c510a")
-]
 _STATUS_NAMES = {
     Status.OK: "ok", Status.MISMATCH: "mismatch", Status.KINK: "kink",
     Status.UNCHECKED: "unchecked",
 }
-# Priority of a cell's status when a cell stands for many elements: mismatches win.
-_PRIORITY = {Status.MISMATCH: 3.0, Status.KINK: 2.0, Status.UNCHECKED: 1.0, Status.OK: 0.0}
-
 # Geometry, in pixels.
 _WIDTH_BUDGET = 400
 _HEIGHT_BUDGET = 300
@@ -118,149 +101,6 @@ class Panel:
     title: str
     svg: str
     legend: str
-
-
-def _hex_to_rgb(colour: str) -> NDArray:
-    return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255
-
-
-def _interpolate(stops: list[tuple[float, str]], t: NDArray) -> NDArray:
-    """RGB in [0, 1] for positions ``t`` in [0, 1] along piecewise-linear colour stops."""
-    positions = np.array([p for p, _ in stops])
-    colours = np.array([_hex_to_rgb(c) for _, c in stops])
-    t = np.clip(np.nan_to_num(np.asarray(t, dtype=np.float64), nan=0.0), 0.0, 1.0)
-    return np.stack([np.interp(t, positions, colours[:, k]) for k in range(3)], axis=-1)
-
-
-def error_ratio(var: VariableReport) -> NDArray:
-    """``|analytic − numerical| / threshold`` per element (> 1 means a mismatch).
-
-    Parameters
-    ----------
-    var : VariableReport
-        The report of one input or parameter.
-
-    Returns
-    -------
-    ndarray of float64
-        The shape of the gradient; ``inf`` where the threshold is 0 but the values differ,
-        NaN where either side is not finite.
-    """
-    diff = np.abs(np.asarray(var.analytic, np.float64) - np.asarray(var.numerical, np.float64))
-    threshold = np.asarray(var.threshold, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(diff == 0, 0.0, diff / threshold)
-    return np.asarray(ratio, dtype=np.float64)
-
-
-def mismatch_priority(var: VariableReport) -> NDArray:
-    """The key for choosing a cell's element: status first (mismatch highest), then error.
-
-    Parameters
-    ----------
-    var : VariableReport
-        The report of one input or parameter.
-
-    Returns
-    -------
-    ndarray of float64
-        ``priority(status) + r / (1 + r)`` with ``r`` the error ratio, so it always lies
-        in ``[priority, priority + 1)``.
-    """
-    ratio = np.nan_to_num(error_ratio(var), nan=0.0, posinf=1e300)
-    status = np.asarray(var.status)
-    base = np.zeros(status.shape)
-    for code, value in _PRIORITY.items():
-        base[status == code] = value
-    return np.asarray(base + ratio / (1.0 + ratio), dtype=np.float64)
-
-
-def layout(var: VariableReport, *, max_cells: int = MAX_CELLS) -> Mosaic:
-    """The cells of ``var``'s pictures: each shows its block's worst element.
-
-    Parameters
-    ----------
-    var : VariableReport
-        The report of one input or parameter.
-    max_cells : int, optional
-        The size budget: at most about this many cells per picture.
-
-    Returns
-    -------
-    Mosaic
-        Slices with a mismatch are shown first when not all fit.
-    """
-    return build_mosaic(
-        mismatch_priority(var), urgent=_PRIORITY[Status.MISMATCH], max_cells=max_cells
-    )
-
-
-def error_rgb(ratio: NDArray, status: NDArray) -> NDArray:
-    """Colours of the error picture, as RGB in [0, 1] (shape ``ratio.shape + (3,)``).
-
-    Parameters
-    ----------
-    ratio : ndarray
-        ``|analytic − numerical| / threshold`` per element.
-    status : ndarray of int
-        :class:`gradcheck.verdict.compare.Status` codes.
-
-    Returns
-    -------
-    ndarray
-        Greens within tolerance, reds beyond it, yellow kinks, grey unchecked or undefined.
-    """
-    ratio = np.asarray(ratio, dtype=np.float64)
-    status = np.asarray(status)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        decades = np.log10(ratio)
-    ok = _interpolate(_OK_STOPS, (decades + _OK_DECADES) / _OK_DECADES)
-    bad = _interpolate(_BAD_STOPS, decades / _BAD_DECADES)
-    rgb = np.where((status == Status.MISMATCH)[..., None], bad, ok)
-    rgb[status == Status.KINK] = _hex_to_rgb(_KINK)
-    rgb[status == Status.UNCHECKED] = _hex_to_rgb(_UNCHECKED)
-    rgb[np.isnan(ratio) & (status != Status.UNCHECKED)] = _hex_to_rgb(_UNDEFINED)
-    return np.asarray(rgb)
-
-
-def value_rgb(values: NDArray, limit: float) -> NDArray:
-    """Colours of a gradient's values on a diverging scale from ``-limit`` to ``limit``.
-
-    Parameters
-    ----------
-    values : ndarray
-        Gradient values.
-    limit : float
-        The magnitude drawn at full colour (the largest magnitude of both gradients).
-
-    Returns
-    -------
-    ndarray
-        RGB in [0, 1]: blue negative, white zero, brown positive, grey for NaN/inf.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    scale = limit if limit > 0 and math.isfinite(limit) else 1.0
-    rgb = _interpolate(_VALUE_STOPS, 0.5 + 0.5 * values / scale)
-    rgb[~np.isfinite(values)] = _hex_to_rgb(_UNDEFINED)
-    return rgb
-
-
-def shared_limit(analytic: NDArray, numerical: NDArray) -> float:
-    """The largest finite magnitude of both gradients: the full-colour end of the scale.
-
-    Parameters
-    ----------
-    analytic, numerical : ndarray
-        The two gradients.
-
-    Returns
-    -------
-    float
-        1.0 when there is no finite value.
-    """
-    both = np.abs(np.concatenate([np.ravel(analytic), np.ravel(numerical)]).astype(np.float64))
-    finite = both[np.isfinite(both)]
-    return float(finite.max()) if finite.size else 1.0
 
 
 def _hex(rgb: NDArray) -> list[str]:
@@ -432,18 +272,13 @@ def legend_svg(kind: str, limit: float = 1.0) -> str:
         An ``<svg>`` element.
     """
     left, bar, steps = 22, 180, 36
-    t = np.linspace(0, 1, steps)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar + 90}" height="30" '
              'font-family="sans-serif" font-size="10" class="gc-legend">']
     if kind == "error":
-        ok = _hex(_interpolate(_OK_STOPS, t[: steps // 2] * 2))
-        bad = _hex(_interpolate(_BAD_STOPS, (t[steps // 2:] - 0.5) * 2))
-        colours = ok + bad
         labels = [(0, "1e-6"), (bar / 2, "1 = tolerance"), (bar, "1e8")]
     else:
-        colours = _hex(_interpolate(_VALUE_STOPS, t))
         labels = [(0, format_number(-limit, 3)), (bar / 2, "0"), (bar, format_number(limit, 3))]
-    for k, colour in enumerate(colours):
+    for k, colour in enumerate(_hex(legend_rgb(kind, steps))):
         parts.append(f'<rect x="{left + k * bar / steps:g}" y="2" '
                      f'width="{bar / steps + 0.5:g}" height="10" fill="{colour}"/>')
     for x, text in labels:
@@ -452,7 +287,7 @@ def legend_svg(kind: str, limit: float = 1.0) -> str:
     parts.append(f'<rect x="{key_x + 1}" y="3" width="8" height="8" fill="none" stroke="#000" '
                  f'stroke-width="2"/><text x="{key_x + 13}" y="11">mismatch</text>')
     if kind == "error":
-        parts.append(f'<rect x="{key_x}" y="16" width="10" height="10" fill="{_KINK}"/>'
+        parts.append(f'<rect x="{key_x}" y="16" width="10" height="10" fill="{KINK}"/>'
                      f'<text x="{key_x + 13}" y="25">kink</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -3,6 +3,8 @@
 One self-contained fragment per report (no scripts, no external files; pictures are
 inline SVG from :mod:`gradcheck.report.heatmap`), used by ``Report._repr_html_`` in notebooks,
 and a standalone page for one or several reports (``gradcheck check ... --html FILE``).
+A network's fragment is its per-layer table, the failing row highlighted, followed by the
+fragment of its guilty layer.
 
 Colours that carry meaning are inline ``style``/SVG attributes, not only CSS classes, so
 a notebook that strips ``<style>`` still highlights the failures.
@@ -14,10 +16,19 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
-from gradcheck.report.formatting import SUMMARY_COLUMNS, WORST_COLUMNS, summary_rows, worst_rows
+from gradcheck.report.formatting import (
+    NETWORK_COLUMNS,
+    SUMMARY_COLUMNS,
+    WORST_COLUMNS,
+    network_head,
+    network_rows,
+    row_failed,
+    summary_rows,
+    worst_rows,
+)
 from gradcheck.report.heatmap import pictures
 from gradcheck.report.mosaic import MAX_CELLS
-from gradcheck.report.reports import Report, VariableReport
+from gradcheck.report.records import CheckRecord, NetworkRecord, Record, VariableReport
 
 __all__ = ["STYLE", "render_html", "to_html_page", "write_html"]
 
@@ -96,13 +107,13 @@ def _variable_html(var: VariableReport) -> str:
     return "".join(parts)
 
 
-def render_html(report: Report, *, style: bool = True) -> str:
+def render_html(report: Record, *, style: bool = True) -> str:
     """One report as a self-contained HTML fragment (what ``report._repr_html_`` shows).
 
     Parameters
     ----------
-    report : Report
-        The result of :func:`gradcheck.check`.
+    report : Report or NetworkReport
+        The result of :func:`gradcheck.check` or :func:`gradcheck.check_network`.
     style : bool, optional
         Include the ``<style>`` element (default). A page holding several reports
         includes it once instead.
@@ -110,20 +121,38 @@ def render_html(report: Report, *, style: bool = True) -> str:
     Returns
     -------
     str
-        A ``<div class="gradcheck-report">``: verdict, conclusion, diagnoses, a table of
-        every input and parameter (failures highlighted), and for each failing one an
-        error heatmap next to the analytic and numerical gradients, mismatches outlined.
+        A ``<div class="gradcheck-report">``. For a check: verdict, conclusion,
+        diagnoses, a table of every input and parameter (failures highlighted), and for
+        each failing one an error heatmap next to the analytic and numerical gradients,
+        mismatches outlined. For a network: verdict, conclusion and hints, a table of
+        every layer (the failing one highlighted), then the guilty layer's fragment.
     """
+    if isinstance(report, NetworkRecord):
+        return _network_html(report, style)
+    return _check_html(report, style)
+
+
+def _opening(report: Record, style: bool, css: str) -> list[str]:
+    """The report's ``<div>``, its style, the verdict line and the conclusion."""
     verdict = "passed" if report.passed else "FAILED"
     head_style = _PASSED_HEAD if report.passed else _FAILED_HEAD
     mark = "✓" if report.passed else "✗"
-    parts = [f'<div class="gradcheck-report" data-passed="{str(report.passed).lower()}">']
+    parts = [f'<div class="{css}" data-passed="{str(report.passed).lower()}">']
     if style:
         parts.append(f"<style>{STYLE}</style>")
     parts.append(f'<div class="gc-head" style="{head_style}">{mark} <b>gradcheck '
                  f"{escape(report.target)}</b> ({escape(report.kind)}): <b>{verdict}</b></div>")
     if report.conclusion:
         parts.append(f'<p class="gc-conclusion">→ {escape(report.conclusion)}</p>')
+    return parts
+
+
+def _meta(lines: list[str]) -> str:
+    return "".join(f'<p class="gc-meta">{escape(line)}</p>' for line in lines)
+
+
+def _check_html(report: CheckRecord, style: bool) -> str:
+    parts = _opening(report, style, "gradcheck-report")
     if report.diagnostics:
         items = "".join(f"<li>{_SEVERITY_MARK[d.severity]} {escape(d.message)}</li>"
                         for d in report.diagnostics)
@@ -138,18 +167,34 @@ def render_html(report: Report, *, style: bool = True) -> str:
     method = report.options.get("method", "auto")
     notes.append(f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
                  f"{report.seconds:.3g} s")
-    parts.append("".join(f'<p class="gc-meta">{escape(n)}</p>' for n in notes))
+    parts.append(_meta(notes))
     parts.append("</div>")
     return "".join(parts)
 
 
-def to_html_page(reports: Report | Iterable[Report], title: str | None = None) -> str:
+def _network_html(report: NetworkRecord, style: bool) -> str:
+    parts = _opening(report, style, "gradcheck-report gc-network")
+    if report.hints:
+        parts.append("<ul>" + "".join(f"<li>{escape(h)}</li>" for h in report.hints) + "</ul>")
+    rows = network_rows(report)
+    parts.append(_table(NETWORK_COLUMNS, rows, [row_failed(row) for row in rows],
+                        set(range(len(NETWORK_COLUMNS)))))
+    notes = [f"note: {note}" for note in report.notes]
+    parts.append(_meta([*notes, f"seed={report.seed}, {network_head(report)}"]))
+    detail = report.detail()
+    if detail is not None:
+        parts.append(_check_html(detail, style=False))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def to_html_page(reports: Record | Iterable[Record], title: str | None = None) -> str:
     """A complete standalone HTML page of one or several reports.
 
     Parameters
     ----------
-    reports : Report or iterable of Report
-        What to show, in order.
+    reports : Report, NetworkReport or an iterable of them
+        What to show, in order; checks and networks may be mixed.
     title : str, optional
         The page title; default names the reports and how many failed.
 
@@ -158,7 +203,7 @@ def to_html_page(reports: Report | Iterable[Report], title: str | None = None) -
     str
         An HTML5 document with no external resources.
     """
-    items = [reports] if isinstance(reports, Report) else list(reports)
+    items = [reports] if isinstance(reports, CheckRecord | NetworkRecord) else list(reports)
     failed = sum(not r.passed for r in items)
     if title is None:
         names = ", ".join(r.target for r in items[:3]) + ("…" if len(items) > 3 else "")
@@ -176,12 +221,12 @@ def to_html_page(reports: Report | Iterable[Report], title: str | None = None) -
     )
 
 
-def write_html(reports: Report | Iterable[Report], path: str | Path) -> Path:
+def write_html(reports: Record | Iterable[Record], path: str | Path) -> Path:
     """Write one standalone HTML page of ``reports`` to ``path`` (UTF-8).
 
     Parameters
     ----------
-    reports : Report or iterable of Report
+    reports : Report, NetworkReport or an iterable of them
         What to show, in order (``gradcheck check ... --html FILE`` passes every report).
     path : str or Path
         The file to write; its parent directories are created.

@@ -1,9 +1,12 @@
 """A report as a matplotlib figure, for scripts: ``report.plot()``.
 
-The same three pictures per gradient as the HTML report (:mod:`gradcheck.report.heatmap`, whose
-colours it reuses): the error relative to the tolerance, the analytic and the numerical
-gradient, mismatches outlined in black. matplotlib is an optional dependency
-(``pip install 'gradcheck[plot]'``), imported only when a figure is asked for.
+A network's figure is its guilty layer's (or, for a wiring bug, the end-to-end check's).
+
+The same three pictures per gradient as the HTML report (:mod:`gradcheck.report.heatmap`;
+both take their cells and colours from :mod:`gradcheck.report.colours`): the error
+relative to the tolerance, the analytic and the numerical gradient, mismatches outlined
+in black. matplotlib is an optional dependency (``pip install 'gradcheck[plot]'``),
+imported only when a figure is asked for.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.report.heatmap import error_ratio, error_rgb, layout, shared_limit, value_rgb
+from gradcheck.report.colours import error_ratio, error_rgb, layout, shared_limit, value_rgb
 from gradcheck.report.mosaic import Mosaic
+from gradcheck.report.records import NetworkRecord, Record
 from gradcheck.vocabulary import Status
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from gradcheck.report.reports import Report, VariableReport
+    from gradcheck.report.records import VariableReport
 
 __all__ = ["plot_report"]
 
@@ -99,13 +103,14 @@ def _row(axes: Any, var: VariableReport) -> None:
         axes[0].set_xlabel(note, fontsize=7)
 
 
-def plot_report(report: Report, *, which: str = "auto") -> Figure:
+def plot_report(report: Record, *, which: str = "auto") -> Figure:
     """Draw a report's gradients as a matplotlib figure.
 
     Parameters
     ----------
-    report : Report
-        The result of :func:`gradcheck.check`.
+    report : Report or NetworkReport
+        The result of :func:`gradcheck.check`, or of :func:`gradcheck.check_network`
+        (whose guilty layer is drawn: see :meth:`~gradcheck.NetworkReport.detail`).
     which : {"auto", "failing", "all"}, optional
         The gradients to draw: ``"auto"`` (default) draws the failing ones when any fails,
         else all.
@@ -121,16 +126,21 @@ def plot_report(report: Report, *, which: str = "auto") -> Figure:
     ImportError
         When matplotlib is not installed.
     ValueError
-        For an unknown ``which``, or a report with nothing to draw.
+        For an unknown ``which``, a report with nothing to draw, or a network with no
+        guilty layer.
     """
     if which not in ("auto", "failing", "all"):
         raise ValueError(f"which must be 'auto', 'failing' or 'all', got {which!r}")
-    chosen = [v for v in report.variables if v.analytic.size]
+    shown = report.detail() if isinstance(report, NetworkRecord) else report
+    if shown is None:
+        raise ValueError(f"the report of {report.target} has no failing check to draw; "
+                         "draw one layer's gradients with report.layer(name).plot()")
+    chosen = [v for v in shown.variables if v.analytic.size]
     failing = [v for v in chosen if not v.passed]
     if which == "failing" or (which == "auto" and failing):
         chosen = failing
     if not chosen:
-        raise ValueError(f"the report of {report.target} has no gradient to draw")
+        raise ValueError(f"the report of {shown.target} has no gradient to draw")
     plt = _pyplot()
     figure, axes = plt.subplots(
         len(chosen), 3, squeeze=False,
@@ -139,7 +149,7 @@ def plot_report(report: Report, *, which: str = "auto") -> Figure:
     )
     for row, var in zip(axes, chosen, strict=True):
         _row(row, var)
-    verdict = "passed" if report.passed else "FAILED"
-    figure.suptitle(f"gradcheck {report.target}: {verdict}"
-                    + (f"\n{report.conclusion}" if report.conclusion else ""), fontsize=11)
+    verdict = "passed" if shown.passed else "FAILED"
+    figure.suptitle(f"gradcheck {shown.target}: {verdict}"
+                    + (f"\n{shown.conclusion}" if shown.conclusion else ""), fontsize=11)
     return figure

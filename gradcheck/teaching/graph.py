@@ -19,7 +19,8 @@ computational graph: 2 layer calls
 runs Graphviz's ``dot`` program to draw it like the chapter's figures: each edge carries
 its forward value above the line and its gradient (red) below.
 
-How calls are recorded — two modes, both undone on leaving the block, even on an error:
+How calls are recorded — two modes, both undone on leaving the block, even on an error
+(the watching itself is :mod:`gradcheck.tracing`'s; this module turns calls into nodes):
 
 - ``trace(layer, ...)`` wraps the ``forward`` and ``backward`` of just those objects
   (instance attributes that shadow the class's methods, deleted on exit). Nothing else is
@@ -39,6 +40,10 @@ object (arrays, and the floats of the apple example), or a view of one. Python n
 new object), so a number is also linked to an earlier call's output that is *equal* to it
 and not yet used by another call. Anything else is an input of the graph, named after the
 variable it was passed as, when the caller has one.
+
+The module is longer than most (about 550 lines) because a :class:`Graph` is read three
+ways — its nodes, its text form, its Graphviz drawing — and the three share the linking
+above; splitting them would scatter one object's logic over several files.
 """
 
 from __future__ import annotations
@@ -55,11 +60,10 @@ from typing import Any
 import numpy as np
 
 from gradcheck.report.formatting import format_value
+from gradcheck.tracing import Call, NotWatchableError, Tracer, has_layer_protocol
 
 __all__ = ["Graph", "GraphvizNotFoundError", "Node", "Value", "trace"]
 
-_METHODS = ("forward", "backward")
-_MISSING = object()
 # How the chapter draws its two nodes.
 _SYMBOLS = {"MulLayer": "×", "AddLayer": "+"}
 _GRADIENT_COLOUR = "#d62728"
@@ -457,48 +461,30 @@ def _run_dot(source: str, kind: str, options: list[str]) -> bytes:
     return done.stdout
 
 
-def _frame_arguments(frame: FrameType) -> tuple[Any, tuple[Any, ...]]:
-    """``(self, positional arguments)`` of a frame that has just been called."""
-    code = frame.f_code
-    local = frame.f_locals
-    names = code.co_varnames[: code.co_argcount]
-    args = [local[name] for name in names[1:] if name in local]
-    if code.co_flags & 0x04:  # CO_VARARGS: *args follows the keyword-only arguments
-        args += list(local.get(code.co_varnames[code.co_argcount + code.co_kwonlyargcount], ()))
-    return local.get(names[0]) if names else None, tuple(args)
-
-
-def _has_layer_protocol(obj: Any) -> bool:
-    cls = type(obj)
-    return callable(getattr(cls, "forward", None)) and callable(getattr(cls, "backward", None))
-
-
 class _Recorder:
     """Turns calls into graph entries; ignores a method re-entered on the same object."""
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.active: list[tuple[int, str, Node | None]] = []
+        self.active: list[tuple[int, str]] = []
 
-    def begin(self, layer: Any, method: str, args: tuple[Any, ...],
-              caller: FrameType | None) -> bool:
-        if any(key == id(layer) and name == method for key, name, _ in self.active):
+    def begin(self, call: Call) -> bool:
+        if (id(call.layer), call.method) in self.active:
             return False
-        if method == "forward":
-            node = self.graph._record_forward(layer, args, caller)
+        if call.method == "forward":
+            call.memo = self.graph._record_forward(call.layer, call.args, call.caller)
         else:
-            node = self.graph._record_backward(layer, args[0] if args else None)
-        self.active.append((id(layer), method, node))
+            call.memo = self.graph._record_backward(call.layer, call.args[0] if call.args else None)
+        self.active.append((id(call.layer), call.method))
         return True
 
-    def end(self, result: Any) -> None:
-        _, method, node = self.active.pop()
-        if node is None:
-            return
-        if method == "forward":
-            node.output = Value.of(result)
+    def end(self, call: Call) -> None:
+        self.active.pop()
+        node: Node = call.memo
+        if call.method == "forward":
+            node.output = Value.of(call.result)
         else:
-            parts = result if isinstance(result, tuple) else (result,)
+            parts = call.result if isinstance(call.result, tuple) else (call.result,)
             node.grads = [Value.of(part) for part in parts]
 
 
@@ -507,32 +493,26 @@ class _Trace:
 
     def __init__(self, layers: tuple[Any, ...]) -> None:
         for layer in layers:
-            if not _has_layer_protocol(layer):
+            if not has_layer_protocol(layer):
                 raise TypeError(
                     f"trace() watches layers with forward() and backward() methods; "
                     f"{type(layer).__name__} lacks one"
                 )
-        self.layers = list({id(layer): layer for layer in layers}.values())
+        unique = list({id(layer): layer for layer in layers}.values())
         self.graph = Graph()
-        self.recorder = _Recorder(self.graph)
-        self.saved: list[tuple[Any, str, Any]] = []
-        self.frames: list[FrameType] = []
-        self.previous_profile: Any = None
+        self.tracer = Tracer(_Recorder(self.graph),
+                             [(None, layer) for layer in unique] if unique else None)
         self.user_frame: FrameType | None = None
 
     def __enter__(self) -> Graph:
         self.user_frame = sys._getframe(1)
-        if self.layers:
-            try:
-                for layer in self.layers:
-                    for method in _METHODS:
-                        self._wrap(layer, method)
-            except BaseException:
-                self._unwrap()
-                raise
-        else:
-            self.previous_profile = sys.getprofile()
-            sys.setprofile(self._profile)
+        try:
+            self.tracer.__enter__()
+        except NotWatchableError as exc:
+            raise TypeError(
+                f"cannot watch {type(exc.layer).__name__}.{exc.method}: the object has no "
+                "__dict__ (__slots__?). Use trace() without arguments instead."
+            ) from exc.__cause__
         return self.graph
 
     def __exit__(
@@ -541,57 +521,9 @@ class _Trace:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self.layers:
-            self._unwrap()
-        else:
-            sys.setprofile(self.previous_profile)
+        self.tracer.__exit__(kind, error, traceback)
         self.graph._name_results(self.user_frame)
         self.user_frame = None
-
-    def _wrap(self, layer: Any, method: str) -> None:
-        original = getattr(layer, method)
-        recorder = self.recorder
-
-        def recorded(*args: Any, **kwargs: Any) -> Any:
-            if not recorder.begin(layer, method, args, sys._getframe(1)):
-                return original(*args, **kwargs)
-            result = None
-            try:
-                result = original(*args, **kwargs)
-                return result
-            finally:
-                recorder.end(result)
-
-        previous = vars(layer).get(method, _MISSING) if hasattr(layer, "__dict__") else _MISSING
-        try:
-            setattr(layer, method, recorded)
-        except AttributeError as exc:
-            raise TypeError(
-                f"cannot watch {type(layer).__name__}.{method}: the object has no "
-                "__dict__ (__slots__?). Use trace() without arguments instead."
-            ) from exc
-        self.saved.append((layer, method, previous))
-
-    def _unwrap(self) -> None:
-        while self.saved:
-            layer, method, previous = self.saved.pop()
-            if previous is _MISSING:
-                delattr(layer, method)
-            else:
-                setattr(layer, method, previous)
-
-    def _profile(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call":
-            code = frame.f_code
-            if code.co_name in _METHODS and code.co_argcount >= 1:
-                layer, args = _frame_arguments(frame)
-                if _has_layer_protocol(layer) and self.recorder.begin(
-                    layer, code.co_name, args, frame.f_back
-                ):
-                    self.frames.append(frame)
-        elif event == "return" and self.frames and frame is self.frames[-1]:
-            self.frames.pop()
-            self.recorder.end(arg)
 
 
 def trace(*layers: Any) -> _Trace:

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from gradcheck.conventions.target import Variable
 from gradcheck.engine.numeric import NumericalGradient
-from gradcheck.report.reports import VariableReport, findings
+from gradcheck.report.records import VariableReport, findings
 from gradcheck.verdict.compare import Comparison, kink_mask
 from gradcheck.verdict.patterns import describe_mismatch, describe_swap
 from gradcheck.vocabulary import Status
