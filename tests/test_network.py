@@ -471,3 +471,45 @@ def test_a_failing_model_check_can_point_to_check_network() -> None:
     net, _, _ = _two_layer_net()
     assert "check_network" in str(suggestion(net))
     assert suggestion(net.layers["Affine1"]) is None
+
+
+# ---------------------------------------------------------------------------------------
+# One report interface: a network report renders as text, Markdown and HTML
+
+
+def test_a_network_report_renders_as_markdown_and_html_with_the_guilty_layer() -> None:
+    net, x, t = _two_layer_net()
+    PLANTED["Affine2"](net)
+    report = gradcheck.check_network(net, x, t)
+    markdown = report._repr_markdown_()
+    assert "Affine2" in markdown and "db is ×3 too large" in markdown
+    assert markdown.index("Affine1") < markdown.index("gradient() end to end")
+    page = report.to_html()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page  # the guilty layer's heatmaps
+    assert "db is ×3 too large" in page
+
+
+def test_a_mix_of_layer_and_network_reports_is_one_html_page(tmp_path: Any) -> None:
+    from gradcheck.report.html import write_html
+
+    net, x, t = _two_layer_net()
+    layer_report = gradcheck.check(Relu(), x)
+    written = write_html([layer_report, gradcheck.check_network(net, x, t)], tmp_path / "r.html")
+    text = written.read_text()
+    assert "gradcheck Relu" in text and "TwoLayerNet" in text
+
+
+def test_a_net_that_calls_the_loss_backward_with_its_default_dout_passes() -> None:
+    class DefaultDoutNet(TwoLayerNet):
+        def gradient(self, x: NDArray[Any], t: Any) -> dict[str, NDArray[Any]]:
+            self.loss(x, t)
+            dout = self.lastLayer.backward()  # dout=1 by default, as the book's nets do
+            for layer in reversed(self.layers.values()):
+                dout = layer.backward(dout)
+            return {"W1": self.layers["Affine1"].dW, "b1": self.layers["Affine1"].db,
+                    "W2": self.layers["Affine2"].dW, "b2": self.layers["Affine2"].db}
+
+    rng = np.random.default_rng(0)
+    net = DefaultDoutNet(4, 5, 3, weight_init_std=0.5, seed=rng)
+    report = gradcheck.check_network(net, rng.standard_normal((3, 4)), rng.integers(0, 3, 3))
+    assert report.passed, str(report)
