@@ -132,17 +132,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def option_flag(name: str) -> str:
-    """The flag of a check option: ``max_evaluations`` → ``--max-evaluations``.
-
-    Parameters
-    ----------
-    name : str
-        A key of :data:`gradcheck.options.OPTIONS`.
-
-    Returns
-    -------
-    str
-    """
+    """The command-line flag of a check option: ``max_evaluations`` → ``--max-evaluations``."""
     return "--" + name.replace("_", "-")
 
 
