@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gradcheck.faces import cli
+from gradcheck.faces.cli.speed_plot import write_speed_plot
+from gradcheck.faces.cli.speed_text import speed_table
 from gradcheck.teaching import speed
 
 
@@ -23,7 +24,7 @@ def section(comparison: speed.SpeedComparison, command: str) -> str:
     """The Markdown section for ``benchmarks/RESULTS.md``."""
     textbook = next((r for r in comparison.results if r.is_textbook_size), None)
     lines = ["## Numerical vs backprop (gradcheck speed)", "", f"Command: `{command}`", ""]
-    lines += ["```text", cli.speed_table(comparison), "```", ""]
+    lines += ["```text", speed_table(comparison), "```", ""]
     if textbook is not None and textbook.ratio is not None:
         lines.append(
             f"- At the textbook size (784 -> 50 -> 10, batch 100, {textbook.parameters:,} "
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "gradcheck speed" + (" --quick" if args.quick else "")
     print(section(comparison, command))
     if args.plot is not None:
-        cli.write_speed_plot(comparison, args.plot)
+        write_speed_plot(comparison, args.plot)
     return 0
 
 

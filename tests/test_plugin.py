@@ -64,6 +64,9 @@ def test_importing_the_plugin_imports_no_scipy_hypothesis_or_discovery():
     code = (
         "import sys, gradcheck; before = set(sys.modules); import gradcheck.faces.pytest_plugin; "
         "added = set(sys.modules) - before; "
+        "parts = {'gradcheck.faces.pytest_plugin.' + m "
+        "for m in ('configuration', 'settings', 'fixture', 'layers')}; "
+        "assert parts <= added, added; "
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('scipy', 'hypothesis')]; "
         "assert not heavy, heavy; "
         "assert not {'gradcheck.conventions.discovery', 'gradcheck.faces.strategies', "
