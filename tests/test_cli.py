@@ -202,6 +202,7 @@ def test_layer_that_raises_exits_1_with_one_line_and_no_traceback(layers_file: P
     lines = [line for line in result.stdout.splitlines() if "Crashing" in line]
     assert len(lines) == 1
     assert "ZeroDivisionError" in lines[0] and "boom in backward" in lines[0]
+    assert "(at my_layers.py:" in lines[0] and "in backward)" in lines[0]  # the user's line
     assert "Traceback" not in result.stdout + result.stderr
 
 

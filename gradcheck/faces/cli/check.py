@@ -60,7 +60,7 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _user_frame(tb: TracebackType | None) -> str:
     """``file.py:12 in backward`` for the innermost frame outside gradcheck and numpy."""
-    package = str(Path(__file__).resolve().parents[1])  # gradcheck/faces
+    package = str(Path(__file__).resolve().parents[2])  # gradcheck/
     location = ""
     for frame in traceback.extract_tb(tb):
         filename = str(Path(frame.filename).resolve())
@@ -105,7 +105,7 @@ def _run_one(item: TargetClass, args: argparse.Namespace, options: dict[str, Any
         return _Outcome(name, "error", message=str(error))
     except Exception as error:
         return _raised(name, candidate.name, error, args)
-    if not candidate.has_example and not args.shape and hasattr(report, "notes"):
+    if not candidate.has_example and not args.shape:
         report.notes.append(
             f"inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class has no "
             "example(rng, dtype)); choose them with --shape"
@@ -130,19 +130,8 @@ def _show_traceback(args: argparse.Namespace, error: BaseException) -> None:
 
 
 def _html_reports(outcomes: Sequence[_Outcome]) -> list[Any]:
-    """Every report of the run, a network's layer by layer, for ``--html``."""
-    reports: list[Any] = []
-    for outcome in outcomes:
-        report = outcome.report
-        if report is None:
-            continue
-        if hasattr(report, "checks"):  # a NetworkReport
-            reports += [check.report for check in report.checks if check.report is not None]
-            if report.end_to_end is not None:
-                reports.append(report.end_to_end)
-        else:
-            reports.append(report)
-    return reports
+    """Every report of the run, for ``--html`` (a network's shows its guilty layer)."""
+    return [outcome.report for outcome in outcomes if outcome.report is not None]
 
 
 def _outcome_text(outcome: _Outcome, quiet: bool) -> str:
