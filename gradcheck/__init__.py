@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gradcheck.checker import assert_gradients, check
-    from gradcheck.engine.numeric import NumericalGradient, numerical_gradient
+    from gradcheck.engine.gradient import NumericalGradient
+    from gradcheck.engine.numeric import numerical_gradient
     from gradcheck.errors import CheckError, GradientCheckError, OptionError, UsageError
     from gradcheck.network import check_network
     from gradcheck.options import CheckOptions
@@ -35,7 +36,7 @@ _WHERE = {
     "ElementFinding": "gradcheck.report.records",
     "GradientCheckError": "gradcheck.errors",
     "NetworkReport": "gradcheck.report.reports",
-    "NumericalGradient": "gradcheck.engine.numeric",
+    "NumericalGradient": "gradcheck.engine.gradient",
     "OptionError": "gradcheck.errors",
     "UsageError": "gradcheck.errors",
     "Report": "gradcheck.report.reports",

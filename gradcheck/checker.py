@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.analytic.attributes import unexplained_attributes
-from gradcheck.analytic.precision import analytic_rounding, numeric_dtype
+from gradcheck.analytic.precision import measure_precision
 from gradcheck.analytic.run import AnalyticPass, analytic_pass
 from gradcheck.conventions.randomness import global_random_state_kept
 from gradcheck.conventions.registry import make_target
@@ -155,18 +155,18 @@ def _compare_all(
             "numerical derivative meaningless.",
         ))
         return [], 0
-    real_dtype, notes = numeric_dtype(target)
-    diagnostics += notes
-    numerics = make_numerics(target, options, analytic.inplace_forward, real_dtype)
+    precision = measure_precision(target, analytic)
+    diagnostics += precision.notes
+    numerics = make_numerics(target, options, analytic.inplace_forward, precision.real_dtype)
     ctx = Context(
         target=target,
         numerics=numerics,
         analytic=analytic,
+        precision=precision,
         options=options,
-        scale=float(np.sum(np.abs(analytic.dout.astype(np.float64) * analytic.output))),
+        scale=_rounding_scale(target, analytic),
         rng=np.random.default_rng(options.seed),
         diagnostics=diagnostics,
-        rounding=analytic_rounding(target, analytic, real_dtype),
     )
     ctx.complex_for_all = joint_complex_probe(chosen, ctx)
     batch_size = target.batch_size()
@@ -175,9 +175,21 @@ def _compare_all(
         outcome = differentiate(var, ctx)
         reports.append(variable_report(
             var, analytic.gradients[var.name], outcome.numerical, outcome.result,
-            outcome.method, real_dtype, batch_size,
+            outcome.method, precision.real_dtype, batch_size,
         ))
     return reports, numerics.passes
+
+
+def _rounding_scale(target: Target, analytic: AnalyticPass) -> float:
+    """The size of the terms ``L = Σ dout ⊙ f`` rounds: the output's, and every variable's
+    ``|x|·|∂L/∂x|`` (a forward pass computes ``f`` exactly at a point off by about
+    ``ε·|x|``, so ``L`` is off by about ``ε·Σ|x·∂L/∂x|``: 1e5 added to every input of a
+    LayerNorm makes its forward pass round 1e5 times more than its output suggests)."""
+    total = float(np.sum(np.abs(analytic.dout.astype(np.float64) * analytic.output)))
+    for var in target.variables:
+        gradient = np.asarray(analytic.gradients[var.name], dtype=np.float64)
+        total += float(np.sum(np.abs(var.value.astype(np.float64) * gradient)))
+    return total
 
 
 def assert_gradients(

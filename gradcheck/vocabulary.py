@@ -8,6 +8,7 @@ produced it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, Literal, Protocol
@@ -21,6 +22,7 @@ __all__ = [
     "Role",
     "Severity",
     "Status",
+    "Verdict",
 ]
 
 #: What a differentiated array is to the checked object.
@@ -32,24 +34,73 @@ Mode = Literal["auto", "full", "fast"]
 
 
 class Status(IntEnum):
-    """The verdict of one element."""
+    """The verdict of one element.
+
+    ``UNRESOLVED``: no mismatch was seen, but the numerical side's error estimate is wider
+    than the tolerance, so a mismatch of the tolerance's size could not have been seen
+    either — the element is not verified (never reported as a match).
+    """
 
     OK = 0
     MISMATCH = 1
     KINK = 2
     UNCHECKED = 3
+    UNRESOLVED = 4
+
+
+class Verdict(StrEnum):
+    """The verdict of a variable, a check or a network.
+
+    ``INCOMPLETE`` means nothing wrong was found but something could not be verified (an
+    element the numerics cannot resolve, an array the output depends on that no
+    convention paired with a gradient): never a plain pass.
+    """
+
+    PASSED = "passed"
+    FAILED = "FAILED"
+    INCOMPLETE = "INCOMPLETE"
+
+    @property
+    def mark(self) -> str:
+        """``✓``, ``✗`` or ``?``."""
+        return {"passed": "✓", "FAILED": "✗", "INCOMPLETE": "?"}[self.value]
+
+    @classmethod
+    def worst(cls, verdicts: Iterable[Verdict]) -> Verdict:
+        """FAILED if any failed, else INCOMPLETE if any is, else PASSED."""
+        found = set(verdicts)
+        for verdict in (cls.FAILED, cls.INCOMPLETE):
+            if verdict in found:
+                return verdict
+        return cls.PASSED
 
 
 class Severity(StrEnum):
     """How much a :class:`Diagnostic` weighs.
 
-    ``ERROR`` fails the check; ``WARNING`` is worth reading but the check may pass;
-    ``NOTE`` says how the check was done.
+    ``ERROR`` fails the check; ``INCOMPLETE`` means something was not verified, so the
+    check cannot pass (its verdict is :attr:`Verdict.INCOMPLETE`); ``WARNING`` is worth
+    reading but the check may pass; ``NOTE`` says how the check was done.
     """
 
     ERROR = "error"
+    INCOMPLETE = "incomplete"
     WARNING = "warning"
     NOTE = "note"
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict a diagnostic of this severity gives its check."""
+        if self is Severity.ERROR:
+            return Verdict.FAILED
+        if self is Severity.INCOMPLETE:
+            return Verdict.INCOMPLETE
+        return Verdict.PASSED
+
+    @property
+    def mark(self) -> str:
+        """How text reports mark it: ``✗``, ``?``, ``!`` or ``·``."""
+        return {"error": "✗", "incomplete": "?", "warning": "!", "note": "·"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -82,7 +133,7 @@ class Result(Protocol):
 
     @property
     def passed(self) -> bool:
-        """True when nothing is wrong."""
+        """True when nothing is wrong and everything was verified."""
 
     def summary(self) -> str:
         """One line: what was checked and the verdict."""

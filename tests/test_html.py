@@ -104,7 +104,7 @@ def passing() -> Report:
 def test_html_has_the_table_and_svg_heatmaps(one_wrong: Report) -> None:
     html = render_html(one_wrong)
     assert '<table class="gc-table">' in html
-    for column in ("name", "shape", "wrong", "max abs err"):
+    for column in ("name", "shape", "wrong", "err/tol"):
         assert f">{column}</th>" in html
     assert html.count('class="gc-heatmap"') >= 3
     assert 'data-kind="error"' in html and 'data-kind="analytic"' in html

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,10 @@ __all__ = [
     "draw_dout",
     "same_output",
 ]
+
+# Random sign flips of dout that measure the size of each gradient element's terms.
+_TERM_FLIPS = 3
+_TERM_SEED = 20_240_917
 
 _SHARED_DOUT = (
     "In a graph, the same array is often handed to several layers (an AddLayer passes "
@@ -51,6 +55,7 @@ class AnalyticPass:
     forward_seconds: float
     inplace_forward: bool
     deterministic: bool
+    terms: dict[str, NDArray] = field(default_factory=dict)
 
 
 def draw_dout(output: NDArray, seed: int) -> NDArray:
@@ -118,7 +123,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
 
     dout = draw_dout(first, seed)
     gradients = _run_backward(target, instance, dout, diagnostics, severity)
-    _check_repeatable(target, instance, dout, gradients, diagnostics)
+    repeatable = _check_repeatable(target, instance, dout, gradients, diagnostics)
     return AnalyticPass(
         output=first,
         dout=dout,
@@ -127,7 +132,33 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
         forward_seconds=forward_seconds,
         inplace_forward=inplace_forward,
         deterministic=deterministic,
+        terms=_term_sizes(target, instance, dout, gradients) if repeatable else {},
     )
+
+
+def _term_sizes(
+    target: Target, instance: Instance, dout: NDArray, gradients: dict[str, NDArray]
+) -> dict[str, NDArray]:
+    """The size of the terms each gradient element sums, ``√Σ_o (J_oi · dout_o)²``.
+
+    An element's gradient is ``Σ_o J_oi · dout_o`` over the outputs ``o``; flipping the
+    signs of ``dout`` at random keeps each term's size and scrambles their signs, so the
+    mean square of the gradient over a few flips is the sum of the squared terms. This is
+    the scale of the element's rounding, whatever its own size after cancellation.
+    """
+    squares = {name: np.square(g.astype(np.float64)) for name, g in gradients.items()}
+    if dout.ndim == 0:  # one output: the gradient is its only term
+        return {name: np.sqrt(square) for name, square in squares.items()}
+    rng = np.random.default_rng(_TERM_SEED)
+    for _ in range(_TERM_FLIPS):
+        signs = rng.choice(np.array([-1.0, 1.0], dtype=dout.dtype), size=dout.shape)
+        try:
+            flipped = _validated(target, instance.backward(dout * signs))
+        except Exception:  # a backward that cannot run again: its own size will do
+            return {name: np.sqrt(square) for name, square in squares.items()}
+        for name, gradient in flipped.items():
+            squares[name] += np.square(gradient.astype(np.float64))
+    return {name: np.sqrt(square / (_TERM_FLIPS + 1)) for name, square in squares.items()}
 
 
 def same_output(first: NDArray, second: NDArray) -> bool:
@@ -177,7 +208,8 @@ def _check_repeatable(
     dout: NDArray,
     gradients: dict[str, NDArray],
     diagnostics: list[Diagnostic],
-) -> None:
+) -> bool:
+    """Whether backward gives the same gradients when called again after one forward."""
     try:
         again = _validated(target, instance.backward(dout.copy()))
     except Exception as error:  # a backward that consumes its cache is unusual, not wrong
@@ -190,11 +222,13 @@ def _check_repeatable(
                 "test that it is repeatable.",
             )
         )
-        return
+        return False
+    repeatable = True
     for var in target.variables:
         first, second = gradients[var.name], again[var.name]
         if np.array_equal(first, second):
             continue
+        repeatable = False
         doubled = np.allclose(second, 2 * first, rtol=1e-6, atol=0) and np.any(first != 0)
         grad_name = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
         if doubled:
@@ -216,3 +250,4 @@ def _check_repeatable(
                     "backward must depend only on dout and what forward cached.",
                 )
             )
+    return repeatable

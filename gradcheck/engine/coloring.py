@@ -261,6 +261,8 @@ def coloured_gradient(
     method: str,
     scale: float,
     rng: np.random.Generator,
+    eps: float | None = None,
+    terms: NDArray | None = None,
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
@@ -268,13 +270,18 @@ def coloured_gradient(
     (real working copies) or ``"complex"`` (complex ones). The numbers equal those of the
     element-by-element engines (same steps, same error estimates, one-sided derivatives
     for kinks) as long as the pattern holds — which the extra directional pass verifies.
+    ``eps`` (unit roundoff of ``f``'s computation) and ``terms`` (size of each element's
+    chain-rule terms, shaped like the variable) refine the error estimates as they do for
+    the element engines.
     """
     x = runners.main.arrays[name]
     w = weights.astype(np.float64).ravel()
     r = rng.choice([-1.0, 1.0], size=x.size) * rng.uniform(0.5, 1.0, size=x.size)
+    if eps is None:
+        eps = float(np.finfo(x.real.dtype).eps)
     if engine(method).arithmetic == "complex":
-        return _complex(runners, name, colouring, w, r)
-    return _real(runners, name, colouring, w, r, method, scale)
+        return _complex(runners, name, colouring, w, r, eps, terms)
+    return _real(runners, name, colouring, w, r, method, scale, eps)
 
 
 def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
@@ -292,6 +299,7 @@ class _RealPass:
     r: NDArray
     h: NDArray
     base: NDArray
+    eps: float
 
     def run(self, runner: Runner, colours: NDArray[np.intp]) -> _Partial:
         """One stencil per colour in ``colours``: table rows and the predicted JVP."""
@@ -343,14 +351,15 @@ def _real(
     r: NDArray,
     method: str,
     scale: float,
+    eps: float,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
     before = runners.passes
     base = main.output().ravel().astype(np.float64)
     f0 = float(np.sum(w * base))
-    h = step_sizes(x, method=method, noise=max(abs(f0), scale))
-    plan = _RealPass(name, colouring, engine(method), w, r, h, base)
+    h = step_sizes(x, method=method, noise=max(abs(f0), scale), eps=eps)
+    plan = _RealPass(name, colouring, engine(method), w, r, h, base, eps)
     parts = runners.map(plan.run, _colour_chunks(runners, colouring))
     predicted = plan.spec.combine(
         _total([p.centre for p in parts]), _total([p.predicted for p in parts]), 1.0
@@ -366,7 +375,7 @@ def _real(
     f0_rows = _block_sums(colouring, w * base)[colouring.element_block[flat]]
     table = np.concatenate([p.rows for p in parts])
     numerical = stencil_from_table(
-        x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale
+        x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale, eps=eps
     )
     return Coloured(numerical, "")
 
@@ -376,7 +385,7 @@ def _real_slack(
     weight_sum: NDArray,
 ) -> NDArray:
     """How far prediction and measurement may differ while the pattern holds."""
-    eps = float(np.finfo(plan.h.dtype).eps)
+    eps = plan.eps
     base = plan.base
     typical = float(np.sqrt(np.mean(np.square(base)))) if base.size else 0.0
     rounding = (plan.spec.rounding_gain * NOISE_FACTOR * eps * (np.abs(base) + typical)
@@ -429,7 +438,8 @@ class _ComplexPass:
 
 
 def _complex(
-    runners: Runners, name: str, colouring: Colouring, w: NDArray, r: NDArray
+    runners: Runners, name: str, colouring: Colouring, w: NDArray, r: NDArray, eps: float,
+    terms: NDArray | None,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
@@ -440,13 +450,15 @@ def _complex(
     predicted = _total([p.predicted[:, 0] for p in parts])
     magnitude = _total([p.magnitude for p in parts])
     measured = plan.measure(main)
-    eps = float(np.finfo(x.real.dtype).eps)
     typical = float(np.mean(magnitude)) if magnitude.size else 0.0
     slack = (_VERIFY_RELATIVE + NOISE_FACTOR * eps) * (magnitude + np.abs(measured) + typical)
     refuted = _refutation(colouring, predicted, measured, slack)
     if refuted:
         return Coloured(None, refuted)
-    return Coloured(complex_from_values(x, colouring.order, values, runners.passes - before), "")
+    numerical = complex_from_values(
+        x, colouring.order, values, runners.passes - before, terms=terms, eps=eps
+    )
+    return Coloured(numerical, "")
 
 
 def _refutation(

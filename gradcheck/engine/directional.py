@@ -57,6 +57,7 @@ def directional_derivative(
     scale: float = 0.0,
     f0: float | None = None,
     shrink: float = 1.0,
+    eps: float | None = None,
 ) -> DirectionalDerivative:
     """Differentiate ``f`` at ``x`` along ``direction``: ``d/dt f(x + t·direction)``.
 
@@ -73,6 +74,7 @@ def directional_derivative(
         ``Im f(x + i·h·direction) / h``, exact to rounding; ``x`` must be complex. One
         evaluation. ``scale`` is then the size of the terms the derivative sums.
 
+    ``eps`` is the unit roundoff of ``f``'s computation (default: that of ``x``'s dtype).
     ``x`` is perturbed in place and restored from a saved copy, even if ``f`` raises.
 
     Examples
@@ -83,9 +85,10 @@ def directional_derivative(
     (2.0, [1.0, 2.0])
     """
     spec = engine(method)
+    if eps is None:
+        eps = float(np.finfo(x.real.dtype).eps)
     if spec.arithmetic == "complex":
-        return _complex(f, x, direction, scale)
-    eps = float(np.finfo(x.dtype).eps)
+        return _complex(f, x, direction, scale, eps)
     t = min(eps * max(scale, 1.0), 1e-2) ** spec.step_exponent / shrink
     evaluations = len(spec.offsets)
     kink_wanted = f0 is not None and spec.two_sided
@@ -110,7 +113,7 @@ def directional_derivative(
 
 
 def _complex(
-    f: ScalarFunction, x: NDArray, direction: NDArray, scale: float
+    f: ScalarFunction, x: NDArray, direction: NDArray, scale: float, eps: float
 ) -> DirectionalDerivative:
     saved = x.copy()
     try:
@@ -118,5 +121,4 @@ def _complex(
         value = complex(f(x)).imag / COMPLEX_STEP
     finally:
         np.copyto(x, saved)
-    eps = float(np.finfo(x.real.dtype).eps)
     return DirectionalDerivative(value, NOISE_FACTOR * eps * (abs(value) + scale), "complex", 1)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.engine.gradient import NoiseSamples, NumericalGradient
 from gradcheck.engine.spec import COMPLEX_STEP, ENGINES, NOISE_FACTOR, Engine, engine
 
 __all__ = [
@@ -39,61 +40,6 @@ __all__ = [
 ScalarFunction = Callable[[NDArray], Any]
 
 
-@dataclass(frozen=True)
-class NumericalGradient:
-    """A numerical gradient with its error estimate.
-
-    Attributes
-    ----------
-    value : ndarray
-        The derivative estimate for each element (float64, the shape of ``x``).
-    error : ndarray
-        An estimate of ``|value − true derivative|`` for each element.
-    method : str
-        The engine used (a name in :data:`gradcheck.engine.spec.ENGINES`).
-    evaluations : int
-        How many times ``f`` was called.
-    left, right : ndarray or None
-        Second-order one-sided derivatives (real engines only); where they disagree
-        beyond ``side_error`` the function has a kink at that element.
-    side_error : ndarray or None
-        Rounding-noise estimate of ``left`` and ``right``.
-    checked : ndarray
-        Boolean mask of the elements that were differentiated (all unless ``indices``).
-    """
-
-    value: NDArray[np.float64]
-    error: NDArray[np.float64]
-    method: str
-    evaluations: int
-    left: NDArray[np.float64] | None
-    right: NDArray[np.float64] | None
-    side_error: NDArray[np.float64] | None
-    checked: NDArray[np.bool_]
-
-    def patched(self, patch: NumericalGradient) -> NumericalGradient:
-        """This gradient with the elements ``patch`` checked taken from ``patch``."""
-        where = patch.checked
-
-        def side(part: NDArray | None, fallback: NDArray) -> NDArray:
-            return fallback if part is None else part
-
-        return NumericalGradient(
-            value=np.where(where, patch.value, self.value),
-            error=np.where(where, patch.error, self.error),
-            method=self.method,
-            evaluations=self.evaluations + patch.evaluations,
-            left=np.where(where, side(patch.left, patch.value), side(self.left, self.value)),
-            right=np.where(where, side(patch.right, patch.value), side(self.right, self.value)),
-            side_error=np.where(
-                where,
-                side(patch.side_error, np.zeros_like(patch.value)),
-                side(self.side_error, np.zeros_like(self.value)),
-            ),
-            checked=self.checked | where,
-        )
-
-
 def _flat_indices(x: NDArray, indices: NDArray | None) -> NDArray[np.intp]:
     if indices is None:
         return np.arange(x.size, dtype=np.intp)
@@ -106,7 +52,14 @@ def step_units(x: NDArray, method: str) -> NDArray:
     return np.maximum(np.abs(x.real), engine(method).step_floor)
 
 
-def _steps(x: NDArray, flat: NDArray[np.intp], spec: Engine, noise: float) -> NDArray:
+def _eps(x: NDArray, eps: float | None) -> float:
+    """The unit roundoff of ``f``'s computation: given, or that of ``x``'s dtype."""
+    return float(np.finfo(x.real.dtype).eps) if eps is None else eps
+
+
+def _steps(
+    x: NDArray, flat: NDArray[np.intp], spec: Engine, noise: float, eps: float | None = None
+) -> NDArray:
     """Per-element steps ``(ε·noise)^exponent·max(|x|, floor)``, exactly representable.
 
     ``noise`` is the size of the terms ``f`` sums, relative to one element's share: when
@@ -117,7 +70,7 @@ def _steps(x: NDArray, flat: NDArray[np.intp], spec: Engine, noise: float) -> ND
     dtype = x.real.dtype
     base = x.ravel()[flat].real.astype(dtype)
     scale = step_units(base, spec.name)
-    relative = float(np.finfo(dtype).eps) * max(noise, 1.0)
+    relative = _eps(x, eps) * max(noise, 1.0)
     h = (min(relative, 1e-2) ** spec.step_exponent * scale).astype(dtype)
     with np.errstate(over="ignore"):
         return ((base + h) - base).astype(np.float64)
@@ -130,6 +83,7 @@ def stencil_derivatives(
     method: str = "central",
     indices: NDArray | None = None,
     scale: float | None = None,
+    eps: float | None = None,
 ) -> NumericalGradient:
     """Differentiate ``f`` at ``x`` with a real finite-difference engine.
 
@@ -150,6 +104,9 @@ def stencil_derivatives(
         Flat indices of the elements to differentiate (default: all).
     scale : float, optional
         Magnitude of ``f``'s terms, for the rounding-noise estimate.
+    eps : float, optional
+        Unit roundoff of ``f``'s computation (default: that of ``x``'s dtype; a layer that
+        computes in float32 from float64 input rounds like float32).
 
     Returns
     -------
@@ -162,7 +119,7 @@ def stencil_derivatives(
     if not np.shares_memory(view, x):
         raise ValueError("x must be contiguous so that it can be perturbed in place")
     f0 = float(f(x))
-    h = _steps(x, flat, spec, max(abs(f0), scale or 0.0))
+    h = _steps(x, flat, spec, max(abs(f0), scale or 0.0), eps)
     table = np.empty((flat.size, len(offsets)))
     for row, (i, step) in enumerate(zip(flat, h, strict=True)):
         saved = view[i].copy()
@@ -173,7 +130,7 @@ def stencil_derivatives(
         finally:
             view[i] = saved
     return stencil_from_table(
-        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, scale=scale
+        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, scale=scale, eps=eps
     )
 
 
@@ -187,6 +144,7 @@ def stencil_from_table(
     h: NDArray,
     *,
     scale: float | None = None,
+    eps: float | None = None,
 ) -> NumericalGradient:
     """Turn a table of engine evaluations into derivatives, error estimates and sides.
 
@@ -197,14 +155,35 @@ def stencil_from_table(
     element affects).
     """
     spec = _real_engine(method)
-    eps = float(np.finfo(x.real.dtype).eps)
-    noise = spec.rounding_gain * NOISE_FACTOR * eps * np.maximum(np.abs(f0), scale or 0.0) / h
+    unit = _eps(x, eps)
+    worst = unit * np.maximum(np.abs(f0), scale or 0.0)
+    noise = spec.rounding_gain * NOISE_FACTOR * worst / h
     stencil = spec.combine(f0, table, h)
     side_error = None if stencil.left is None else 4 * noise
-    return _assemble(
+    result = _assemble(
         x, flat, method, evaluations, stencil.estimate, stencil.truncation + noise,
         stencil.left, stencil.right, side_error,
     )
+    sample = spec.noise_sample(f0, table)
+    if sample is None:
+        return result
+    samples = NoiseSamples(
+        sample=_spread(x, flat, sample),
+        floor=_spread(x, flat, unit * np.abs(np.broadcast_to(f0, h.shape))),
+        worst=_spread(x, flat, worst * np.ones_like(h)),
+        step=_spread(x, flat, h),
+        truncation=_spread(x, flat, stencil.truncation),
+        gain=spec.rounding_gain,
+        measured=result.checked,
+    )
+    return replace(result, noise=samples)
+
+
+def _spread(x: NDArray, flat: NDArray[np.intp], part: NDArray) -> NDArray[np.float64]:
+    """Per-element values of ``flat`` as an array shaped like ``x`` (zeros elsewhere)."""
+    full = np.zeros(x.size)
+    full[flat] = part
+    return full.reshape(x.shape)
 
 
 def _real_engine(method: str) -> Engine:
@@ -215,13 +194,20 @@ def _real_engine(method: str) -> Engine:
 
 
 def complex_step(
-    f: ScalarFunction, x: NDArray, *, indices: NDArray | None = None
+    f: ScalarFunction,
+    x: NDArray,
+    *,
+    indices: NDArray | None = None,
+    terms: NDArray | None = None,
+    eps: float | None = None,
 ) -> NumericalGradient:
     """Differentiate ``f`` at the complex array ``x`` by the complex step.
 
     ``x`` must have a complex dtype with zero imaginary part; it is perturbed in place
     and restored. ``f`` must be analytic in ``x`` — check with
-    :func:`supports_complex_step` first.
+    :func:`supports_complex_step` first. ``terms`` (shaped like ``x``) is the size of the
+    terms each element's derivative sums, for its rounding estimate (see
+    :func:`complex_from_values`).
 
     Returns
     -------
@@ -237,17 +223,29 @@ def complex_step(
             values[row] = complex(f(x)).imag / COMPLEX_STEP
         finally:
             view[i] = saved
-    return complex_from_values(x, flat, values, flat.size)
+    return complex_from_values(x, flat, values, flat.size, terms=terms, eps=eps)
 
 
 def complex_from_values(
-    x: NDArray, flat: NDArray[np.intp], values: NDArray, evaluations: int
+    x: NDArray,
+    flat: NDArray[np.intp],
+    values: NDArray,
+    evaluations: int,
+    *,
+    terms: NDArray | None = None,
+    eps: float | None = None,
 ) -> NumericalGradient:
-    """A :class:`NumericalGradient` from complex-step derivatives of elements ``flat``."""
-    eps = float(np.finfo(x.real.dtype).eps)
-    # No cancellation: the error is rounding in the derivative's own terms.
-    typical = float(np.mean(np.abs(values))) if values.size else 0.0
-    error = NOISE_FACTOR * eps * (np.abs(values) + typical)
+    """A :class:`NumericalGradient` from complex-step derivatives of elements ``flat``.
+
+    There is no cancellation: the error is rounding in the derivative's own terms, each
+    element's ``terms`` (shaped like ``x``) when they are known, else the variable's
+    typical derivative.
+    """
+    if terms is None:
+        size = np.full(flat.size, float(np.mean(np.abs(values))) if values.size else 0.0)
+    else:
+        size = np.asarray(terms, dtype=np.float64).reshape(-1)[flat]
+    error = NOISE_FACTOR * _eps(x, eps) * (np.abs(values) + size)
     return _assemble(x, flat, "complex", evaluations, values, error, None, None, None)
 
 
@@ -263,11 +261,7 @@ def _assemble(
     side_error: NDArray | None,
 ) -> NumericalGradient:
     def spread(part: NDArray | None) -> NDArray[np.float64] | None:
-        if part is None:
-            return None
-        full = np.zeros(x.size)
-        full[flat] = part
-        return full.reshape(x.shape)
+        return None if part is None else _spread(x, flat, part)
 
     checked = np.zeros(x.size, dtype=bool)
     checked[flat] = True
@@ -376,16 +370,16 @@ def numerical_gradient(
         method = "complex" if usable else "central"
     if method == "complex":
         return complex_step(f, point.astype(np.complex128), indices=indices)
-    return stencil_derivatives(f, point, method=method, indices=indices, scale=scale)
+    return stencil_derivatives(f, point, method=method, indices=indices, scale=scale).pooled()
 
 
 def step_sizes(
     x: NDArray, *, method: str = "central", indices: NDArray | None = None,
-    noise: float = 0.0,
+    noise: float = 0.0, eps: float | None = None,
 ) -> NDArray:
     """The per-element steps :func:`stencil_derivatives` uses (float64, flat).
 
     A coloured check moves many elements at once and must use the very same steps, so
     that its numbers equal those of the element-by-element stencil.
     """
-    return _steps(x, _flat_indices(x, indices), _real_engine(method), noise)
+    return _steps(x, _flat_indices(x, indices), _real_engine(method), noise, eps)

@@ -133,6 +133,24 @@ class Engine:
         """Whether the engine gives one-sided derivatives on both sides (kink detection)."""
         return any(k < 0 for k in self.offsets) and any(k > 0 for k in self.offsets)
 
+    def noise_sample(self, f0: Any, table: Table) -> Any:
+        """One draw of the rounding noise of ``f`` from its evaluations (see
+        :mod:`gradcheck.engine.gradient`), or None when the engine cannot give one.
+
+        A fourth difference of five equally spaced values, ``|Δ⁴f| / √70``, is noise plus
+        ``h⁴f⁗``: negligible at central differences' steps. Richardson's larger steps make
+        it curvature instead, so with ``f(x ± 4h)`` at hand its ``h⁴`` term is cancelled
+        too: ``|16·Δ⁴_h − Δ⁴_2h| / √17094`` (the sum of the squared coefficients).
+        """
+        if self.offsets[:4] != (1, -1, 2, -2):
+            return None
+        plus1, minus1, plus2, minus2 = (table[..., k] for k in range(4))
+        fourth = plus2 - 4 * plus1 + 6 * f0 - 4 * minus1 + minus2
+        if self.offsets[4:6] != (4, -4):
+            return abs(fourth) / 70**0.5
+        wide = table[..., 4] - 4 * plus2 + 6 * f0 - 4 * minus2 + table[..., 5]
+        return abs(16 * fourth - wide) / 17094**0.5
+
 
 def _central_differences(table: Table, h: Any) -> tuple[Table, Table]:
     """``D(h)`` and ``D(2h)`` from columns ``(+1, −1, +2, −2)``."""

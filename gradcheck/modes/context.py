@@ -8,16 +8,17 @@ when it will not compute in float64) and, for the complex step, in complex128.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.analytic.precision import Precision
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
-from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
 from gradcheck.options import CheckOptions
@@ -82,17 +83,26 @@ class Context:
     target: Target
     numerics: Numerics
     analytic: AnalyticPass
+    precision: Precision
     options: CheckOptions
     scale: float
     rng: np.random.Generator
     diagnostics: list[Diagnostic]
     complex_for_all: bool = False
-    rounding: dict[str, NDArray] = field(default_factory=dict)
 
     @property
     def dout(self) -> NDArray:
         """The upstream gradient that reduces the output to ``L = Σ dout ⊙ f``."""
         return self.analytic.dout
+
+    @property
+    def eps(self) -> float:
+        """The unit roundoff of the numerical side's forward passes."""
+        return self.precision.eps
+
+    def terms(self, var: Variable) -> NDArray | None:
+        """The size of the terms each element of ``var``'s gradient sums, if measured."""
+        return self.precision.terms.get(var.name)
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""
@@ -105,10 +115,12 @@ class Context:
             return self.numerics.complex
         return self.numerics.real
 
-    def tolerance(self, var: Variable, values: NDArray) -> Tolerance:
-        """The tolerance of ``var``'s elements, sized by ``values``."""
+    def tolerance(self, var: Variable) -> Tolerance:
+        """The tolerance of ``var``'s elements: by the precision the layer computes in, and
+        each element's measured rounding."""
         opts = self.options
         return default_tolerance(
-            var.dtype, values, rtol=opts.rtol, atol=opts.atol, strict=opts.strict,
-            rounding=self.rounding.get(var.name, 0.0),
+            self.precision.compute_dtype(var), rtol=opts.rtol, atol=opts.atol,
+            strict=opts.strict, rounding=self.precision.rounding.get(var.name, 0.0),
+            floor=self.precision.floor,
         )

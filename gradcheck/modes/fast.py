@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from gradcheck.conventions.target import Variable
 from gradcheck.engine.coloring import Colouring
-from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.spec import engine
 from gradcheck.modes.context import Context, Outcome
 from gradcheck.modes.full import colouring_for, full_check, full_cost, some_elements
@@ -53,12 +53,12 @@ def fast_check(
     Falls back to a full check of ``var`` when localising would cost about as much.
     """
     analytic = ctx.analytic.gradients[var.name]
-    tolerance = ctx.tolerance(var, analytic)
+    tolerance = ctx.tolerance(var).sized(np.asarray(analytic, dtype=np.float64))
     element_cost = _element_cost(ctx, method)
     search = DirectionalSearch(
         ctx.runners(method), var.name, ctx.dout, analytic,
         tolerance.allowance(np.asarray(analytic, dtype=np.float64)), method, ctx.scale,
-        ctx.rng, directions=DIRECTIONS, element_cost=element_cost,
+        ctx.rng, directions=DIRECTIONS, element_cost=element_cost, eps=ctx.eps,
     )
     limit = full_cost(var, method, colouring) // (2 * element_cost)
     members = np.arange(var.value.size, dtype=np.intp)

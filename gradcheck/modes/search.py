@@ -97,6 +97,8 @@ class DirectionalSearch:
         How many random directions screen the variable.
     element_cost : int
         Forward passes to check one element by itself.
+    eps : float, optional
+        Unit roundoff of the forward passes (default: that of the working arrays).
     """
 
     runners: Runners
@@ -109,6 +111,7 @@ class DirectionalSearch:
     rng: np.random.Generator
     directions: int = 2
     element_cost: int = 4
+    eps: float | None = None
     tests: int = field(default=0, init=False)
     _vectors: NDArray = field(init=False, repr=False)
     _weights: NDArray = field(init=False, repr=False)
@@ -147,7 +150,7 @@ class DirectionalSearch:
         for attempt in range(_RETRIES + 1):
             numerical = directional_derivative(
                 loss, work, v.reshape(work.shape), method=self.method, scale=scale, f0=self._f0,
-                shrink=_SHRINK**attempt,
+                shrink=_SHRINK**attempt, eps=self.eps,
             )
             if not numerical.kink:
                 break

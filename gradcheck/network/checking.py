@@ -22,6 +22,7 @@ from gradcheck.network.wiring import wiring_conclusion, wiring_hints
 from gradcheck.options import resolve_options
 from gradcheck.report.records import WIRING, LayerCheck, diagnosis_line
 from gradcheck.report.reports import NetworkReport, Report
+from gradcheck.vocabulary import Verdict
 
 __all__ = ["check_network"]
 
@@ -155,7 +156,8 @@ def _check_layer(
         return LayerCheck(name, kind, error=str(error), failed=True)
     except Exception as error:  # one layer's crash must not hide the verdict on the others
         return LayerCheck(name, kind, error=f"{type(error).__name__}: {error}", failed=True)
-    return LayerCheck(name, kind, report=_renamed(report, name), failed=not report.passed)
+    failed = report.verdict is Verdict.FAILED
+    return LayerCheck(name, kind, report=_renamed(report, name), failed=failed)
 
 
 def _check_end_to_end(
@@ -191,11 +193,22 @@ def _conclude(
     if failing:
         report.guilty = failing[0].name
         report.conclusion = _blame(failing, report, owners)
+    elif report.verdict is Verdict.INCOMPLETE:
+        report.conclusion = _doubt(report)
     elif not report.passed:
         report.guilty = WIRING
         report.conclusion = wiring_conclusion(report.end_to_end)
         report.hints = wiring_hints(run.trace, run.traced, owners,
                                     loss_trace if report.end_to_end is not None else None)
+
+
+def _doubt(report: NetworkReport) -> str:
+    """Nothing is wrong, but these checks could not verify everything."""
+    parts = [f"{name}: {diagnosis_line(layer)}" for name, layer in report.layers
+             if layer.verdict is Verdict.INCOMPLETE]
+    if report.end_to_end is not None and report.end_to_end.verdict is Verdict.INCOMPLETE:
+        parts.append(f"gradient() end to end: {diagnosis_line(report.end_to_end)}")
+    return "nothing wrong was found, but not everything could be verified — " + "; ".join(parts)
 
 
 def _blame(

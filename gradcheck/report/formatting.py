@@ -18,16 +18,17 @@ if TYPE_CHECKING:
 
 __all__ = ["NETWORK_COLUMNS", "SUMMARY_COLUMNS", "WORST_COLUMNS", "format_duration",
            "format_number", "format_value", "network_head", "network_rows", "row_failed",
-           "summary_rows", "worst_rows"]
+           "summary_table", "worst_rows"]
 
 # The columns of the report's tables (the same as the plain-text report's).
 SUMMARY_COLUMNS = ["", "name", "shape", "dtype", "method", "checked", "wrong", "kinks",
-                   "max abs err", "max rel err", "rtol"]
+                   "max rel err", "err/tol", "rtol"]
 WORST_COLUMNS = ["index", "analytic", "numerical", "error est.", "|diff|"]
 NETWORK_COLUMNS = ["", "layer", "verdict", "worst element", "diagnosis"]
 
-_MARK = {"passed": "✓", "FAILED": "✗", "ERROR": "✗", "not run": "–"}
+_MARK = {"passed": "✓", "FAILED": "✗", "INCOMPLETE": "?", "ERROR": "✗", "not run": "–"}
 _WRONG = ("FAILED", "ERROR")
+_UNRESOLVED_COLUMN = "unresolved"
 _END_TO_END = "gradient() end to end"
 
 _DIGITS = 6
@@ -133,8 +134,9 @@ def format_value(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def summary_rows(report: CheckRecord) -> list[list[str]]:
-    """One row of strings per checked variable, in the order of :data:`SUMMARY_COLUMNS`.
+def summary_table(report: CheckRecord) -> tuple[list[str], list[list[str]]]:
+    """The columns and the rows of a check's table: :data:`SUMMARY_COLUMNS`, with a column
+    of unresolved elements after ``kinks`` when any variable has some.
 
     Parameters
     ----------
@@ -143,17 +145,25 @@ def summary_rows(report: CheckRecord) -> list[list[str]]:
 
     Returns
     -------
-    list of list of str
-        ``["✗", "W (param)", "(4, 3)", "float64", ...]`` per variable.
+    (list of str, list of list of str)
+        The column titles, and ``["✗", "W (param)", "(4, 3)", "float64", ...]`` per
+        variable.
     """
-    return [_summary_row(var) for var in report.variables]
+    rows = [_summary_row(var) for var in report.variables]
+    if not any(var.unresolved for var in report.variables):
+        return list(SUMMARY_COLUMNS), rows
+    at = SUMMARY_COLUMNS.index("kinks") + 1
+    columns = [*SUMMARY_COLUMNS[:at], _UNRESOLVED_COLUMN, *SUMMARY_COLUMNS[at:]]
+    for row, var in zip(rows, report.variables, strict=True):
+        row.insert(at, str(var.unresolved))
+    return columns, rows
 
 
 def _summary_row(var: VariableReport) -> list[str]:
     # Fast mode vouches for elements through directions: no per-element numbers.
     numbers = bool(np.isfinite(var.numerical).any())
     return [
-        "✓" if var.passed else "✗",
+        var.verdict.mark,
         var.name + (" (param)" if var.role == "parameter" else ""),
         str(var.shape),
         var.dtype,
@@ -161,8 +171,8 @@ def _summary_row(var: VariableReport) -> list[str]:
         str(var.checked),
         str(var.mismatches),
         str(var.kinks),
-        f"{var.max_abs_error:.2e}" if numbers else "—",
         f"{var.max_rel_error:.2e}" if numbers else "—",
+        format_number(var.worst_ratio, 2) if numbers else "—",
         f"{var.rtol:.0e}",
     ]
 
@@ -231,9 +241,9 @@ def network_rows(report: NetworkRecord) -> list[list[str]]:
         rows.append([_MARK[status], name, status, worst, check_.diagnosis()])
     if report.end_to_end is not None:
         e2e = report.end_to_end
-        wrong = [v.name for v in e2e.variables if not v.passed]
+        wrong = [v.name for v in e2e.variables if v.mismatches]
         diagnosis = f"wrong: {', '.join(wrong)}" if wrong else diagnosis_line(e2e)
-        status = "passed" if e2e.passed else "FAILED"
+        status = str(e2e.verdict)
         rows.append([_MARK[status], _END_TO_END, status, worst_line(e2e), diagnosis])
     elif report.end_to_end_error is not None:
         rows.append(["✗", _END_TO_END, "ERROR", "", report.end_to_end_error])

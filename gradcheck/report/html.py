@@ -18,24 +18,24 @@ from pathlib import Path
 
 from gradcheck.report.formatting import (
     NETWORK_COLUMNS,
-    SUMMARY_COLUMNS,
     WORST_COLUMNS,
     network_head,
     network_rows,
     row_failed,
-    summary_rows,
+    summary_table,
     worst_rows,
 )
 from gradcheck.report.heatmap import pictures
 from gradcheck.report.mosaic import MAX_CELLS
 from gradcheck.report.records import CheckRecord, NetworkRecord, Record, VariableReport
+from gradcheck.vocabulary import Verdict
 
 __all__ = ["STYLE", "render_html", "to_html_page", "write_html"]
 
 _FAILED_ROW = "background:#fdecea;color:#8b1a1a;font-weight:600"
 _PASSED_HEAD = "background:#e8f5e9;border-left:6px solid #2e7d32"
 _FAILED_HEAD = "background:#fdecea;border-left:6px solid #c62828"
-_SEVERITY_MARK = {"error": "✗", "warning": "!", "note": "·"}
+_DOUBT_HEAD = "background:#fff8e1;border-left:6px solid #f9a825"
 _PASSING_CELLS = 400
 
 STYLE = """
@@ -92,17 +92,19 @@ def _variable_html(var: VariableReport) -> str:
                  + (f" ({var.kinks} kinks skipped)" if var.kinks else ""))
         return (f'<details class="gc-variable" data-variable="{escape(var.name)}">'
                 f"<summary>{escape(title)} — pictures</summary>{_pictures_html(var)}</details>")
-    title = f"✗ {var.name}{role}: {var.mismatches} of {var.checked} elements wrong"
+    title = f"{var.verdict.mark} {var.name}{role}: {var.headline()}"
+    colour = "#b71c1c" if var.mismatches else "#8d6e00"
     parts = [f'<section class="gc-variable" data-variable="{escape(var.name)}">',
-             f'<h4 style="color:#b71c1c">{escape(title)}</h4>']
+             f'<h4 style="color:{colour}">{escape(title)}</h4>']
     if var.diagnosis:
         parts.append(f"<p>{escape(var.diagnosis)}</p>")
     parts.append(_pictures_html(var))
     if var.worst:
         parts.append(_table(WORST_COLUMNS, worst_rows(var), [False] * len(var.worst), {0}))
-        hidden = var.mismatches - len(var.worst)
+        hidden = var.shown_count - len(var.worst)
         if hidden > 0:
-            parts.append(f'<p class="gc-note">… and {hidden} more wrong elements.</p>')
+            what = "wrong" if var.mismatches else "unresolved"
+            parts.append(f'<p class="gc-note">… and {hidden} more {what} elements.</p>')
     parts.append("</section>")
     return "".join(parts)
 
@@ -134,13 +136,14 @@ def render_html(report: Record, *, style: bool = True) -> str:
 
 def _opening(report: Record, style: bool, css: str) -> list[str]:
     """The report's ``<div>``, its style, the verdict line and the conclusion."""
-    verdict = "passed" if report.passed else "FAILED"
-    head_style = _PASSED_HEAD if report.passed else _FAILED_HEAD
-    mark = "✓" if report.passed else "✗"
-    parts = [f'<div class="{css}" data-passed="{str(report.passed).lower()}">']
+    verdict = report.verdict
+    head_style = {Verdict.PASSED: _PASSED_HEAD, Verdict.FAILED: _FAILED_HEAD,
+                  Verdict.INCOMPLETE: _DOUBT_HEAD}[verdict]
+    parts = [f'<div class="{css}" data-passed="{str(report.passed).lower()}" '
+             f'data-verdict="{verdict}">']
     if style:
         parts.append(f"<style>{STYLE}</style>")
-    parts.append(f'<div class="gc-head" style="{head_style}">{mark} <b>gradcheck '
+    parts.append(f'<div class="gc-head" style="{head_style}">{verdict.mark} <b>gradcheck '
                  f"{escape(report.target)}</b> ({escape(report.kind)}): <b>{verdict}</b></div>")
     if report.conclusion:
         parts.append(f'<p class="gc-conclusion">→ {escape(report.conclusion)}</p>')
@@ -154,12 +157,13 @@ def _meta(lines: list[str]) -> str:
 def _check_html(report: CheckRecord, style: bool) -> str:
     parts = _opening(report, style, "gradcheck-report")
     if report.diagnostics:
-        items = "".join(f"<li>{_SEVERITY_MARK[d.severity]} {escape(d.message)}</li>"
+        items = "".join(f"<li>{d.severity.mark} {escape(d.message)}</li>"
                         for d in report.diagnostics)
         parts.append(f"<ul>{items}</ul>")
     if report.variables:
-        parts.append(_table(SUMMARY_COLUMNS, summary_rows(report),
-                            [not v.passed for v in report.variables], {0, 1, 3, 4}))
+        columns, rows = summary_table(report)
+        parts.append(_table(columns, rows, [not v.passed for v in report.variables],
+                            {0, 1, 3, 4}))
     parts += [_variable_html(var) for var in report.variables if not var.passed]
     parts += [_variable_html(var) for var in report.variables if var.passed]
     notes = [f"{c.name} treated as a constant: {c.reason}" for c in report.constants]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from gradcheck.report.formatting import (
     NETWORK_COLUMNS,
-    SUMMARY_COLUMNS,
     WORST_COLUMNS,
     network_head,
     network_rows,
     row_failed,
-    summary_rows,
+    summary_table,
     worst_rows,
 )
 from gradcheck.report.records import CheckRecord, NetworkRecord, Record
@@ -59,7 +58,7 @@ def render_markdown(report: Record) -> str:
 
 def _head(report: Record) -> list[str]:
     """The verdict in bold, then the conclusion quoted, each followed by a blank line."""
-    verdict = "passed ✓" if report.passed else "FAILED ✗"
+    verdict = f"{report.verdict} {report.verdict.mark}"
     lines = [f"**gradcheck {report.target}** ({report.kind}): **{verdict}**", ""]
     if report.conclusion:
         lines += [f"> {report.conclusion}", ""]
@@ -72,15 +71,15 @@ def _check_markdown(report: CheckRecord) -> str:
         lines.append(f"- *{diagnostic.severity}*: {diagnostic.message}")
     if report.diagnostics:
         lines.append("")
-    rows = summary_rows(report)
+    columns, rows = summary_table(report)
     rows = [row if var.passed else _bold(row, (1, 6))
             for row, var in zip(rows, report.variables, strict=True)]
     if rows:
-        lines += [*_table(SUMMARY_COLUMNS, rows), ""]
+        lines += [*_table(columns, rows), ""]
     for var in report.variables:
         if var.passed:
             continue
-        lines.append(f"**{var.name}**: {var.mismatches} of {var.checked} elements wrong"
+        lines.append(f"**{var.name}**: {var.headline()}"
                      + (f" — {var.diagnosis}" if var.diagnosis else ""))
         lines += ["", *_table(WORST_COLUMNS, worst_rows(var)), ""]
     method = report.options.get("method", "auto")

@@ -93,7 +93,7 @@ def _row(axes: Any, var: VariableReport) -> None:
     mosaic = layout(var)
     status = np.asarray(var.status)
     limit = shared_limit(var.analytic, var.numerical)
-    verdict = "✓" if var.passed else f"✗ {var.mismatches} wrong"
+    verdict = var.verdict.mark if var.passed else f"{var.verdict.mark} {var.headline()}"
     _draw(axes[0], mosaic, error_rgb(error_ratio(var), status), status,
           f"{var.name} {verdict}: |a − n| / tolerance")
     _draw(axes[1], mosaic, value_rgb(var.analytic, limit), status, f"analytic d{var.name}")
@@ -149,7 +149,7 @@ def plot_report(report: Record, *, which: str = "auto") -> Figure:
     )
     for row, var in zip(axes, chosen, strict=True):
         _row(row, var)
-    verdict = "passed" if shown.passed else "FAILED"
+    verdict = str(shown.verdict)
     figure.suptitle(f"gradcheck {shown.target}: {verdict}"
                     + (f"\n{shown.conclusion}" if shown.conclusion else ""), fontsize=11)
     return figure

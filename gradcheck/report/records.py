@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.vocabulary import Constant, Diagnostic, Kind, Severity
+from gradcheck.vocabulary import Constant, Diagnostic, Kind, Severity, Verdict
 
 __all__ = [
     "WIRING",
@@ -109,9 +109,11 @@ def findings(
 class VariableReport:
     """The verdict on the gradient of one input or parameter.
 
-    The full arrays (``analytic``, ``numerical``, ``error``, ``threshold``, ``status``)
-    are kept for pictures and for users who want to look closer; ``to_dict`` leaves them
-    out.
+    ``max_rel_error`` is over the elements whose tolerance is mostly relative (not those
+    that cancel to about 0); ``worst_ratio`` is the largest ``|a − n|`` over its element's
+    tolerance, at most 1 when the variable passes. The full arrays (``analytic``,
+    ``numerical``, ``error``, ``threshold``, ``status``) are kept for pictures and for users
+    who want to look closer; ``to_dict`` leaves them out.
     """
 
     name: str
@@ -124,8 +126,10 @@ class VariableReport:
     mismatches: int
     kinks: int
     undefined: int
+    unresolved: int
     max_abs_error: float
     max_rel_error: float
+    worst_ratio: float
     rtol: float
     atol: float
     worst: list[ElementFinding]
@@ -137,9 +141,31 @@ class VariableReport:
     status: NDArray = field(repr=False)
 
     @property
+    def verdict(self) -> Verdict:
+        """FAILED when an element mismatches, INCOMPLETE when one is unresolved."""
+        if self.mismatches:
+            return Verdict.FAILED
+        return Verdict.INCOMPLETE if self.unresolved else Verdict.PASSED
+
+    @property
     def passed(self) -> bool:
-        """True when no element mismatches."""
-        return self.mismatches == 0
+        """True when every element was verified and none mismatches."""
+        return self.verdict is Verdict.PASSED
+
+    def headline(self) -> str:
+        """``3 of 12 elements wrong``, ``2 of 12 elements unresolved — ...`` or
+        ``all 12 elements match``: the words beside a variable's name."""
+        if self.verdict is Verdict.FAILED:
+            return f"{self.mismatches} of {self.checked} elements wrong"
+        if self.verdict is Verdict.INCOMPLETE:
+            return (f"{self.unresolved} of {self.checked} elements unresolved — the numerical "
+                    "error estimate is wider than the tolerance")
+        return f"all {self.checked} elements match"
+
+    @property
+    def shown_count(self) -> int:
+        """How many elements the worst-elements table is about (wrong, or unresolved)."""
+        return self.mismatches if self.mismatches else self.unresolved
 
     @property
     def label(self) -> str:
@@ -159,11 +185,14 @@ class VariableReport:
             "mismatches": self.mismatches,
             "kinks": self.kinks,
             "undefined": self.undefined,
+            "unresolved": self.unresolved,
             "max_abs_error": self.max_abs_error,
             "max_rel_error": self.max_rel_error,
+            "worst_ratio": self.worst_ratio,
             "rtol": self.rtol,
             "atol": self.atol,
             "passed": self.passed,
+            "verdict": str(self.verdict),
             "diagnosis": self.diagnosis,
             "worst": [finding.to_dict() for finding in self.worst],
         }
@@ -182,7 +211,8 @@ class CheckRecord:
     variables : list of VariableReport
         One per checked input and parameter.
     diagnostics : list of Diagnostic
-        Findings about the target as a whole; those of severity ``"error"`` fail it.
+        Findings about the target as a whole; those of severity ``"error"`` fail it,
+        those of severity ``"incomplete"`` keep it from passing.
     constants : list of Constant
         Inputs not differentiated, with the reason.
     notes : list of str
@@ -210,11 +240,16 @@ class CheckRecord:
     conclusion: str | None = None
 
     @property
-    def passed(self) -> bool:
-        """True when every gradient matches and no diagnosis is an error."""
-        return all(v.passed for v in self.variables) and not any(
-            d.severity == Severity.ERROR for d in self.diagnostics
+    def verdict(self) -> Verdict:
+        """The worst of the variables' verdicts and the diagnostics' severities."""
+        return Verdict.worst(
+            [v.verdict for v in self.variables] + [d.severity.verdict for d in self.diagnostics]
         )
+
+    @property
+    def passed(self) -> bool:
+        """True when every gradient was verified and matches, and nothing is in doubt."""
+        return self.verdict is Verdict.PASSED
 
     def __bool__(self) -> bool:
         return self.passed
@@ -232,6 +267,7 @@ class CheckRecord:
             "target": self.target,
             "kind": self.kind,
             "passed": self.passed,
+            "verdict": str(self.verdict),
             "conclusion": self.conclusion,
             "seed": self.seed,
             "evaluations": self.evaluations,
@@ -244,17 +280,23 @@ class CheckRecord:
         }
 
     def summary(self) -> str:
-        """One line: target, verdict and what failed."""
-        if self.passed:
+        """One line: target, verdict and what failed or was left unverified."""
+        verdict = self.verdict
+        if verdict is Verdict.PASSED:
             checked = sum(v.checked for v in self.variables)
             return f"{self.target}: passed ({checked} gradient elements checked)"
-        parts = [f"{v.mismatches} wrong in {v.name}" for v in self.variables if not v.passed]
-        parts += [d.kind for d in self.diagnostics if d.severity == Severity.ERROR]
-        return f"{self.target}: FAILED ({'; '.join(parts)})"
+        if verdict is Verdict.FAILED:
+            parts = [f"{v.mismatches} wrong in {v.name}" for v in self.variables if v.mismatches]
+            parts += [d.kind for d in self.diagnostics if d.severity == Severity.ERROR]
+        else:
+            parts = [f"{v.unresolved} unresolved in {v.name}"
+                     for v in self.variables if v.unresolved]
+            parts += [d.kind for d in self.diagnostics if d.severity == Severity.INCOMPLETE]
+        return f"{self.target}: {verdict} ({'; '.join(parts)})"
 
 
 def _first_failing(record: CheckRecord) -> VariableReport | None:
-    return next((v for v in record.variables if not v.passed), None)
+    return next((v for v in record.variables if v.mismatches), None)
 
 
 def _first_sentence(text: str) -> str:
@@ -302,6 +344,13 @@ def diagnosis_line(record: CheckRecord) -> str:
         if var.diagnosis:
             return var.diagnosis
         return f"{var.mismatches} of {var.checked} elements of {var.label} wrong."
+    doubts = [d for d in record.diagnostics if d.severity == Severity.INCOMPLETE]
+    if doubts:
+        return _first_sentence(doubts[0].message)
+    unresolved = next((v for v in record.variables if v.unresolved), None)
+    if unresolved is not None:
+        return (f"{unresolved.unresolved} of {unresolved.checked} elements of "
+                f"{unresolved.label} unresolved.")
     kinks = sum(v.kinks for v in record.variables)
     return f"{kinks} kink(s) skipped" if kinks else ""
 
@@ -336,9 +385,9 @@ class LayerCheck(Generic[C]):
     failed: bool = False
 
     def verdict(self) -> str:
-        """``passed``, ``FAILED``, ``ERROR`` or ``not run``."""
+        """``passed``, ``FAILED``, ``INCOMPLETE``, ``ERROR`` or ``not run``."""
         if self.report is not None:
-            return "passed" if self.report.passed else "FAILED"
+            return str(self.report.verdict)
         return "ERROR" if self.failed else "not run"
 
     def diagnosis(self) -> str:
@@ -412,13 +461,20 @@ class NetworkRecord(Generic[C]):
         return [(c.name, c.report) for c in self.checks if c.report is not None]
 
     @property
+    def verdict(self) -> Verdict:
+        """FAILED when a layer or the end-to-end gradient is wrong (or could not run);
+        INCOMPLETE when one of them could not be verified; else PASSED."""
+        verdicts = [c.report.verdict for c in self.checks if c.report is not None]
+        if any(c.failed for c in self.checks) or self.end_to_end_error is not None:
+            verdicts.append(Verdict.FAILED)
+        if self.end_to_end is not None:
+            verdicts.append(self.end_to_end.verdict)
+        return Verdict.worst(verdicts)
+
+    @property
     def passed(self) -> bool:
         """True when every layer and the end-to-end gradient pass."""
-        return (
-            not any(c.failed for c in self.checks)
-            and self.end_to_end_error is None
-            and (self.end_to_end is None or self.end_to_end.passed)
-        )
+        return self.verdict is Verdict.PASSED
 
     def __bool__(self) -> bool:
         return self.passed
@@ -444,6 +500,7 @@ class NetworkRecord(Generic[C]):
         return {
             "target": self.target,
             "passed": self.passed,
+            "verdict": str(self.verdict),
             "guilty": self.guilty,
             "conclusion": self.conclusion,
             "layers": [c.to_dict() for c in self.checks],
@@ -462,7 +519,7 @@ class NetworkRecord(Generic[C]):
                 f"{self.target}: passed ({len(self.layers)} layers in place, and gradient() "
                 "end to end)"
             )
-        return f"{self.target}: FAILED ({self.conclusion or 'see the report'})"
+        return f"{self.target}: {self.verdict} ({self.conclusion or 'see the report'})"
 
 
 #: What every renderer takes: one check's record or a whole network's.

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from gradcheck.report.formatting import (
     NETWORK_COLUMNS,
-    SUMMARY_COLUMNS,
     WORST_COLUMNS,
     network_head,
     network_rows,
-    summary_rows,
+    summary_table,
     worst_rows,
 )
-from gradcheck.report.records import CheckRecord, NetworkRecord, Record
+from gradcheck.report.records import CheckRecord, NetworkRecord, Record, VariableReport
 from gradcheck.vocabulary import Severity
 
 __all__ = ["render_text"]
@@ -54,32 +53,23 @@ def render_text(report: Record) -> str:
 
 
 def _check_text(report: CheckRecord) -> str:
-    verdict = "passed" if report.passed else "FAILED"
     method = report.options.get("method", "auto")
-    lines = [f"gradcheck {report.target} ({report.kind}): {verdict}   seed={report.seed}, "
-             f"method={method}, {report.evaluations} forward passes, {report.seconds:.3g} s"]
+    lines = [f"gradcheck {report.target} ({report.kind}): {report.verdict}   "
+             f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
+             f"{report.seconds:.3g} s"]
     if report.conclusion:
         lines.append(f"  → {report.conclusion}")
-    # Errors and warnings first; notes (how the check was done) go last.
+    # Errors, doubts and warnings first; notes (how the check was done) go last.
     for diagnostic in report.diagnostics:
         if diagnostic.severity != Severity.NOTE:
-            mark = "✗" if diagnostic.severity == Severity.ERROR else "!"
-            lines.append(f"  {mark} {diagnostic.message}")
+            lines.append(f"  {diagnostic.severity.mark} {diagnostic.message}")
     if report.variables:
-        rows = [SUMMARY_COLUMNS, *summary_rows(report)]
-        lines += _table(rows, right={5, 6, 7, 8, 9, 10})
+        columns, rows = summary_table(report)
+        lines += _table([columns, *rows], right=set(range(5, len(columns))))
     for var in report.variables:
-        if var.passed:
-            continue
-        lines.append("")
-        lines.append(f"  {var.name}: {var.mismatches} of {var.checked} elements wrong")
-        if var.diagnosis:
-            lines.append(f"    {var.diagnosis}")
-        rows = [WORST_COLUMNS, *worst_rows(var)]
-        lines += ["  " + line for line in _table(rows, right={1, 2, 3, 4})]
-        hidden = var.mismatches - len(var.worst)
-        if hidden > 0:
-            lines.append(f"      ... and {hidden} more")
+        if not var.passed:
+            lines += _variable_detail(var)
+
     kinks = [v for v in report.variables if v.kinks]
     if kinks:
         text = ", ".join(f"{v.name}: {v.kinks}" for v in kinks)
@@ -94,9 +84,21 @@ def _check_text(report: CheckRecord) -> str:
     return "\n".join(lines)
 
 
+def _variable_detail(var: VariableReport) -> list[str]:
+    """The lines under the table for a variable that failed or was not fully verified."""
+    lines = ["", f"  {var.name}: {var.headline()}"]
+    if var.diagnosis:
+        lines.append(f"    {var.diagnosis}")
+    rows = [WORST_COLUMNS, *worst_rows(var)]
+    lines += ["  " + line for line in _table(rows, right={1, 2, 3, 4})]
+    hidden = var.shown_count - len(var.worst)
+    if hidden > 0:
+        lines.append(f"      ... and {hidden} more")
+    return lines
+
+
 def _network_text(report: NetworkRecord) -> str:
-    verdict = "passed" if report.passed else "FAILED"
-    lines = [f"gradcheck {report.target} (network): {verdict}   {network_head(report)}"]
+    lines = [f"gradcheck {report.target} (network): {report.verdict}   {network_head(report)}"]
     lines += _table([NETWORK_COLUMNS, *network_rows(report)], right=set())
     if report.conclusion:
         lines.append(f"  → {report.conclusion}")

@@ -1,9 +1,25 @@
-"""Per-element verdicts: tolerances, mismatches and kinks.
+"""Per-element verdicts: tolerances, mismatches, kinks, and what cannot be resolved.
 
-An element *mismatches* when ``|a − n| > atol + rtol·|n| + 2·err(n)``: the tolerance
-covers rounding in the analytic side (it follows the dtype the layer computes in), and
-the error estimate of the numerical side is added on top, so a noisy numerical
-derivative never produces a false alarm by itself.
+Each element is judged by its own accuracy, never by the size of the largest element of
+its variable (an unnormalised input feature of 3e6 must not hide a 5 % error in a row of
+gradients of size 1):
+
+* the analytic value may be off by ``rtol·|n|`` plus its own rounding — *measured* per
+  element (:mod:`gradcheck.analytic.precision`), which covers gradients that are tiny
+  next to the terms they sum (a bias right before a BatchNorm);
+* the numerical value may be off by its own error estimate ``err(n)``;
+* and by ``atol``, by default a tenth of ``rtol`` times the *median* size of the
+  variable's gradient (robust against a few huge elements): rounding artefacts of order
+  1e-13 where the true gradient is 0 are no bug.
+
+An element *mismatches* when ``|a − n| > atol + rtol·|n| + 2·rounding + 2·err(n)``. When
+``2·err(n)`` is more than a few times that allowance — and more than a few times ``rtol``
+of the variable's typical (median) gradient, so that an element that is about 0 is not
+held to a relative precision nobody needs — an error several tolerances large could go
+unseen: the element is *unresolved* (never reported as a match), unless both sides say
+exactly 0 (an element the output does not depend on, a dead ReLU unit). A numerical value
+that is not finite (a stencil that stepped outside the function's domain) is unresolved
+too. The typical gradient only decides what is resolved, never what matches.
 
 An element is a *kink* (not differentiable: ReLU at 0, a max-pool tie) when its left and
 right one-sided derivatives disagree by more than their error. A kink is skipped — not
@@ -13,16 +29,17 @@ one-sided derivatives, which no valid subgradient does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.vocabulary import Status
 
 __all__ = [
     "ERROR_WEIGHT",
+    "RESOLUTION",
     "Comparison",
     "Tolerance",
     "compare",
@@ -36,70 +53,97 @@ __all__ = [
 # Convolution 6→8 channels and BatchNorm over 100 samples, the worst correct element used
 # at most 3 % of a 1e-4 tolerance (60 seeds), so 1e-4 still catches ×1.001 in float32.
 _RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.float16): 1e-2}
-# How much of the gradient's typical size an element may be off in absolute terms:
-# elements that cancel to ~0 keep the rounding of their large terms.
-_ATOL_FRACTION = 0.1
 _STRICT_FACTOR = 0.1
-# How many numerical error estimates an element may be off before it mismatches.
+# atol by default: this fraction of rtol times the median size of the variable's gradient.
+_ATOL_FRACTION = 0.1
+# How many numerical error estimates (and measured roundings) an element may be off.
 ERROR_WEIGHT = 2.0
+# An element is resolved when its numerical error bar is at most this many tolerances
+# wide: an error five tolerances large could not have hidden behind it.
+RESOLUTION = 4.0
 
 
 @dataclass(frozen=True)
 class Tolerance:
     """Resolved tolerances for one variable.
 
-    ``rounding`` is the measured rounding of the analytic side, per element (or 0): for a
-    float32 layer, ``|backward in float32 − backward in float64|``. It matters where a
-    gradient is small next to the terms it is computed from (a bias right before a
-    BatchNorm has a true gradient of exactly 0, computed as a sum of rounded float32
-    terms), where no tolerance relative to the gradient itself can cover float32 rounding.
+    ``rounding`` is the analytic side's rounding, per element (or one number): measured by
+    running the same backward in another precision (see
+    :mod:`gradcheck.analytic.precision`). ``atol`` of None means "a tenth of ``rtol`` times
+    the median size of the gradient", fixed by :meth:`sized`. ``floor`` is the finest
+    error bar the numerical side can reach (its rounding of the gradients flowing through
+    the computation): an element whose error bar is this small counts as resolved.
     """
 
     rtol: float
-    atol: float
+    atol: float | None
     rounding: NDArray[np.float64] | float = 0.0
+    floor: float = 0.0
+
+    def sized(self, values: NDArray) -> Tolerance:
+        """This tolerance with ``atol`` fixed by the median size of ``values`` if unset."""
+        if self.atol is not None:
+            return self
+        finite = np.abs(values[np.isfinite(values)])
+        typical = float(np.median(finite)) if finite.size else 0.0
+        return replace(self, atol=_ATOL_FRACTION * self.rtol * typical)
 
     def allowance(self, reference: NDArray) -> NDArray[np.float64]:
-        """How far the analytic value may be from ``reference``, before error estimates."""
-        return self.atol + self.rtol * np.abs(reference) + ERROR_WEIGHT * self.rounding
+        """How far the analytic value may be from ``reference``, before error estimates
+        (``atol`` counts once :meth:`sized` has fixed it)."""
+        atol = self.atol or 0.0
+        return atol + self.rtol * np.abs(reference) + ERROR_WEIGHT * self.rounding
+
+
+def default_rtol(dtype: np.dtype, *, strict: bool = False) -> float:
+    """The relative tolerance for a gradient computed in ``dtype``."""
+    rtol = _RTOL.get(np.dtype(dtype), 1e-5)
+    return rtol * _STRICT_FACTOR if strict else rtol
 
 
 def default_tolerance(
     dtype: np.dtype,
-    numerical: NDArray,
     *,
     rtol: float | None = None,
     atol: float | None = None,
     strict: bool = False,
     rounding: NDArray[np.float64] | float = 0.0,
+    floor: float = 0.0,
 ) -> Tolerance:
     """Resolve tolerances for a gradient computed in ``dtype``.
 
-    ``rtol`` defaults by dtype; ``atol`` defaults to ``rtol`` times a fraction of the
-    root-mean-square size of the numerical gradient, so the check is scale-free.
-    ``rounding`` is the analytic side's measured rounding (see :class:`Tolerance`).
+    ``rtol`` defaults by dtype (ten times tighter when ``strict``); ``atol`` of None is
+    sized by the gradient later (see :meth:`Tolerance.sized`).
     """
-    if rtol is None:
-        rtol = _RTOL.get(np.dtype(dtype), 1e-5)
-        if strict:
-            rtol *= _STRICT_FACTOR
-    if atol is None:
-        size = float(np.sqrt(np.mean(np.square(numerical)))) if numerical.size else 0.0
-        atol = rtol * _ATOL_FRACTION * size
-        if size == 0.0:
-            atol = rtol * float(np.finfo(np.dtype(dtype)).eps)
-    return Tolerance(rtol=rtol, atol=atol, rounding=rounding)
+    return Tolerance(
+        rtol=default_rtol(dtype, strict=strict) if rtol is None else rtol,
+        atol=atol,
+        rounding=rounding,
+        floor=floor,
+    )
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Element-wise comparison of an analytic and a numerical gradient."""
+    """Element-wise comparison of an analytic and a numerical gradient.
+
+    ``threshold`` is each element's whole allowance (``|a − n|`` beyond it mismatches),
+    ``relative`` its relative part ``rtol·|n|``.
+    """
 
     status: NDArray[np.int8]
     threshold: NDArray[np.float64]
     abs_error: NDArray[np.float64]
     rel_error: NDArray[np.float64]
     tolerance: Tolerance
+    relative: NDArray[np.float64]
+
+    def relative_governs(self) -> NDArray[np.bool_]:
+        """Elements whose tolerance is mostly relative, so their relative error means
+        something; for one that cancels to about 0, its rounding sets the tolerance and a
+        relative error of 1 (1e-17 against 0) is no news."""
+        governs: NDArray[np.bool_] = self.relative >= self.threshold - self.relative
+        return governs
 
     @property
     def mismatches(self) -> int:
@@ -110,6 +154,11 @@ class Comparison:
     def kinks(self) -> int:
         """Number of non-differentiable elements skipped."""
         return int(np.count_nonzero(self.status == Status.KINK))
+
+    @property
+    def unresolved(self) -> int:
+        """Number of elements the numerical side could not resolve at the tolerance."""
+        return int(np.count_nonzero(self.status == Status.UNRESOLVED))
 
     @property
     def checked(self) -> int:
@@ -138,20 +187,31 @@ def compare(
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = numerical.value
+    tolerance = tolerance.sized(np.where(numerical.checked, n, a))
     abs_error = np.abs(a - n)
-    threshold = tolerance.allowance(n) + ERROR_WEIGHT * numerical.error
+    allowance = tolerance.allowance(n)
+    spread = ERROR_WEIGHT * numerical.error
+    threshold = allowance + spread
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_error = np.where(abs_error == 0, 0.0, abs_error / np.maximum(np.abs(n), np.abs(a)))
-    status = np.where(abs_error > threshold, Status.MISMATCH, Status.OK).astype(np.int8)
+    finite = np.isfinite(n) & numerical.checked
+    typical = float(np.median(np.abs(n[finite]))) if finite.any() else 0.0
+    needed = np.maximum(allowance, max(tolerance.rtol * typical, tolerance.floor))
+    resolved = (spread <= RESOLUTION * needed) | ((a == 0) & (n == 0))
+    status = np.where(resolved, Status.OK, Status.UNRESOLVED).astype(np.int8)
+    status[abs_error > threshold] = Status.MISMATCH
+    status[~(np.isfinite(n) & np.isfinite(numerical.error))] = Status.UNRESOLVED
     mask = kink_mask(numerical, tolerance)
     if mask is not None:
         assert numerical.left is not None and numerical.right is not None
         low = np.minimum(numerical.left, numerical.right) - threshold
         high = np.maximum(numerical.left, numerical.right) + threshold
         valid_subgradient = (a >= low) & (a <= high)
-        status[(status == Status.MISMATCH) & mask & valid_subgradient] = Status.KINK
+        doubtful = (status == Status.MISMATCH) | (status == Status.UNRESOLVED)
+        status[doubtful & mask & valid_subgradient] = Status.KINK
     status[~numerical.checked] = Status.UNCHECKED
-    return Comparison(status, threshold, abs_error, rel_error, tolerance)
+    relative = tolerance.rtol * np.abs(n)
+    return Comparison(status, threshold, abs_error, rel_error, tolerance, relative)
 
 
 def kink_mask(numerical: NumericalGradient, tolerance: Tolerance) -> NDArray[np.bool_] | None:
@@ -165,6 +225,6 @@ def kink_mask(numerical: NumericalGradient, tolerance: Tolerance) -> NDArray[np.
     left, right, side_error = numerical.left, numerical.right, numerical.side_error
     if left is None or right is None or side_error is None:
         return None
-    slack = tolerance.atol + tolerance.rtol * np.maximum(np.abs(left), np.abs(right))
+    slack = (tolerance.atol or 0.0) + tolerance.rtol * np.maximum(np.abs(left), np.abs(right))
     gap: NDArray[np.bool_] = np.abs(right - left) > slack + 2 * ERROR_WEIGHT * side_error
     return gap

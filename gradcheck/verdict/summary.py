@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.conventions.target import Variable
-from gradcheck.engine.numeric import NumericalGradient
+from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.report.records import VariableReport, findings
 from gradcheck.verdict.compare import Comparison, kink_mask
 from gradcheck.verdict.patterns import describe_mismatch, describe_swap
@@ -31,13 +31,14 @@ def variable_report(
 ) -> VariableReport:
     """The report row of one variable: counts, worst elements, diagnosis, full arrays."""
     wrong = result.status == Status.MISMATCH
+    unresolved = result.status == Status.UNRESOLVED
     a = np.asarray(analytic, dtype=np.float64)
     # In fast mode some elements are vouched for by their directions, not computed.
-    checked = (result.status != Status.UNCHECKED) & numerical.checked
     undefined = ~np.isfinite(numerical.value) & numerical.checked
-    compared = checked & ~undefined & (result.status != Status.KINK)
-    patterns = np.where(numerical.checked, numerical.value, a)
+    compared = numerical.checked & ((result.status == Status.OK) | wrong)
+    patterns = np.where(numerical.checked & np.isfinite(numerical.value), numerical.value, a)
     label = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
+    shown, status = (wrong, "mismatch") if wrong.any() else (unresolved, "unresolved")
     return VariableReport(
         name=var.name,
         role=var.role,
@@ -49,11 +50,13 @@ def variable_report(
         mismatches=result.mismatches,
         kinks=result.kinks,
         undefined=int(undefined.sum()),
-        max_abs_error=float(result.abs_error[compared].max()) if compared.any() else 0.0,
-        max_rel_error=float(result.rel_error[compared].max()) if compared.any() else 0.0,
+        unresolved=result.unresolved,
+        max_abs_error=_largest(result.abs_error, compared),
+        max_rel_error=_largest(result.rel_error, compared & result.relative_governs()),
+        worst_ratio=_largest(_ratio(result.abs_error, result.threshold), compared),
         rtol=result.tolerance.rtol,
-        atol=result.tolerance.atol,
-        worst=findings(a, numerical.value, numerical.error, result.abs_error, wrong, "mismatch"),
+        atol=result.tolerance.atol or 0.0,
+        worst=findings(a, numerical.value, numerical.error, result.abs_error, shown, status),
         diagnosis=_kink_sentence(label, wrong, numerical, result)
         or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
         analytic=a,
@@ -62,6 +65,19 @@ def variable_report(
         threshold=result.threshold,
         status=result.status,
     )
+
+
+def _ratio(error: NDArray, threshold: NDArray) -> NDArray:
+    """``error / threshold``, 0 where both are 0 (an exact match with no tolerance)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio: NDArray = np.where(error == 0, 0.0, error / threshold)
+    return ratio
+
+
+def _largest(values: NDArray, where: NDArray[np.bool_]) -> float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chosen = values[where & np.isfinite(values)]
+    return float(chosen.max()) if chosen.size else 0.0
 
 
 def _kink_sentence(

@@ -1,0 +1,157 @@
+"""Verdicts that used to be wrong on real code: each reproducer, and what it says now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from mutants import correct_case
+
+import gradcheck
+from gradcheck import GradientCheckError
+from reference_layers import BatchNormalization, LayerNorm
+
+
+class Affine:
+    """The chapter's Affine, with an optional factor on one row of dW."""
+
+    def __init__(self, W: Any, b: Any, row_factor: float = 1.0) -> None:
+        self.W, self.b, self.row_factor = W, b, row_factor
+
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout: Any) -> Any:
+        self.dW = self.x.T @ dout
+        self.dW[1] *= self.row_factor
+        self.db = dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+def _unnormalised(dtype: Any) -> tuple[Any, Any]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 4))
+    x[:, 0] = 3e6 * (1 + rng.random(8))  # an income column
+    W = rng.standard_normal((4, 3)) * 0.1
+    return x.astype(dtype), W.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_huge_feature_does_not_hide_an_error_in_another_row(dtype: Any) -> None:
+    x, W = _unnormalised(dtype)
+    report = gradcheck.check(Affine(W, np.zeros(3, dtype), row_factor=1.05), x)
+    assert not report.passed
+    weights = report.variable("W")
+    assert weights.mismatches == 3 and {f.index[0] for f in weights.worst} == {1}
+    assert "row 1" in (weights.diagnosis or "")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_huge_feature_with_a_correct_backward_passes(dtype: Any) -> None:
+    x, W = _unnormalised(dtype)
+    report = gradcheck.check(Affine(W, np.zeros(3, dtype)), x)
+    assert report.passed, str(report)
+
+
+def test_no_passing_variable_shows_a_figure_beyond_its_tolerance() -> None:
+    x, W = _unnormalised(np.float64)
+    report = gradcheck.check(Affine(W, np.zeros(3), row_factor=1.05), x)
+    for var in report.variables:
+        assert (var.worst_ratio <= 1) == var.passed, var.name
+
+
+def _offset_layer(cls: type, factor: float) -> tuple[Any, Any]:
+    class Scaled(cls):  # type: ignore[valid-type, misc]
+        def backward(self, dout: Any) -> Any:
+            return super().backward(dout) * factor
+
+    layer, (x,) = cls.example(np.random.default_rng(0))
+    scaled = Scaled.__new__(Scaled)
+    scaled.__dict__.update(layer.__dict__)
+    return scaled, x + 1e5
+
+
+@pytest.mark.parametrize("cls", [LayerNorm, BatchNormalization])
+def test_a_planted_bug_in_a_normalisation_of_offset_inputs_is_found(cls: type) -> None:
+    layer, x = _offset_layer(cls, 1.01)
+    report = gradcheck.check(layer, x)
+    assert not report.passed
+    assert report.variable("x").mismatches == x.size
+    assert "×1.01" in (report.variable("x").diagnosis or "")
+    assert report.variable("x").kinks == 0  # rounding noise is no kink
+
+
+@pytest.mark.parametrize("cls", [LayerNorm, BatchNormalization])
+def test_a_normalisation_of_offset_inputs_passes(cls: type) -> None:
+    layer, x = _offset_layer(cls, 1.0)
+    assert gradcheck.check(layer, x).passed
+
+
+class Float32Tanh:
+    """The sequel book's habit: compute in float32 whatever the input's dtype."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong = wrong
+
+    def forward(self, x: Any) -> Any:
+        out = np.empty(x.shape, dtype="f")
+        out[...] = np.tanh(x)
+        self.out = out
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return dout * (1 - self.out) if self.wrong else dout * (1 - self.out**2)
+
+
+def test_a_layer_computing_in_float32_from_float64_input_passes_in_float32s_precision() -> None:
+    x = np.random.default_rng(0).standard_normal((3, 3, 4))
+    report = gradcheck.check(Float32Tanh(), x)
+    assert report.passed, str(report)
+    assert report.variable("x").kinks == 0
+    assert report.variable("x").rtol == 1e-4
+    assert any(d.kind == "narrow-compute" for d in report.diagnostics)
+
+
+def test_a_bug_in_a_layer_computing_in_float32_is_found() -> None:
+    x = np.random.default_rng(0).standard_normal((3, 3, 4))
+    report = gradcheck.check(Float32Tanh(wrong=True), x)
+    assert not report.passed and report.variable("x").mismatches > 0
+
+
+def test_where_the_complex_step_is_not_valid_a_real_stencil_decides() -> None:
+    # softsign (x / (1 + |x|)) and then a LayerNorm of two features: the gradient of x is
+    # tiny, so one probe along a direction over all variables cannot see that the complex
+    # step loses the derivative of |x|; the stencil that explains its mismatch can.
+    case = correct_case(np.random.default_rng(418), dtype=np.float64)
+    assert "softsign" in str(case) and "LayerNorm" in str(case)
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert report.passed, str(report)
+    assert report.variable("x0").method.startswith("complex")
+
+
+def test_the_complex_step_names_an_error_below_what_central_differences_resolve() -> None:
+    x, W = np.random.default_rng(1).standard_normal((5, 4)), np.ones((4, 3))
+    report = gradcheck.check(Affine(W, np.zeros(3), row_factor=1 + 1e-6), x, rtol=1e-8)
+    assert report.variable("W").mismatches == 3, str(report)
+
+
+def test_an_element_central_differences_cannot_resolve_is_unresolved_not_a_match() -> None:
+    class SquareRoot:
+        def forward(self, x: Any) -> Any:
+            self.out = np.sqrt(x)
+            return self.out
+
+        def backward(self, dout: Any) -> Any:
+            return dout / (2 * self.out)
+
+    with np.errstate(invalid="ignore"):
+        report = gradcheck.check(SquareRoot(), np.array([[1e-6, 0.25]]), method="central")
+    var = report.variable("x")
+    assert var.unresolved == 1 and var.mismatches == 0
+    assert report.verdict == "INCOMPLETE" and not report.passed
+    assert "unresolved" in str(report) and str(report).startswith(
+        "gradcheck SquareRoot (layer): INCOMPLETE")
+    with pytest.raises(GradientCheckError, match="INCOMPLETE"):
+        gradcheck.assert_gradients(SquareRoot(), np.array([[1e-6, 0.25]]), method="central")
