@@ -29,7 +29,7 @@ from gradcheck.conventions.target import Target, TargetRequest, Variable
 from gradcheck.errors import GradientCheckError, UsageError
 from gradcheck.modes.auto import differentiate, refuse_over_budget
 from gradcheck.modes.context import Context, make_numerics
-from gradcheck.modes.probe import joint_complex_probe
+from gradcheck.modes.probe import complex_step_notes, joint_complex_probe
 from gradcheck.options import CheckOptions, resolve_options
 from gradcheck.report.records import VariableReport
 from gradcheck.report.reports import Report
@@ -177,6 +177,7 @@ def _compare_all(
             var, analytic.gradients[var.name], outcome.numerical, outcome.result,
             outcome.method, precision.real_dtype, batch_size,
         ))
+    diagnostics += complex_step_notes(ctx)
     return reports, numerics.passes
 
 

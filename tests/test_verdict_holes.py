@@ -155,3 +155,69 @@ def test_an_element_central_differences_cannot_resolve_is_unresolved_not_a_match
         "gradcheck SquareRoot (layer): INCOMPLETE")
     with pytest.raises(GradientCheckError, match="INCOMPLETE"):
         gradcheck.assert_gradients(SquareRoot(), np.array([[1e-6, 0.25]]), method="central")
+
+
+# ---------------------------------------------------------------------------------------
+# Reports that read correctly
+
+
+def test_a_network_leads_with_the_wrong_gradient_not_an_in_place_relu() -> None:
+    from zoo import AffineBiasTimesBatch, TextbookRelu
+
+    from reference_layers import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(4, 5, 3, weight_init_std=0.5, seed=rng)
+    net.layers["Relu1"] = TextbookRelu()  # edits dout in place: harmless in this chain
+    net.layers["Affine2"] = AffineBiasTimesBatch(net.params["W2"], net.params["b2"])
+    report = gradcheck.check_network(net, rng.standard_normal((3, 4)), rng.integers(0, 3, 3))
+    assert report.guilty == "Affine2", str(report)
+    assert report.conclusion is not None
+    assert report.conclusion.startswith("Affine2.backward: db is ×3 too large")
+    assert "Also wrong: Relu1" in report.conclusion
+
+
+def test_an_in_place_forward_is_named_in_one_whole_sentence_in_a_network_table() -> None:
+    from zoo import ReluInplaceForward
+
+    from reference_layers import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(4, 5, 3, weight_init_std=0.5, seed=rng)
+    net.layers["Relu1"] = ReluInplaceForward()
+    report = gradcheck.check_network(net, rng.standard_normal((3, 4)), rng.integers(0, 3, 3))
+    row = next(line for line in str(report).splitlines() if "Relu1" in line)
+    assert "e.g. at" in row and row.rstrip().endswith(").")
+
+
+def test_a_gradient_that_changes_between_calls_is_worded_correctly() -> None:
+    class Drifting:
+        calls = 0
+
+        def forward(self, x: Any) -> Any:
+            return 2 * x
+
+        def backward(self, dout: Any) -> Any:
+            Drifting.calls += 1
+            return dout * (2 + Drifting.calls)
+
+    report = gradcheck.check(Drifting(), np.ones((2, 2)))
+    message = next(d.message for d in report.diagnostics if d.kind == "not-repeatable")
+    assert "returned the gradient of x differently" in message
+
+
+def test_the_complex_step_note_is_given_once_for_every_variable_it_concerns() -> None:
+    from reference_layers import Affine as ReferenceAffine
+
+    class AbsAffine(ReferenceAffine):
+        def forward(self, x: Any) -> Any:
+            return np.abs(super().forward(x))
+
+        def backward(self, dout: Any) -> Any:
+            return super().backward(dout * np.sign(self.x @ self.W + self.b))
+
+    rng = np.random.default_rng(0)
+    layer = AbsAffine(rng.standard_normal((4, 3)), rng.standard_normal(3))
+    report = gradcheck.check(layer, rng.standard_normal((5, 4)))
+    notes = [d.message for d in report.diagnostics if d.kind == "no-complex-step"]
+    assert len(notes) == 1 and "x, W, b" in notes[0], notes

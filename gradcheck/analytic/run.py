@@ -245,7 +245,7 @@ def _check_repeatable(
                 Diagnostic(
                     "not-repeatable",
                     Severity.ERROR,
-                    f"{target.name}.{target.backward_call} gave a different {grad_name} when "
+                    f"{target.name}.{target.backward_call} returned {grad_name} differently when "
                     f"called again after the same forward (max difference {worst:.3g}): "
                     "backward must depend only on dout and what forward cached.",
                 )

@@ -8,7 +8,7 @@ when it will not compute in float64) and, for the complex step, in complex128.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -89,6 +89,8 @@ class Context:
     rng: np.random.Generator
     diagnostics: list[Diagnostic]
     complex_for_all: bool = False
+    # Variables the complex step could not be used for, and why (one note per reason).
+    without_complex_step: dict[str, str] = field(default_factory=dict)
 
     @property
     def dout(self) -> NDArray:

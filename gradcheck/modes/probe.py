@@ -21,6 +21,7 @@ from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = [
     "PROBE_COST",
+    "complex_step_notes",
     "confirming_engine",
     "engine_for",
     "joint_complex_probe",
@@ -79,10 +80,21 @@ def engine_for(var: Variable, ctx: Context) -> str:
         return "complex"
     if method == "complex":
         raise UsageError(f"{var.name}: method='complex' cannot be used: {reason}.")
-    ctx.diagnostics.append(Diagnostic(
-        "no-complex-step", Severity.NOTE, f"complex step not used for {var.name}: {reason}"
-    ))
+    ctx.without_complex_step[var.name] = reason
     return real_engine(ctx)
+
+
+def complex_step_notes(ctx: Context) -> list[Diagnostic]:
+    """One note per reason the complex step was not used, naming every variable it
+    concerns (not one note per variable)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in ctx.without_complex_step.items():
+        by_reason.setdefault(reason, []).append(name)
+    return [
+        Diagnostic("no-complex-step", Severity.NOTE,
+                   f"complex step not used for {', '.join(names)}: {reason}")
+        for reason, names in by_reason.items()
+    ]
 
 
 def real_engine(ctx: Context) -> str:

@@ -189,7 +189,7 @@ def _conclude(
     loss_trace: Callable[[], NetTrace],
 ) -> None:
     """Fill ``guilty``, ``conclusion`` and ``hints`` of a finished report."""
-    failing = [c for c in report.checks if c.failed]
+    failing = sorted((c for c in report.checks if c.failed), key=_blame_order)
     if failing:
         report.guilty = failing[0].name
         report.conclusion = _blame(failing, report, owners)
@@ -200,6 +200,13 @@ def _conclude(
         report.conclusion = wiring_conclusion(report.end_to_end)
         report.hints = wiring_hints(run.trace, run.traced, owners,
                                     loss_trace if report.end_to_end is not None else None)
+
+
+def _blame_order(check_: LayerCheck[Report]) -> int:
+    """Wrong gradients first: they explain a wrong end-to-end gradient, while a layer that
+    only edits its arguments in place (the textbook's Relu) may be harmless in this net."""
+    report = check_.report
+    return 0 if report is None or any(v.mismatches for v in report.variables) else 1
 
 
 def _doubt(report: NetworkReport) -> str:

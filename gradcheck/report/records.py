@@ -14,6 +14,7 @@ apart with ``isinstance(record, NetworkRecord)`` (whose ``kind`` is ``"network"`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -299,9 +300,15 @@ def _first_failing(record: CheckRecord) -> VariableReport | None:
     return next((v for v in record.variables if v.mismatches), None)
 
 
+# A sentence ends at . ? or ! followed by a capital letter, not at "e.g." or "i.e.".
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)[.?!](?=\s+[A-Z])")
+
+
 def _first_sentence(text: str) -> str:
-    head, _, _ = text.partition(". ")
-    return head.rstrip(".") + "."
+    """The first sentence of ``text``, whole (``e.g. at (0, 1)`` does not end it)."""
+    found = _SENTENCE_END.search(text)
+    head = text if found is None else text[:found.end()]
+    return head if head.endswith(("?", "!")) else head.rstrip(".") + "."
 
 
 def worst_line(record: CheckRecord) -> str:
