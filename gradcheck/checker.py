@@ -29,6 +29,7 @@ from gradcheck.conventions.target import Target, TargetRequest, Variable
 from gradcheck.errors import GradientCheckError, UsageError
 from gradcheck.modes.auto import differentiate, refuse_over_budget
 from gradcheck.modes.context import Context, make_numerics
+from gradcheck.modes.kinks import resolve_meeting_kinks
 from gradcheck.modes.probe import complex_step_notes, joint_complex_probe
 from gradcheck.options import CheckOptions, resolve_options
 from gradcheck.report.records import VariableReport
@@ -113,18 +114,27 @@ def check(
     True
     """
     opts = resolve_options(**options)
-    started = time.perf_counter()
     with global_random_state_kept():
         target = make_target(
             TargetRequest(obj, inputs, vjp=vjp, grad=grad, forward_kwargs=opts.forward_kwargs,
                           seed=opts.seed)
         )
-        chosen = _selected(target, opts)
-        analytic = analytic_pass(target, seed=opts.seed, allow_inplace=opts.allow_inplace)
-        refuse_over_budget(target, chosen, opts, analytic)
-        diagnostics = list(analytic.diagnostics)
-        diagnostics += unexplained_attributes(target, analytic.output)
-        reports, evaluations = _compare_all(target, chosen, analytic, opts, diagnostics)
+        return _check_target(target, opts, look_nearby=True)
+
+
+def _check_target(target: Target, opts: CheckOptions, *, look_nearby: bool) -> Report:
+    """The pipeline after the adapter: analytic pass, numerics, verdict, report.
+
+    ``look_nearby``: where every mismatch sits where several kinks meet, check again at
+    nearby points (:mod:`gradcheck.modes.kinks`) — which do not look nearby in turn.
+    """
+    started = time.perf_counter()
+    chosen = _selected(target, opts)
+    analytic = analytic_pass(target, seed=opts.seed, allow_inplace=opts.allow_inplace)
+    refuse_over_budget(target, chosen, opts, analytic)
+    diagnostics = list(analytic.diagnostics)
+    diagnostics += unexplained_attributes(target, analytic.output)
+    reports, evaluations = _compare_all(target, chosen, analytic, opts, diagnostics, look_nearby)
     return Report(
         target=target.name,
         kind=target.kind,
@@ -146,6 +156,7 @@ def _compare_all(
     analytic: AnalyticPass,
     options: CheckOptions,
     diagnostics: list[Diagnostic],
+    look_nearby: bool,
 ) -> tuple[list[VariableReport], int]:
     """Differentiate and judge every chosen variable; return their reports and the passes."""
     if not analytic.deterministic:
@@ -169,16 +180,24 @@ def _compare_all(
         diagnostics=diagnostics,
     )
     ctx.complex_for_all = joint_complex_probe(chosen, ctx)
-    batch_size = target.batch_size()
-    reports = []
-    for var in chosen:
-        outcome = differentiate(var, ctx)
-        reports.append(variable_report(
-            var, analytic.gradients[var.name], outcome.numerical, outcome.result,
-            outcome.method, precision.real_dtype, batch_size,
-        ))
+    outcomes = {var.name: differentiate(var, ctx) for var in chosen}
     diagnostics += complex_step_notes(ctx)
-    return reports, numerics.passes
+    evaluations = numerics.passes
+    if look_nearby:
+        resolution = resolve_meeting_kinks(
+            ctx, outcomes, lambda moved: _check_target(moved, options, look_nearby=False)
+        )
+        outcomes = resolution.outcomes
+        diagnostics += resolution.diagnostics
+        evaluations = numerics.passes + resolution.evaluations
+    batch_size = target.batch_size()
+    reports = [
+        variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,
+                        outcomes[var.name].result, outcomes[var.name].method,
+                        precision.real_dtype, batch_size)
+        for var in chosen
+    ]
+    return reports, evaluations
 
 
 def _rounding_scale(target: Target, analytic: AnalyticPass) -> float:

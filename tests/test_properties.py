@@ -92,19 +92,32 @@ class AffineRelu:
         return self.affine.backward(self.relu.backward(dout))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: at a point where several kinks meet (a sample of zeros, zero "
-    "bias: every ReLU unit at 0) a valid subgradient can lie outside [left, right] of "
-    "the one-dimensional one-sided derivatives, and compare.py fails it (the report says "
-    "every wrong element sits at a kink and to recheck away from kinks)",
-)
-def test_composite_relu_at_a_zero_sample_passes() -> None:
+def _zero_sample() -> tuple[Any, Any]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4))
-    x[0] = 0.0  # a zero-padded sample
-    layer = AffineRelu(rng.standard_normal((4, 3)), np.zeros(3))
-    assert gradcheck.check(layer, x).passed
+    x[0] = 0.0  # a zero-padded sample: with zero bias, every ReLU unit of it sits at 0
+    return rng.standard_normal((4, 3)), x
+
+
+def test_composite_relu_at_a_zero_sample_passes_after_looking_nearby() -> None:
+    # Where several kinks meet, a valid subgradient can lie outside both one-sided
+    # derivatives; the check looks at nearby points away from the kinks and says so.
+    W, x = _zero_sample()
+    report = gradcheck.check(AffineRelu(W, np.zeros(3)), x)
+    assert report.passed, str(report)
+    assert any(d.kind == "kinks-meet" for d in report.diagnostics)
+    assert report.variable("x").kinks >= 1
+
+
+def test_composite_relu_wrong_away_from_the_kinks_fails_at_a_zero_sample() -> None:
+    class WrongAffineRelu(AffineRelu):
+        def backward(self, dout: np.ndarray) -> Any:
+            return 1.01 * super().backward(dout)
+
+    W, x = _zero_sample()
+    report = gradcheck.check(WrongAffineRelu(W, np.zeros(3)), x)
+    assert not report.passed
+    assert report.variable("x").mismatches > 0
 
 
 @FAST
@@ -278,3 +291,16 @@ def test_other_seeds_give_the_same_verdict(name: str) -> None:
     layer, inputs = CASES[name]
     verdicts = {gradcheck.check(layer, *inputs, seed=seed).passed for seed in range(4)}
     assert len(verdicts) == 1
+
+
+def test_a_bug_confined_to_a_zero_sample_is_still_found_by_looking_nearby() -> None:
+    class WrongFirstSample(AffineRelu):
+        def backward(self, dout: np.ndarray) -> Any:
+            dx = super().backward(dout)
+            dx[0] *= 1.5  # wrong for the first sample, which sits where the kinks meet
+            return dx
+
+    W, x = _zero_sample()
+    report = gradcheck.check(WrongFirstSample(W, np.zeros(3)), x)
+    assert not report.passed
+    assert any(d.kind == "kinks-meet" and d.severity == "error" for d in report.diagnostics)

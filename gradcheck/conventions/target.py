@@ -18,7 +18,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -176,6 +176,17 @@ class Target(ABC):
             if var.name == name:
                 return var
         raise KeyError(name)
+
+    def moved(self, values: Mapping[str, NDArray]) -> Target:
+        """This target at another point: the variables named in ``values`` take those
+        values (constants, buffers and the object itself stay as they are)."""
+        other = copy.copy(self)
+        other.variables = [
+            replace(var, value=np.array(values[var.name], dtype=var.value.dtype))
+            if var.name in values else var
+            for var in self.variables
+        ]
+        return other
 
     def batch_size(self) -> int | None:
         """The leading dimension of the first input of rank ≥ 2 (for "divide by N" hints)."""

@@ -89,8 +89,9 @@ def _kink_sentence(
         return None
     return (
         f"every wrong element of {label} sits at a kink, with a value outside both one-sided "
-        "derivatives: wrong at a single kink (ReLU at 0); where several kinks meet (an "
-        "all-zero sample, zero bias) it can be valid — recheck away from kinks."
+        "derivatives: no valid subgradient at a single kink (a ReLU unit at 0); only where "
+        "several kinks meet behind a one-number output (a loss) can it be valid — check "
+        "again at a point away from the kinks to tell."
     )
 
 

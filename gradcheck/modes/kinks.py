@@ -1,0 +1,127 @@
+"""Where several kinks meet: look nearby before calling a valid subgradient a bug.
+
+At a single kink (a ReLU unit at exactly 0) every valid subgradient of an element lies
+between its left and right one-sided derivatives, so a value outside them is a bug. Where
+several kinks meet — an all-zero sample with zero bias before a ReLU puts every unit of
+the sample at 0, and moving one input moves all of them — backprop's value (each unit's
+mask taken on one side) can lie outside both one-sided derivatives of that input and
+still be the gradient of a neighbouring smooth piece.
+
+So when every mismatch of a check sits at a kink, and each of those elements moves more
+than one kinked output (several kinks meet there), the check is run again at a few nearby
+points, moved away from the kinks, and decides there: if backward is right at every one
+of them, the mismatches are counted as kinks (and the report says why); if not, the
+check fails with what the nearby point found. A lone kink keeps the strict rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.conventions.target import Target
+from gradcheck.modes.context import Context, Outcome
+from gradcheck.verdict.compare import kink_mask
+from gradcheck.vocabulary import Diagnostic, Result, Severity, Status
+
+__all__ = ["KinkResolution", "resolve_meeting_kinks"]
+
+# How many nearby points decide, how far they are moved (relative to each variable's
+# typical size: far beyond any stencil's steps, close enough to be the same situation),
+# and how many wrong elements are examined for meeting kinks.
+_POINTS = 3
+_MOVE = 1e-3
+_EXAMINED = 16
+# A kinked output's one-sided derivatives differ by more than this many rounding levels.
+_KINK_NOISE = 64.0
+
+
+@dataclass
+class KinkResolution:
+    """The outcomes after looking nearby, what to tell the user, and what it cost."""
+
+    outcomes: dict[str, Outcome]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    evaluations: int = 0
+
+
+def resolve_meeting_kinks(
+    ctx: Context, outcomes: dict[str, Outcome], recheck: Callable[[Target], Result]
+) -> KinkResolution:
+    """Recheck nearby when every mismatch sits where several kinks meet.
+
+    ``recheck`` runs a whole check of a moved target (it must not recheck in turn) and
+    returns its report; its forward passes are counted in ``evaluations``.
+    """
+    wrong = {name: outcome.result.status == Status.MISMATCH for name, outcome in outcomes.items()}
+    if not any(mask.any() for mask in wrong.values()):
+        return KinkResolution(outcomes)
+    if not all(_at_kinks(outcomes[name], mask) for name, mask in wrong.items()):
+        return KinkResolution(outcomes)
+    examined = [(name, int(i)) for name, mask in wrong.items() for i in np.flatnonzero(mask)]
+    if not all(_kinks_meet(ctx, name, index) for name, index in examined[:_EXAMINED]):
+        return KinkResolution(outcomes)
+    resolution = KinkResolution(outcomes)
+    rng = np.random.default_rng(ctx.options.seed)
+    for _ in range(_POINTS):
+        report = recheck(ctx.target.moved(_nearby(ctx.target, rng)))
+        resolution.evaluations += int(getattr(report, "evaluations", 0))
+        if not report.passed:
+            resolution.diagnostics.append(Diagnostic(
+                "kinks-meet", Severity.ERROR,
+                "every mismatch sits where several kinks meet, but at a nearby point away "
+                f"from them backward is wrong as well: {report.summary()}",
+            ))
+            return resolution
+    count = sum(int(mask.sum()) for mask in wrong.values())
+    resolution.outcomes = {
+        name: replace(outcome, result=replace(outcome.result, status=np.where(
+            wrong[name], Status.KINK, outcome.result.status).astype(np.int8)))
+        for name, outcome in outcomes.items()
+    }
+    resolution.diagnostics.append(Diagnostic(
+        "kinks-meet", Severity.NOTE,
+        f"{count} element(s) sit where several kinks meet (an all-zero sample with zero bias "
+        "before a ReLU, say): there backward's value can be a valid subgradient outside both "
+        f"one-sided derivatives. Checked again at {_POINTS} nearby points away from the "
+        "kinks, where every gradient matches; they are counted as kinks.",
+    ))
+    return resolution
+
+
+def _at_kinks(outcome: Outcome, wrong: NDArray[np.bool_]) -> bool:
+    at_kinks = kink_mask(outcome.numerical, outcome.result.tolerance)
+    return not wrong.any() or (at_kinks is not None and bool(np.all(at_kinks[wrong])))
+
+
+def _kinks_meet(ctx: Context, name: str, index: int) -> bool:
+    """Whether moving element ``index`` of ``name`` bends more than one output."""
+    runner = ctx.numerics.real.main
+    work = runner.arrays[name].reshape(-1)
+    saved = work[index].copy()
+    h = float(np.finfo(np.float64).eps ** (1 / 3) * max(abs(float(saved.real)), 1.0))
+    outputs = {}
+    try:
+        for offset in (0, 1, -1, 2, -2):
+            work[index] = saved + offset * h
+            outputs[offset] = runner.output().astype(np.float64).ravel()
+    finally:
+        work[index] = saved
+    right = (-3 * outputs[0] + 4 * outputs[1] - outputs[2]) / (2 * h)
+    left = (3 * outputs[0] - 4 * outputs[-1] + outputs[-2]) / (2 * h)
+    typical = float(np.max(np.abs(outputs[0]))) if outputs[0].size else 0.0
+    noise = _KINK_NOISE * ctx.eps * (np.abs(outputs[0]) + typical) / h
+    return int(np.count_nonzero(np.abs(right - left) > noise)) >= 2
+
+
+def _nearby(target: Target, rng: np.random.Generator) -> dict[str, NDArray]:
+    """Every variable moved by a small random amount relative to its typical size."""
+    moved = {}
+    for var in target.variables:
+        value = var.value.astype(np.float64)
+        size = float(np.sqrt(np.mean(np.square(value)))) if value.size else 0.0
+        moved[var.name] = value + _MOVE * (size or 1.0) * rng.standard_normal(value.shape)
+    return moved
