@@ -396,3 +396,11 @@ def test_same_seed_same_json_report() -> None:
     assert _without_timings(json.loads(first.stdout)) == _without_timings(
         json.loads(second.stdout)
     )
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a": ' + "1" * 5000 + "}"])
+def test_unreadable_json_kwargs_are_one_line_usage_errors(text: str) -> None:
+    result = run("check", "reference_layers:Relu", "--shape", "2,2", "--kwargs", text)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "_json_kwargs" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -245,3 +245,12 @@ def test_profiles_are_registered_on_import():
     assert settings.get_profile("gradcheck-ci").max_examples < (
         settings.get_profile("gradcheck").max_examples
     )
+
+
+def test_one_name_given_as_a_string_is_refused_with_the_fix() -> None:
+    from hypothesis.errors import InvalidArgument
+
+    from gradcheck.strategies import reference_cases
+
+    with pytest.raises(InvalidArgument, match=r"not one string: names=\['Affine'\]"):
+        reference_cases(names="Affine")

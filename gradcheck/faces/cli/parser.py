@@ -101,12 +101,21 @@ def _json_kwargs(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"invalid JSON {text!r}: {error.msg}") from None
+        raise argparse.ArgumentTypeError(f"invalid JSON {_short(text)}: {error.msg}") from None
+    except (RecursionError, ValueError) as error:  # nesting too deep, a number too long
+        raise argparse.ArgumentTypeError(
+            f"cannot read {_short(text)} as JSON keyword arguments: {error}"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(
             f"expected a JSON object of keyword arguments like '{{\"alpha\": 0.1}}', got {text!r}"
         )
     return value
+
+
+def _short(text: str, most: int = 60) -> str:
+    """``text`` quoted, shortened for a one-line error."""
+    return repr(text if len(text) <= most else text[: most - 1] + "…")
 
 
 def _positive_int(text: str) -> int:

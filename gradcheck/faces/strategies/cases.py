@@ -48,9 +48,14 @@ def _checked_dtypes(dtypes: Any) -> list[np.dtype[Any]]:
 
 
 def _checked_names(names: Any) -> tuple[str, ...]:
+    if isinstance(names, str):
+        raise InvalidArgument(
+            f"names={names!r} must be a sequence of reference layer names, not one string: "
+            f"names=[{names!r}]; known: {', '.join(REFERENCE_NAMES)}"
+        )
     chosen = REFERENCE_NAMES if names is None else tuple(names)
     unknown = [name for name in chosen if name not in _BUILDERS]
-    if isinstance(names, str) or not chosen or unknown:
+    if not chosen or unknown:
         raise InvalidArgument(
             f"names={names!r} must be a non-empty sequence of reference layer names; "
             f"unknown: {unknown or names!r}; known: {', '.join(REFERENCE_NAMES)}"
