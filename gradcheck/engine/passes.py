@@ -4,8 +4,9 @@ Every numerical engine calls the target's ``forward`` through a :class:`Runner`,
 counts the passes so that ``report.evaluations`` is honest (probes and verifications
 included). Independent pieces of work — colour groups, directions, chunks of elements —
 can be handed to any :class:`concurrent.futures.Executor` through :class:`Runners`; the
-engines perturb working arrays in place, so every task gets its own working copy (a fresh
-:class:`~gradcheck.conventions.target.Instance`). Without an executor everything runs
+engines perturb working arrays in place, so every task gets its own working copy (any
+object with ``arrays`` and ``forward()``, a :class:`WorkingCopy`: the conventions' working
+copies are such objects). Without an executor everything runs
 serially on one shared copy. There is no scheduler here: the executor is the user's (threads,
 processes that can pickle the task, a ``dask.distributed`` client).
 """
@@ -14,14 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.conventions.target import Instance
-
-__all__ = ["TASKS", "Runner", "Runners", "chunks"]
+__all__ = ["TASKS", "Runner", "Runners", "WorkingCopy", "chunks"]
 
 # Independent pieces of work handed to an executor at once: enough to keep a pool busy,
 # few enough that building a working copy per task stays cheap.
@@ -31,13 +30,24 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+class WorkingCopy(Protocol):
+    """What the engines need of a working copy: arrays to perturb, a forward pass."""
+
+    @property
+    def arrays(self) -> dict[str, NDArray]:
+        """The working arrays the forward pass reads, by variable name."""
+
+    def forward(self) -> Any:
+        """Run the forward pass at the current working arrays; return its output."""
+
+
 class Runner:
     """A working copy whose forward passes are counted.
 
     ``arrays[name]`` is the working array the engines perturb in place.
     """
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: WorkingCopy) -> None:
         self.instance = instance
         self.passes = 0
 
@@ -77,7 +87,7 @@ class Runners:
     its own when an executor is given; :attr:`passes` counts the passes of all of them.
     """
 
-    def __init__(self, make: Callable[[], Instance], executor: Executor | None = None) -> None:
+    def __init__(self, make: Callable[[], WorkingCopy], executor: Executor | None = None) -> None:
         self.make = make
         self.executor = executor
         self.main = Runner(make())
@@ -114,7 +124,7 @@ class Runners:
 
 
 def _run_on_fresh_copy(
-    make: Callable[[], Instance], task: Callable[[Runner, Any], Result], item: Any
+    make: Callable[[], WorkingCopy], task: Callable[[Runner, Any], Result], item: Any
 ) -> tuple[Result, int]:
     runner = Runner(make())
     return task(runner, item), runner.passes
