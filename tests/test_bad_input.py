@@ -318,8 +318,8 @@ REFUSED: dict[str, Refused] = {
     ),
     "backward-wrong-shape-transposed": Refused(
         lambda: (Transposes(), (_x(),)),
-        r"^Transposes\.backward: the gradient of x has shape \(4, 3\) \(transposed\?\); "
-        r"expected \(3, 4\), the shape of x\.$",
+        r"^Transposes\.backward: the gradient of x has shape \(4, 3\); "
+        r"expected \(3, 4\), the shape of x \(transposed\?\)\.$",
     ),
     "backward-wrong-shape": Refused(
         lambda: (DropsColumn(), (_x(),)),

@@ -221,3 +221,23 @@ def test_the_complex_step_note_is_given_once_for_every_variable_it_concerns() ->
     report = gradcheck.check(layer, rng.standard_normal((5, 4)))
     notes = [d.message for d in report.diagnostics if d.kind == "no-complex-step"]
     assert len(notes) == 1 and "x, W, b" in notes[0], notes
+
+
+@pytest.mark.parametrize(("bias_gradient", "hint"), [
+    (lambda d: d.sum(axis=1), "summed over the wrong axis?"),
+    (lambda d: d.copy(), "not summed over the batch?"),
+])
+def test_a_bias_gradient_of_the_wrong_shape_names_the_parameter_and_the_axis(
+    bias_gradient: Any, hint: str
+) -> None:
+    class WrongBias(Affine):
+        def backward(self, dout: Any) -> Any:
+            dx = super().backward(dout)
+            self.db = bias_gradient(dout)
+            return dx
+
+    with pytest.raises(gradcheck.CheckError) as caught:
+        gradcheck.check(WrongBias(np.ones((4, 3)), np.zeros(3)), np.ones((5, 4)))
+    message = str(caught.value)
+    assert "WrongBias.backward: db has shape" in message
+    assert "the shape of parameter b" in message and hint in message

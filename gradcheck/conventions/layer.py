@@ -224,7 +224,7 @@ class LayerTarget(Target):
                     f"expected the gradient of parameter {name}, an array of shape "
                     f"{tuple(value.shape)}."
                 )
-            as_gradient(self.name, "backward", grad_name, value, gradient)
+            as_gradient(self.name, "backward", grad_name, value, gradient, of=f"parameter {name}")
             self._add_parameter(name, "attribute", getattr(self.layer, name))
         self.unexplained = [
             name

@@ -107,8 +107,26 @@ def input_names(function: Callable[..., Any], count: int) -> list[str]:
     return names[:count]
 
 
-def as_gradient(owner: str, call: str, name: str, like: NDArray, value: Any) -> NDArray:
-    """Validate one gradient returned for variable ``name`` (shaped like ``like``)."""
+def _shape_hint(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """What a gradient of shape ``got`` where ``expected`` was due probably did wrong."""
+    if got == expected[::-1]:
+        return " (transposed?)"
+    if len(got) == len(expected) + 1 and got[1:] == expected:
+        return " — not summed over the batch? (sum over axis 0, as db = dout.sum(axis=0) does)"
+    if len(got) == len(expected) == 1:
+        return (" — summed over the wrong axis? A bias's gradient sums over the batch: "
+                "db = dout.sum(axis=0)")
+    return ""
+
+
+def as_gradient(
+    owner: str, call: str, name: str, like: NDArray, value: Any, *, of: str | None = None
+) -> NDArray:
+    """Validate one gradient returned for variable ``name`` (shaped like ``like``).
+
+    ``of`` says whose gradient it is, for messages (default ``name``; ``"parameter b"``
+    when ``name`` is the gradient's own name, ``db``).
+    """
     expected = f"an array of shape {tuple(like.shape)}"
     if value is None:
         raise CheckError(
@@ -139,10 +157,11 @@ def as_gradient(owner: str, call: str, name: str, like: NDArray, value: Any) -> 
         if value.size == like.size == 1:
             value = value.reshape(like.shape)
         else:
-            hint = " (transposed?)" if value.shape == like.shape[::-1] else ""
+            hint = _shape_hint(tuple(value.shape), tuple(like.shape))
+            subject = name if of else f"the gradient of {name}"
             raise CheckError(
-                f"{owner}.{call}: the gradient of {name} has shape {tuple(value.shape)}{hint}; "
-                f"expected {tuple(like.shape)}, the shape of {name}."
+                f"{owner}.{call}: {subject} has shape {tuple(value.shape)}; expected "
+                f"{tuple(like.shape)}, the shape of {of or name}{hint}."
             )
     if not np.all(np.isfinite(value)):
         raise CheckError(
