@@ -195,9 +195,9 @@ def test_cases_come_in_the_dtype_asked_for(family: str, dtype: Any) -> None:
     assert arrays and {a.dtype for a in arrays} == {np.dtype(wanted)}
 
 
-NEVER_DETECTABLE = {("gelu", "erf-derivative")}
+SUB_THRESHOLD = {("gelu", "erf-derivative")}
 BUGS = [(f, b) for f, family in FAMILIES.items() for b in family.bugs
-        if (f, b) not in NEVER_DETECTABLE]
+        if (f, b) not in SUB_THRESHOLD]
 
 
 @pytest.mark.parametrize(("family", "bug"), BUGS)
@@ -214,8 +214,8 @@ def test_every_bug_gives_a_detectable_mutant_that_differs_only_by_its_bug(
 
 
 def test_gelus_erf_derivative_is_off_by_less_than_a_detectable_margin() -> None:
-    """The numpy-ml bug is real but small (≤ 8.7e-4): never detectable at 2 %, so the
-    benchmark cannot count it."""
+    """The numpy-ml bug is real but small (≤ 8.7e-4): detectable at 2 % only where every
+    gradient element is about 0, so the benchmark almost never counts it."""
     x = np.linspace(-6, 6, 2001)
     right, wrong = Gelu(), Gelu(bug="erf-derivative")
     gap = np.abs(right.derivative(x) - wrong.derivative(x))
