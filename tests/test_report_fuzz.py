@@ -12,10 +12,6 @@ random options, and sometimes with a synthesised target name full of markup. Eac
   ``)``, not in ``e.g.``, and on one line of the text report;
 * mark a row ✓ only beside ``wrong`` 0, no unresolved element and ``err/tol`` ≤ 1, and ✗
   only beside ``wrong`` > 0 (text and Markdown), and a network row ✓ only when it passed.
-
-Three known faults of the renderers are left out here and pinned by strict-xfail tests
-at the end: the HTML of a report with unresolved elements raises, a note and the row of a
-net whose gradient() raised have no full stop.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
-import pytest
 from catalogue import FAMILIES, AffineRelu, TimeRNN, family_case, family_mutant
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -42,10 +37,6 @@ from reference_layers import TwoLayerNet
 
 Report = gradcheck.Report | gradcheck.NetworkReport
 ENDS = (".", "?", ")")
-# Words the checker leaves without a full stop (pinned by the strict-xfail tests below):
-# a note about the complex step, and the exception a net's gradient() raised.
-_NO_STOP = "forward returned a real value for complex input"
-_RAISED = re.compile(r"\w+\.gradient raised \w+: ")
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +181,7 @@ def _sentences(report: Report) -> list[str]:
     if isinstance(report, gradcheck.NetworkReport):
         detail = report.detail()
         return found + report.hints + (_sentences(detail) if detail is not None else [])
-    found += [d.message for d in report.diagnostics if not d.message.endswith(_NO_STOP)]
+    found += [d.message for d in report.diagnostics]
     return found + [v.diagnosis for v in report.variables if v.diagnosis]
 
 
@@ -198,10 +189,9 @@ def _assert_renders(report: Report) -> tuple[str, str]:
     text, markdown = str(report), report._repr_markdown_()
     # NaN stays NaN (an unresolved stencil outside the domain); the CLI writes it as null.
     assert json.loads(json.dumps(report.to_dict()))["target"] == report.target
-    if not _unresolved(report):  # see test_html_of_unresolved_elements_renders
-        fragment, page = report._repr_html_(), report.to_html()
-        assert html.escape(report.target) in page and html.escape(report.target) in fragment
-        HTMLParser().feed(page)
+    fragment, page = report._repr_html_(), report.to_html()
+    assert html.escape(report.target) in page and html.escape(report.target) in fragment
+    HTMLParser().feed(page)
     return text, markdown
 
 
@@ -221,7 +211,7 @@ def _assert_network_rows(report: gradcheck.NetworkReport) -> None:
         assert (mark == "✓") == (verdict == "passed"), (mark, layer, verdict)
         # The end-to-end row names the wrong parameters as a list ("wrong: W1, b2").
         listed = layer == "gradient() end to end" and diagnosis.startswith("wrong: ")
-        if verdict != "passed" and not listed and not _RAISED.match(diagnosis):
+        if verdict != "passed" and not listed:
             assert diagnosis.endswith(ENDS), (layer, diagnosis)
 
 
@@ -289,25 +279,21 @@ def test_the_fuzzed_reports_reach_every_verdict_and_corner() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Known faults of the renderers, left out above (strict: a fix turns these red)
+# Corners that once broke
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="heatmap tooltips have no name for Status.UNRESOLVED")
 def test_html_of_unresolved_elements_renders() -> None:
     report = _oddity(np.random.default_rng(0), 0)
     assert report.variable("x").unresolved == 1
     assert "unresolved" in report.to_html()
 
 
-@pytest.mark.xfail(strict=True, reason="the 'forward returned a real value' note has no stop")
 def test_the_no_complex_step_note_is_a_whole_sentence() -> None:
     report = _oddity(np.random.default_rng(0), 4)
     notes = [d.message for d in report.diagnostics if d.kind == "no-complex-step"]
     assert notes and all(note.endswith(ENDS) for note in notes), notes
 
 
-@pytest.mark.xfail(strict=True, reason="the exception of a net's gradient() is shown bare")
 def test_the_row_of_a_gradient_that_raised_is_a_whole_sentence() -> None:
     report = _network(np.random.default_rng(0), 7)
     assert report.end_to_end_error is not None

@@ -17,7 +17,7 @@ from gradcheck.conventions.target import Variable
 from gradcheck.engine.numeric import supports_complex_step
 from gradcheck.errors import UsageError
 from gradcheck.modes.context import Context
-from gradcheck.vocabulary import Diagnostic, Severity
+from gradcheck.vocabulary import Diagnostic, Severity, sentence
 
 __all__ = [
     "PROBE_COST",
@@ -92,7 +92,7 @@ def complex_step_notes(ctx: Context) -> list[Diagnostic]:
         by_reason.setdefault(reason, []).append(name)
     return [
         Diagnostic("no-complex-step", Severity.NOTE,
-                   f"complex step not used for {', '.join(names)}: {reason}")
+                   sentence(f"complex step not used for {', '.join(names)}: {reason}"))
         for reason, names in by_reason.items()
     ]
 

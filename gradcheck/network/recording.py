@@ -19,6 +19,7 @@ from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError
 from gradcheck.network.protocol import layers_of
 from gradcheck.tracing import METHODS, Call, NotWatchableError, Tracer
+from gradcheck.vocabulary import sentence
 
 __all__ = ["BackwardCall", "ForwardCall", "NetTrace", "checked_call", "record_run"]
 
@@ -128,7 +129,9 @@ def record_run(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, NetTr
             try:
                 trace.gradients = getattr(traced, method)(*data)
             except Exception as error:
-                trace.error = f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
+                trace.error = sentence(
+                    f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
+                )
     return traced, trace
 
 
