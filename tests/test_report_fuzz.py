@@ -170,10 +170,6 @@ def _checks(report: Report) -> list[gradcheck.Report]:
     return [report]
 
 
-def _unresolved(report: Report) -> bool:
-    return any(v.unresolved for check in _checks(report) for v in check.variables)
-
-
 def _sentences(report: Report) -> list[str]:
     """Every conclusion, diagnosis and hint the text report states (for a network: its
     own, and those of the one layer's report it shows in full)."""
