@@ -124,5 +124,5 @@ class Context:
         return default_tolerance(
             self.precision.compute_dtype(var), rtol=opts.rtol, atol=opts.atol,
             strict=opts.strict, rounding=self.precision.rounding.get(var.name, 0.0),
-            floor=self.precision.floor,
+            floor=self.precision.floor, flow=self.precision.small_flow,
         )

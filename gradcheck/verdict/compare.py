@@ -58,6 +58,10 @@ _RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.flo
 _STRICT_FACTOR = 0.1
 # atol by default: this fraction of rtol times the variable's typical small gradient.
 _ATOL_FRACTION = 0.1
+# ... and never less than for a gradient this fraction of the gradients flowing through the
+# computation: a gradient that is 0 in exact arithmetic (a shift before a BatchNorm) comes
+# out at ~1e-12 where BatchNorm divides by a tiny spread, on both sides.
+_FLOW_FRACTION = 1e-4
 # How many numerical error estimates (and measured roundings) an element may be off.
 ERROR_WEIGHT = 2.0
 # An element is resolved when its numerical error bar is at most this many tolerances
@@ -75,12 +79,14 @@ class Tolerance:
     the typical small gradient" (:func:`typical_size`), fixed by :meth:`sized`. ``floor`` is
     the finest error bar the numerical side can reach (its rounding of the gradients flowing through
     the computation): an element whose error bar is this small counts as resolved.
+    ``flow`` is the typical size of those gradients (it bounds ``atol`` from below).
     """
 
     rtol: float
     atol: float | None
     rounding: NDArray[np.float64] | float = 0.0
     floor: float = 0.0
+    flow: float = 0.0
 
     def sized(self, *gradients: NDArray) -> Tolerance:
         """This tolerance with ``atol`` fixed, if unset, by the larger typical size of the
@@ -89,6 +95,7 @@ class Tolerance:
         if self.atol is not None:
             return self
         typical = max((typical_size(g) for g in gradients), default=0.0)
+        typical = max(typical, _FLOW_FRACTION * self.flow)
         return replace(self, atol=_ATOL_FRACTION * self.rtol * typical)
 
     def allowance(self, reference: NDArray) -> NDArray[np.float64]:
@@ -124,6 +131,7 @@ def default_tolerance(
     strict: bool = False,
     rounding: NDArray[np.float64] | float = 0.0,
     floor: float = 0.0,
+    flow: float = 0.0,
 ) -> Tolerance:
     """Resolve tolerances for a gradient computed in ``dtype``.
 
@@ -135,6 +143,7 @@ def default_tolerance(
         atol=atol,
         rounding=rounding,
         floor=floor,
+        flow=flow,
     )
 
 
