@@ -194,7 +194,7 @@ def _compare_all(
     reports = [
         variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,
                         outcomes[var.name].result, outcomes[var.name].method,
-                        precision.real_dtype, batch_size)
+                        precision.real_dtype, batch_size, outcomes[var.name].diagnosis)
         for var in chosen
     ]
     return reports, evaluations

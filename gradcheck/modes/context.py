@@ -74,6 +74,9 @@ class Outcome:
     numerical: NumericalGradient
     result: Comparison
     method: str
+    # Replaces the diagnosis read from the elements' pattern, when the elements checked are
+    # only a sample or a localisation that stopped short (see modes.fast).
+    diagnosis: str | None = None
 
 
 @dataclass
