@@ -8,17 +8,23 @@ engines perturb working arrays in place, so every task gets its own working copy
 object with ``arrays`` and ``forward()``, a :class:`WorkingCopy`: the conventions' working
 copies are such objects). Without an executor everything runs
 serially on one shared copy. There is no scheduler here: the executor is the user's (threads,
-processes that can pickle the task, a ``dask.distributed`` client).
+processes, a ``dask.distributed`` client) or one made from the ``workers`` or ``scheduler``
+option (:mod:`gradcheck.engine.executors`). Every task is a module-level function or a
+bound method of a frozen dataclass, and a working copy is made by a ``functools.partial``
+of a module-level function, so processes can receive them by pickling.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+from gradcheck.errors import UsageError
 
 __all__ = ["TASKS", "Runner", "Runners", "WorkingCopy", "chunks"]
 
@@ -113,13 +119,23 @@ class Runners:
         """
         if self.executor is None or len(items) <= 1:
             return [task(self.main, item) for item in items]
-        futures = [self.executor.submit(_run_on_fresh_copy, self.make, task, item)
-                   for item in items]
         results = []
-        for future in futures:
-            result, passes = future.result()
-            self._remote_passes += passes
-            results.append(result)
+        try:
+            futures = [self.executor.submit(_run_on_fresh_copy, self.make, task, item)
+                       for item in items]
+            for future in futures:
+                result, passes = future.result()
+                self._remote_passes += passes
+                results.append(result)
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            if "pickle" not in str(error).lower():
+                raise
+            raise UsageError(
+                f"the executor could not send the work to its workers ({error}). Worker "
+                "processes need the layer's class, and everything it holds, importable: "
+                "defined at module level, not inside a function or in __main__ (threads need "
+                "nothing of the kind)."
+            ) from None
         return results
 
 

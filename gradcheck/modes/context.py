@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from gradcheck.analytic.precision import Precision
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
+from gradcheck.engine.executors import executor_for
 from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
@@ -58,11 +59,12 @@ def make_numerics(
     gets fresh copies of them.
     """
     dtype = None if real_dtype != np.float64 else np.float64
-    real = Runners(partial(_working_copy, target, dtype, inplace_forward), options.executor)
+    executor = executor_for(options.executor, options.workers, options.scheduler)
+    real = Runners(partial(_working_copy, target, dtype, inplace_forward), executor)
     complex_runners = None
     if options.method in ("auto", "complex"):
         complex_runners = Runners(
-            partial(_working_copy, target, np.complex128, inplace_forward), options.executor
+            partial(_working_copy, target, np.complex128, inplace_forward), executor
         )
     return Numerics(real, real_dtype, complex_runners)
 
