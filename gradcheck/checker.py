@@ -168,7 +168,7 @@ def _compare_all(
         return [], 0
     precision = measure_precision(target, analytic)
     diagnostics += precision.notes
-    numerics = make_numerics(target, options, analytic.inplace_forward, precision.real_dtype)
+    numerics = make_numerics(target, options, analytic, precision.real_dtype)
     ctx = Context(
         target=target,
         numerics=numerics,
