@@ -17,6 +17,7 @@ of a module-level function, so processes can receive them by pickling.
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
@@ -56,6 +57,12 @@ class Runner:
     def __init__(self, instance: WorkingCopy) -> None:
         self.instance = instance
         self.passes = 0
+        self.seconds = 0.0  # spent in forward passes: what a pass costs, measured
+
+    @property
+    def seconds_per_pass(self) -> float | None:
+        """The mean time of this runner's forward passes (None before the first)."""
+        return self.seconds / self.passes if self.passes else None
 
     @property
     def arrays(self) -> dict[str, NDArray]:
@@ -65,7 +72,11 @@ class Runner:
     def output(self) -> NDArray:
         """One forward pass at the current working arrays: the output as an array."""
         self.passes += 1
-        return np.asarray(self.instance.forward())
+        started = time.perf_counter()
+        try:
+            return np.asarray(self.instance.forward())
+        finally:
+            self.seconds += time.perf_counter() - started
 
     def loss(self, name: str, weights: NDArray) -> Callable[[NDArray], complex | float]:
         """``L(x) = Σ weights ⊙ forward()`` with variable ``name`` set to ``x``.
