@@ -30,8 +30,9 @@ __all__ = ["colouring_for", "full_check", "full_cost", "some_elements"]
 # patterns (a NaN probe of two passes each).
 _COLOUR_GAIN = 2
 _COLOUR_TRIES = 24
-# Passes a coloured check needs beyond its stencils: f(x), the verification stencil.
-_COLOUR_OVERHEAD = 6
+# Passes a coloured check needs beyond its stencils: the NaN probe of its pattern, and
+# the verification stencil (with f(x) for a real engine).
+_NAN_PROBES = 2
 
 
 def colouring_for(var: Variable, ctx: Context) -> Colouring | None:
@@ -47,11 +48,14 @@ def colouring_for(var: Variable, ctx: Context) -> Colouring | None:
     return None
 
 
-def full_cost(var: Variable, method: str, colouring: Colouring | None) -> int:
-    """Forward passes of a full check of ``var`` (coloured when a pattern is known)."""
-    if colouring is None:
-        return var.value.size * engine(method).cost + 1
-    return colouring.colours * engine(method).cost + _COLOUR_OVERHEAD
+def full_cost(var: Variable, method: str, colouring: Colouring | int | None) -> int:
+    """Forward passes of a full check of ``var`` (coloured when a pattern, or a number of
+    colours, is given)."""
+    colours = colouring.colours if isinstance(colouring, Colouring) else colouring
+    spec = engine(method)
+    if colours is None or colours >= var.value.size:
+        return var.value.size * spec.cost + 1
+    return (colours + 1) * spec.cost + _NAN_PROBES + (spec.arithmetic == "real")
 
 
 @dataclass(frozen=True)
