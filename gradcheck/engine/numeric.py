@@ -30,6 +30,7 @@ __all__ = [
     "complex_from_values",
     "complex_step",
     "numerical_gradient",
+    "random_direction",
     "stencil_derivatives",
     "stencil_from_table",
     "step_sizes",
@@ -279,6 +280,22 @@ def _assemble(
     )
 
 
+# Random directions are drawn a byte per element: the low bit the sign, the other seven
+# one of 128 sizes in [0.5, 1). A float per element (signs and sizes drawn apart) cost a
+# third of a fast check of a (100, 3136) input; 128 sizes are as good against cancellation.
+_DIRECTION_BYTES = np.array(
+    [(0.5 + (k >> 1) / 256) * (1 - 2 * (k & 1)) for k in range(256)], dtype=np.float64
+)
+
+
+def random_direction(rng: np.random.Generator, shape: int | tuple[int, ...]) -> NDArray:
+    """Random signs times sizes in [0.5, 1): no entry near 0, so every element weighs in."""
+    count = int(np.prod(shape))
+    drawn = np.frombuffer(rng.bytes(count), dtype=np.uint8)
+    direction: NDArray = _DIRECTION_BYTES[drawn].reshape(shape)
+    return direction
+
+
 def supports_complex_step(
     f: ScalarFunction, x: NDArray, rng: np.random.Generator,
     real_pass: ScalarFunction | None = None,
@@ -296,6 +313,7 @@ def supports_complex_step(
     (bool, str)
         Whether the complex step can be used, and if not, why.
     """
+    # Drawn as it always was: the probe's verdicts on kinked layers depend on its direction.
     direction = rng.choice([-1.0, 1.0], size=x.shape) * rng.uniform(0.5, 1.0, size=x.shape)
     work = x.astype(np.complex128)
     try:

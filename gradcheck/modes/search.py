@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.engine.directional import directional_derivative
-from gradcheck.engine.numeric import step_units
+from gradcheck.engine.numeric import random_direction, step_units
 from gradcheck.engine.passes import Runner, Runners
 from gradcheck.engine.spec import engine
 from gradcheck.verdict.compare import ERROR_WEIGHT
@@ -201,9 +201,7 @@ class DirectionalSearch:
     def __post_init__(self) -> None:
         point = self.runners.main.arrays[self.name].real.ravel()
         unit = step_units(point, self.method)  # the element steps' units
-        signs = self.rng.choice([-1.0, 1.0], size=(self.directions, point.size))
-        sizes = self.rng.uniform(0.5, 1.0, size=(self.directions, point.size))
-        vectors = signs * sizes * unit
+        vectors = random_direction(self.rng, (self.directions, point.size)) * unit
         weights = self.analytic.astype(np.float64).ravel()
         f0 = None
         if engine(self.method).arithmetic == "real":
