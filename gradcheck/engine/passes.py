@@ -86,6 +86,16 @@ class Runner:
         """
         weights = weights.astype(np.float64)
         work = self.arrays[name]
+        if weights.ndim == 0:  # a loss: one number, no array arithmetic per pass
+            weight = float(weights)
+
+            def scalar_loss(x: NDArray) -> complex | float:
+                if x is not work:
+                    np.copyto(work, x)
+                value: complex | float = weight * self.output().item()
+                return value
+
+            return scalar_loss
 
         def loss(x: NDArray) -> complex | float:
             if x is not work:
