@@ -41,10 +41,11 @@ DIRECTIONS = 2
 # Rounds of localisation before the full check decides.
 _ROUNDS = 3
 # Elements of a widespread mismatch checked one by one: enough to see that many are
-# wrong and how, few enough that the whole check costs a few fast checks.
-_SAMPLE = 8
-# ... when that is at least this many times cheaper than a full check (else it decides).
-_SAMPLE_GAIN = 4
+# wrong and how, few enough that the whole check costs a few fast checks. They are drawn
+# in batches, and sampling stops once a batch leaves this many found wrong.
+_SAMPLE, _BATCH, _ENOUGH = 8, 2, 2
+# ... when naming every element would cost this many times more (else the full check).
+_SAMPLE_GAIN = 2
 # One-sided confidence of the share of wrong elements the report claims.
 _CONFIDENCE = 0.95
 
@@ -101,7 +102,10 @@ def fast_check(
         if suspects.stopped:
             found.unlocalised = suspects.indices
             break
-        if suspects.dense and suspects.gave_up and full > _SAMPLE_GAIN * _SAMPLE * per_element:
+        # A full check would confirm nearly every element's mismatch one by one.
+        naming_all = full + suspects.indices.size * (per_element - engine(method).cost)
+        if suspects.dense and suspects.gave_up and (
+                naming_all > _SAMPLE_GAIN * _SAMPLE * per_element):
             _sample_widespread(var, ctx, method, search, screened, suspects.indices, found,
                                analytic, tolerance, full)
             break
@@ -153,18 +157,27 @@ def _sample_widespread(
 ) -> None:
     """Check a sample of the failing groups one by one; when some are wrong, say that the
     mismatch is widespread (the verdict FAILS on them), with its share and pattern."""
-    sample = np.sort(ctx.rng.choice(union, size=min(_SAMPLE, union.size), replace=False))
-    found.verified = _checked(var, ctx, method, sample, found.verified, analytic, tolerance)
-    status = found.verified.result.status.reshape(-1)[sample]
+    drawn = ctx.rng.choice(union, size=min(_SAMPLE, union.size), replace=False)
+    sample = np.zeros(0, dtype=np.intp)
+    status = np.zeros(0, dtype=np.int8)
+    for start in range(0, drawn.size, _BATCH):
+        sample = np.sort(np.concatenate([sample, drawn[start:start + _BATCH]]))
+        found.verified = _checked(var, ctx, method, drawn[start:start + _BATCH],
+                                  found.verified, analytic, tolerance)
+        status = found.verified.result.status.reshape(-1)[sample]
+        if np.count_nonzero(status == Status.MISMATCH) >= _ENOUGH:
+            break
     wrong = int(np.count_nonzero(status == Status.MISMATCH))
-    if not wrong:
+    if not wrong or found.verified is None:
         return  # no wrong element in the sample: the full check decides
     size = var.value.size
     share = _lower_bound(wrong, int(sample.size)) * union.size / size
     label = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
-    numbers = found.verified.numerical.value.reshape(-1)[sample]
+    # The factor is read from elements compared as such (not kinks, nor unresolved).
+    compared = sample[(status == Status.MISMATCH) | (status == Status.OK)]
+    numbers = found.verified.numerical.value.reshape(-1)[compared]
     a = np.asarray(analytic, dtype=np.float64)
-    pattern = describe_factor(label, a.reshape(-1)[sample], numbers,
+    pattern = describe_factor(label, a.reshape(-1)[compared], numbers,
                               batch_size=ctx.target.batch_size())
     if pattern is None and a.ndim == 2 and a.shape[0] == a.shape[1] and all(
             search.passes(np.arange(size, dtype=np.intp), d, measured, a.T.ravel())
