@@ -44,8 +44,9 @@ _ROUNDS = 3
 # wrong and how, few enough that the whole check costs a few fast checks. They are drawn
 # in batches, and sampling stops once a batch leaves this many found wrong.
 _SAMPLE, _BATCH, _ENOUGH = 8, 2, 2
-# ... when naming every element would cost this many times more (else the full check).
-_SAMPLE_GAIN = 2
+# ... when naming every element would cost more than this many samples (else the full
+# check).
+_SAMPLE_GAIN = 1
 # One-sided confidence of the share of wrong elements the report claims.
 _CONFIDENCE = 0.95
 
@@ -102,13 +103,14 @@ def fast_check(
         if suspects.stopped:
             found.unlocalised = suspects.indices
             break
-        # A full check would confirm nearly every element's mismatch one by one.
-        naming_all = full + suspects.indices.size * (per_element - engine(method).cost)
-        if suspects.dense and suspects.gave_up and (
-                naming_all > _SAMPLE_GAIN * _SAMPLE * per_element):
-            _sample_widespread(var, ctx, method, search, screened, suspects.indices, found,
-                               analytic, tolerance, full)
-            break
+        if suspects.dense and suspects.gave_up:
+            colouring = colouring or colouring_for(var, ctx)
+            if _naming_all(var, method, colouring, suspects.indices.size, per_element) > (
+                    _SAMPLE_GAIN * _SAMPLE * per_element):
+                _sample_widespread(var, ctx, method, search, screened, suspects.indices,
+                                   found, analytic, tolerance,
+                                   full_cost(var, method, colouring))
+                break
         if suspects.gave_up or not suspects.indices.size:
             break  # nothing to pin down: the full check below decides
         found.verified = _checked(var, ctx, method, suspects.indices, found.verified,
@@ -136,6 +138,16 @@ def fast_check(
         return _stopped_at_budget(var, ctx, outcome, found.unlocalised,
                                   search.test_cost, per_element)
     return outcome
+
+
+def _naming_all(
+    var: Variable, method: str, colouring: Colouring | None, wrong: int, per_element: int
+) -> int:
+    """Passes of a full check that finds ``wrong`` elements wrong: the stencils, and the
+    confirmation of each mismatch (all of a colour's at once when coloured)."""
+    confirmations = colouring.colours if colouring is not None else wrong
+    return full_cost(var, method, colouring) + confirmations * (per_element
+                                                                 - engine(method).cost)
 
 
 def _checked(
