@@ -216,11 +216,6 @@ class DirectionalSearch:
         """Forward passes per directional test."""
         return engine(self.method).cost
 
-    @property
-    def vectors(self) -> NDArray:
-        """The random directions, one row each, in the units of the element steps."""
-        return self._task.vectors
-
     # -- tests ----------------------------------------------------------------------
     def passes(self, members: NDArray[np.intp], direction: int, measured: Measurement,
                weights: NDArray | None = None) -> bool:
