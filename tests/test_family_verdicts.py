@@ -24,8 +24,9 @@ from reference_layers import Affine, BatchNormalization, LayerNorm, MeanSquaredE
 
 # Families whose correct cases the checker does not pass yet, and why.
 FALSE_ALARMS = {
+    "rnn-float32-buffers": "float32 output of a float64 computation: small variables can "
+    "stay unresolved (INCOMPLETE, never FAILED: see the test below)",
     "embedding": "backward returning None for an integer index is refused",
-    "rnn-float32-buffers": "float32 output of a float64 computation: unresolved, kinks",
 }
 BUGS = [(f, b) for f, family in FAMILIES.items() for b in family.bugs]
 CI = settings(max_examples=30, deadline=None)
@@ -81,15 +82,18 @@ def test_an_embedding_returning_none_for_its_integer_input_is_checked() -> None:
     assert report.passed
 
 
-@pytest.mark.xfail(strict=True, reason="float32 rounding of the output read as noise and kinks")
-@pytest.mark.parametrize("seed", [0, 77])
-def test_the_sequels_rnn_with_float32_buffers_passes(seed: int) -> None:
-    rng = np.random.default_rng(seed)  # seed 0: INCOMPLETE; seed 77: FAILED at a "kink"
+@pytest.mark.parametrize("seed", [0, 2, 77])
+def test_the_sequels_rnn_with_float32_buffers_is_never_failed(seed: int) -> None:
+    # float32 buffers round a float64 RNN's output: the stencils' steps must be large, and
+    # their error bars on tiny variables can stay wider than float32's tolerance
+    # (INCOMPLETE); a false FAILED — noise read as kinks, truncation as a mismatch — never.
+    rng = np.random.default_rng(seed)
     layer = TimeRNN(rng.standard_normal((1, 2)), 0.7 * rng.standard_normal((2, 2)),
                     0.5 * rng.standard_normal(2), buffer="f")
     report = gradcheck.check(layer, rng.standard_normal((1, 4, 1)),
                              0.5 * rng.standard_normal((1, 2)))
-    assert report.passed, str(report)
+    assert report.verdict != "FAILED", str(report)
+    assert all(v.kinks == 0 for v in report.variables)
 
 
 def test_a_parameter_the_output_does_not_depend_on_passes() -> None:

@@ -28,11 +28,12 @@ __all__ = ["NoiseSamples", "NumericalGradient"]
 # A derivative's rounding error is within this many noise levels of f over h: the central
 # difference's noise has a standard deviation of 0.7 σ/h, so this is about eleven of them.
 NOISE_SIGMAS = 8.0
-# Fewer samples than this are pooled with a fraction of the worst case as a floor.
+# Fewer samples than this are not pooled by their median but by their largest, with a
+# fraction of the worst case as a floor (one draw can be small by chance).
 _POOL = 8
 # The worst case counts every term of f as rounding; pooling replaces it by a measurement,
 # which for few samples is trusted down to this fraction of the worst case.
-_WORST_CASE_FRACTION = 1 / 16
+_WORST_CASE_FRACTION = 1 / 256
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class NoiseSamples:
         How much the engine's formula amplifies noise in ``f``, relative to ``D(h)``.
     measured : ndarray of bool
         Which elements carry a sample.
+    side_truncation : ndarray or None
+        The truncation of the one-sided derivatives' gap, where the engine estimates it.
     """
 
     sample: NDArray[np.float64]
@@ -67,14 +70,16 @@ class NoiseSamples:
     truncation: NDArray[np.float64]
     gain: float
     measured: NDArray[np.bool_]
+    side_truncation: NDArray[np.float64] | None = None
 
     def spread(self) -> NDArray[np.float64]:
         """Each element's rounding error bound: the pooled measurement, capped by the
         worst case (which a pool full of kinks would exceed), floored by ``f``'s last bit.
 
         ``NOISE_SIGMAS·gain·median(samples)/h``, at most ``NOISE_FACTOR·gain·worst/h``
-        (the worst case); for fewer than a few samples at least a fraction of the worst
-        case; at least ``NOISE_SIGMAS·gain·floor/h``. Zero where nothing was measured.
+        (the worst case); for fewer than a few samples their largest instead of their
+        median, and at least a fraction of the worst case; at least
+        ``NOISE_SIGMAS·gain·floor/h``. Zero where nothing was measured.
         """
         usable = self.measured & np.isfinite(self.sample) & np.isfinite(self.worst)
         samples = self.sample[usable]
@@ -84,8 +89,10 @@ class NoiseSamples:
             scale = np.where(self.measured, self.gain / self.step, 0.0)
         worst = NOISE_FACTOR * np.where(usable, self.worst, float(np.max(self.worst[usable])))
         worst = worst * scale
-        spread = np.minimum(NOISE_SIGMAS * float(np.median(samples)) * scale, worst)
-        if samples.size < _POOL:
+        few = samples.size < _POOL
+        level = float(np.max(samples)) if few else float(np.median(samples))
+        spread = np.minimum(NOISE_SIGMAS * level * scale, worst)
+        if few:
             spread = np.maximum(spread, _WORST_CASE_FRACTION * worst)
         result: NDArray[np.float64] = np.maximum(spread, NOISE_SIGMAS * self.floor * scale)
         return result
@@ -97,11 +104,17 @@ class NoiseSamples:
                                                    getattr(self, name))
             return chosen
 
+        sides = None
+        if self.side_truncation is not None or patch.side_truncation is not None:
+            mine, theirs = (np.zeros_like(self.sample) if s is None else s
+                            for s in (self.side_truncation, patch.side_truncation))
+            sides = np.where(where, theirs, mine)
         return NoiseSamples(
             sample=pick("sample"), floor=pick("floor"), worst=pick("worst"),
             step=pick("step"), truncation=pick("truncation"),
             gain=max(self.gain, patch.gain),
             measured=np.where(where, patch.measured, self.measured),
+            side_truncation=sides,
         )
 
     @staticmethod
@@ -172,18 +185,31 @@ class NumericalGradient:
         """Error estimates from the noise measured over all checked elements together.
 
         ``error = truncation + spread`` (see :meth:`NoiseSamples.spread`) and the sides'
-        error a few times that spread. Pooling after merging partial results (chunks on
-        an executor, confirmations) gives the same numbers however the work was split.
+        error a few times that spread, plus their gap's truncation where it is known.
+        Pooling after merging partial results (chunks on an executor, confirmations)
+        gives the same numbers however the work was split.
         """
         noise = self.noise
         if noise is None or not noise.measured.any():
             return self
         spread = noise.spread()
         error = np.where(noise.measured, noise.truncation + spread, self.error)
+        sides = 0.0 if noise.side_truncation is None else noise.side_truncation
         side = None if self.side_error is None else np.where(
-            noise.measured, 4 * spread, self.side_error
+            noise.measured, 4 * spread + sides, self.side_error
         )
         return replace(self, error=error, side_error=side)
+
+    def with_truncation_at_least(self, bound: NDArray) -> NumericalGradient:
+        """This gradient with each element's truncation estimate raised to ``bound``
+        (where a second look at a smaller step showed the first estimate was off)."""
+        noise = self.noise
+        error = np.maximum(self.error, bound)
+        if noise is None:
+            return replace(self, error=error)
+        truncation = np.where(noise.measured, np.maximum(noise.truncation, bound),
+                              noise.truncation)
+        return replace(self, error=error, noise=replace(noise, truncation=truncation))
 
     def patched(self, patch: NumericalGradient) -> NumericalGradient:
         """This gradient with the elements ``patch`` checked taken from ``patch``."""

@@ -60,7 +60,12 @@ def _eps(x: NDArray, eps: float | None) -> float:
 
 
 def _steps(
-    x: NDArray, flat: NDArray[np.intp], spec: Engine, noise: float, eps: float | None = None
+    x: NDArray,
+    flat: NDArray[np.intp],
+    spec: Engine,
+    noise: float,
+    eps: float | None = None,
+    shrink: float = 1.0,
 ) -> NDArray:
     """Per-element steps ``(ε·noise)^exponent·max(|x|, floor)``, exactly representable.
 
@@ -73,7 +78,7 @@ def _steps(
     base = x.ravel()[flat].real.astype(dtype)
     scale = step_units(base, spec.name)
     relative = _eps(x, eps) * max(noise, 1.0)
-    h = (min(relative, 1e-2) ** spec.step_exponent * scale).astype(dtype)
+    h = (min(relative, 1e-2) ** spec.step_exponent * scale / shrink).astype(dtype)
     with np.errstate(over="ignore"):
         return ((base + h) - base).astype(np.float64)
 
@@ -86,6 +91,7 @@ def stencil_derivatives(
     indices: NDArray | None = None,
     scale: float | None = None,
     eps: float | None = None,
+    shrink: float = 1.0,
 ) -> NumericalGradient:
     """Differentiate ``f`` at ``x`` with a real finite-difference engine.
 
@@ -109,6 +115,8 @@ def stencil_derivatives(
     eps : float, optional
         Unit roundoff of ``f``'s computation (default: that of ``x``'s dtype; a layer that
         computes in float32 from float64 input rounds like float32).
+    shrink : float, optional
+        Divide the steps by this (a second look at a kink: a real one stays).
 
     Returns
     -------
@@ -121,7 +129,7 @@ def stencil_derivatives(
     if not np.shares_memory(view, x):
         raise ValueError("x must be contiguous so that it can be perturbed in place")
     f0 = float(f(x))
-    h = _steps(x, flat, spec, max(abs(f0), scale or 0.0), eps)
+    h = _steps(x, flat, spec, max(abs(f0), scale or 0.0), eps, shrink)
     table = np.empty((flat.size, len(offsets)))
     for row, (i, step) in enumerate(zip(flat, h, strict=True)):
         saved = view[i].copy()
@@ -212,7 +220,8 @@ def stencil_from_table(
     worst = unit * np.maximum(np.abs(f0), scale or 0.0)
     noise = spec.rounding_gain * NOISE_FACTOR * worst / h
     stencil = spec.combine(f0, table, h)
-    side_error = None if stencil.left is None else 4 * noise
+    sides = 0.0 if stencil.side_truncation is None else stencil.side_truncation
+    side_error = None if stencil.left is None else 4 * noise + sides
     result = _assemble(
         x, flat, method, evaluations, stencil.estimate, stencil.truncation + noise,
         stencil.left, stencil.right, side_error,
@@ -228,6 +237,8 @@ def stencil_from_table(
         truncation=_spread(x, flat, stencil.truncation),
         gain=spec.rounding_gain,
         measured=result.checked,
+        side_truncation=None if stencil.side_truncation is None
+        else _spread(x, flat, stencil.side_truncation),
     )
     return replace(result, noise=samples)
 

@@ -78,12 +78,18 @@ class Stencil:
         Second-order one-sided derivatives, for engines with points on both sides. For
         smooth ``f`` they agree to O(h³) (their h² terms are equal), so a disagreement
         beyond rounding means a kink between ``x−2h`` and ``x+2h``.
+    side_truncation : ndarray or None
+        Estimate of the truncation error of their difference, for engines that can tell:
+        at a kink the gap between the sides stays as the steps double, while a gap that
+        is truncation grows eightfold. Steps too coarse for the function (Richardson's,
+        in float32) then do not pass for kinks.
     """
 
     estimate: NDArray[np.float64]
     truncation: NDArray[np.float64]
     left: NDArray[np.float64] | None = None
     right: NDArray[np.float64] | None = None
+    side_truncation: NDArray[np.float64] | None = None
 
 
 Combine = Callable[[Any, Table, Any], Stencil]
@@ -187,7 +193,14 @@ def _richardson(f0: Any, table: Table, h: Any) -> Stencil:
     d1, d2 = _central_differences(table, h)
     d4 = (table[..., 4] - table[..., 5]) / (8 * h)
     estimate = (4 * d1 - d2) / 3
-    return Stencil(estimate, abs(estimate - (4 * d2 - d4) / 3) / 15, *_sides(f0, table, h))
+    left, right = _sides(f0, table, h)
+    # The same sides from f(x ± 2h) and f(x ± 4h): for smooth f their gap is O(h³), so it
+    # grows eightfold with the step; a kink's gap does not grow.
+    wide_right = (-3 * f0 + 4 * table[..., 2] - table[..., 4]) / (4 * h)
+    wide_left = (3 * f0 - 4 * table[..., 3] + table[..., 5]) / (4 * h)
+    side_truncation = abs((wide_right - wide_left) - (right - left)) / 7
+    truncation = abs(estimate - (4 * d2 - d4) / 3) / 15
+    return Stencil(estimate, truncation, left, right, side_truncation)
 
 
 def _forward(f0: Any, table: Table, h: Any) -> Stencil:
