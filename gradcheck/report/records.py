@@ -226,6 +226,11 @@ class CheckRecord:
         Forward passes used by the numerical side.
     conclusion : str or None
         One sentence saying what is wrong, when something is.
+    convention : str or None
+        The convention the object was read with (``"W/dW attributes"``, ...).
+    unchecked : list of str
+        Float arrays of the object that the output depends on but that no convention
+        paired with a gradient: the check cannot pass while they are unchecked.
     """
 
     target: str
@@ -239,6 +244,8 @@ class CheckRecord:
     evaluations: int
     seconds: float
     conclusion: str | None = None
+    convention: str | None = None
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -278,6 +285,8 @@ class CheckRecord:
             "variables": [v.to_dict() for v in self.variables],
             "constants": [{"name": c.name, "reason": c.reason} for c in self.constants],
             "notes": list(self.notes),
+            "convention": self.convention,
+            "unchecked": list(self.unchecked),
         }
 
     def summary(self) -> str:
