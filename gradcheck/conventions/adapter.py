@@ -158,6 +158,11 @@ class ConventionTarget(Target):
         claimed = self._discover_parameters(probe, returned, candidates, working)
         self._discover_unpaired(reachable, claimed)
         self._refuse_nothing_to_check()
+        held = {h.node.path: h.node for holders in self.holders.values() for h in holders}
+        parts = [f"{path_text(path)} ({node.convention.name})"
+                 for path, node in held.items() if path]
+        if parts:
+            self.convention_name = f"{self.convention.name}; sublayers {', '.join(parts)}"
 
     def _discover_inputs(self, returned: Any) -> None:
         if self.kind == "model":
