@@ -13,6 +13,7 @@ from styles import (
     BuggyAffine,
     FlagNet,
     ListAffine,
+    ListNet,
     LossNet,
     ResidualBlock,
     scaled_backward,
@@ -279,3 +280,35 @@ def test_a_wrong_gradient_in_a_sublayer_is_named_by_its_path() -> None:
     assert not report.passed
     assert [v.name for v in report.variables if not v.passed] == ["fc1.W"]
     assert "the gradient of fc1.W is off by a constant factor: ×3" in str(report.conclusion)
+
+
+# -- check_network --------------------------------------------------------------------------
+def test_check_network_finds_the_guilty_layer_of_a_sequel_style_net() -> None:
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal(s) for s in ((4, 5), 5, (5, 3), 3)]
+    data = (rng.standard_normal((6, 4)), np.array([0, 2, 1, 1, 0, 2]))
+    assert gradcheck.check_network(ListNet(*weights), *data).passed
+    report = gradcheck.check_network(ListNet(*weights, bug="factor"), *data)
+    assert report.guilty == "ListAffine[2]"
+    assert [name for name, _ in report.layers][-1] == "loss_layer"
+    assert "params[2] is ListAffine[2].params[0]" in str(report.conclusion)
+
+
+def test_check_network_honours_forward_kwargs() -> None:
+    rng = np.random.default_rng(0)
+    net, data = FlagNetWithLayers(rng.standard_normal((4, 3))), (
+        rng.standard_normal((6, 4)), np.array([0, 2, 1, 1, 0, 2]))
+    assert not gradcheck.check_network(net, *data).passed
+    assert gradcheck.check_network(net, *data, forward_kwargs={"train_flg": True}).passed
+
+
+class FlagNetWithLayers(FlagNet):
+    """:class:`FlagNet` exposing its one layer, as nets checked by check_network do."""
+
+    def __init__(self, W: Any) -> None:
+        super().__init__(W)
+        self.layers = [Affine(W, np.zeros(W.shape[1]))]
+
+    def loss(self, x: Any, t: Any, train_flg: bool = False) -> float:
+        self.layers[0].forward(x)
+        return super().loss(x, t, train_flg)
