@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from styles import (
     CASES,
     BuggyAffine,
+    Embedding,
     FlagNet,
     ListAffine,
     ListNet,
@@ -23,6 +26,7 @@ from test_properties import _snapshot
 
 import gradcheck
 from gradcheck.conventions import Convention, register, unregister
+from gradcheck.strategies import indices
 from reference_layers import Affine
 
 DTYPES = [np.float64, np.float32]
@@ -312,3 +316,11 @@ class FlagNetWithLayers(FlagNet):
     def loss(self, x: Any, t: Any, train_flg: bool = False) -> float:
         self.layers[0].forward(x)
         return super().loss(x, t, train_flg)
+
+
+@settings(max_examples=10, deadline=None)
+@given(idx=indices(st.tuples(st.integers(1, 3), st.integers(1, 4)), high=5))
+def test_drawn_indices_always_expose_an_embedding_that_drops_repeats(idx: Any) -> None:
+    W = np.random.default_rng(0).standard_normal((5, 3))
+    assert gradcheck.check(Embedding(W), idx).passed
+    assert idx.size < 2 or not gradcheck.check(Embedding(W, bug="dropped"), idx).passed
