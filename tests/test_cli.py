@@ -547,3 +547,26 @@ def test_a_function_pair_is_named_by_its_stem(repository: Path) -> None:
     listed = run_installed("list", "cs231n_layers.py", cwd=repository).stdout
     assert re.search(r"cs231n_layers.py:affine +inputs x \(3, 4\) float64, w \(4, 5\) "
                      r"float64, b \(5,\) float64", listed)
+
+
+def test_an_array_the_output_depends_on_without_a_gradient_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "scaled.py"
+    path.write_text(textwrap.dedent('''
+        import numpy as np
+
+
+        class Scaled:
+            def __init__(self):
+                self.params, self.grads = [], []
+                self.scale = np.full(4, 2.0)
+
+            def forward(self, x):
+                return x * self.scale
+
+            def backward(self, dout):
+                return dout * self.scale
+    '''))
+    result = run_installed("check", "scaled.py", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gradcheck Scaled (layer): INCOMPLETE" in result.stdout
+    assert "gradcheck_constants = ('scale',)" in result.stdout

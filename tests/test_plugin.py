@@ -483,3 +483,31 @@ def test_a_layer_that_cannot_be_checked_fails_once_at_the_test_line(pytester):
     ])
     # No frame of gradcheck's own: the failure is the user's line and the message.
     assert not re.search(r"gradcheck[/\\]\w+[/\\]?\S*\.py:\d+", result.stdout.str())
+
+
+def test_the_fixture_fails_a_check_that_left_an_array_unchecked(pytester):
+    pytester.makepyfile("""
+        import numpy as np
+
+
+        class Scaled:
+            def __init__(self):
+                self.params, self.grads = [np.ones(4)], [np.zeros(4)]
+                self.scale = np.full(4, 2.0)
+
+            def forward(self, x):
+                self.x = x
+                return x * self.params[0] * self.scale
+
+            def backward(self, dout):
+                self.grads[0][...] = (dout * self.x * self.scale).sum(axis=0)
+                return dout * self.params[0] * self.scale
+
+
+        def test_scaled(gradcheck):
+            gradcheck(Scaled(), np.ones((3, 4)))
+    """)
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*gradcheck Scaled (layer): INCOMPLETE*",
+                                 "*? Scaled: scale changes the output*"])
