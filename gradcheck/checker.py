@@ -175,7 +175,7 @@ def _compare_all(
         return [], 0
     precision = measure_precision(target, analytic)
     diagnostics += precision.notes
-    numerics = make_numerics(target, options, analytic.inplace_forward, precision.real_dtype)
+    numerics = make_numerics(target, options, analytic, precision.real_dtype)
     ctx = Context(
         target=target,
         numerics=numerics,
@@ -201,7 +201,7 @@ def _compare_all(
     reports = [
         variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,
                         outcomes[var.name].result, outcomes[var.name].method,
-                        precision.real_dtype, batch_size)
+                        precision.real_dtype, batch_size, outcomes[var.name].diagnosis)
         for var in chosen
     ]
     return reports, evaluations

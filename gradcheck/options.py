@@ -42,6 +42,8 @@ class CheckOptions:
     max_evaluations: int = 2_000_000
     forward_kwargs: Mapping[str, Any] = field(default_factory=dict)
     executor: Any = None
+    workers: int | None = None
+    scheduler: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON-ready data."""
@@ -131,6 +133,26 @@ def _check_executor(value: Any) -> Any:
             f"expected a concurrent.futures.Executor (an object with .submit), got {value!r}"
         )
     return value
+
+
+def _check_workers(value: Any) -> int | None:
+    return None if value is None else _check_positive_int(value)
+
+
+def _check_scheduler(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected the address of a dask scheduler, got {value!r}")
+    return value.strip()
+
+
+def _parse_optional_int(text: str) -> int | None:
+    return None if text.strip().lower() in {"", "none"} else int(text)
+
+
+def _parse_optional_text(text: str) -> str | None:
+    return None if text.strip().lower() in {"", "none"} else text
 
 
 def _parse_optional_float(text: str) -> float | None:
@@ -255,8 +277,27 @@ OPTIONS: dict[str, OptionSpec] = {
             str,
             textual=False,
         ),
+        OptionSpec(
+            "workers",
+            "run independent groups of forward passes on a pool of this many processes "
+            "(the layer must be importable: defined at module level); default: serial",
+            _check_workers,
+            _parse_optional_int,
+            metavar="N",
+        ),
+        OptionSpec(
+            "scheduler",
+            "run them on the workers of the dask.distributed scheduler at this address "
+            "(e.g. tcp://127.0.0.1:8786; needs gradcheck[distributed])",
+            _check_scheduler,
+            _parse_optional_text,
+            metavar="ADDRESS",
+        ),
     )
 }
+
+# Ways to hand work to other processes or threads: at most one per check.
+_EXECUTION = ("executor", "workers", "scheduler")
 
 
 def resolve_options(base: CheckOptions | None = None, **overrides: Any) -> CheckOptions:
@@ -277,4 +318,11 @@ def resolve_options(base: CheckOptions | None = None, **overrides: Any) -> Check
             values[name] = spec.validate(value)
         except ValueError as error:
             raise OptionError(f"invalid value for option {name!r}: {error}") from None
-    return replace(base or CheckOptions(), **values)
+    resolved = replace(base or CheckOptions(), **values)
+    given = [name for name in _EXECUTION if getattr(resolved, name) is not None]
+    if len(given) > 1:
+        raise OptionError(
+            f"options {' and '.join(given)} both say where to run the forward passes; "
+            "give one of them."
+        )
+    return resolved

@@ -23,6 +23,7 @@ __all__ = [
     "Severity",
     "Status",
     "Verdict",
+    "sentence",
 ]
 
 #: What a differentiated array is to the checked object.
@@ -31,6 +32,15 @@ Role = Literal["input", "parameter"]
 Kind = Literal["layer", "model", "function", "network"]
 #: How the elements of a variable are covered (see :mod:`gradcheck.modes`).
 Mode = Literal["auto", "full", "fast"]
+
+
+def sentence(text: str) -> str:
+    """``text`` ending as a sentence does: a full stop unless it has one (or ? ! …).
+
+    Messages quote exceptions and reasons that may end anywhere; a report must not.
+    """
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!", "…")) else text + "."
 
 
 class Status(IntEnum):

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.analytic.run import draw_dout
+from gradcheck.conventions.randomness import seeded_global_state
 from reference_layers import (
     Affine,
     BatchNormalization,
@@ -63,6 +64,7 @@ __all__ = [
     "Residual",
     "correct_case",
     "detectable",
+    "fresh_point",
     "gradients",
     "mutant_case",
     "widened",
@@ -562,7 +564,7 @@ def _build(
     return blocks, head, loss, tuple(inputs)
 
 
-def _fresh_point(rng: np.random.Generator, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+def fresh_point(rng: np.random.Generator, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(
         _normal(rng, x.shape, x.dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f"
         else x
@@ -594,7 +596,7 @@ def correct_case(
     blocks, head, loss, inputs = _build(rng, dtype, shape, near_kink=near)
     chain = Chain(blocks, head=head, loss=loss)
     if rng.random() < 0.5:  # a layer that has been used before: its caches are stale
-        chain.forward(*_fresh_point(rng, inputs))
+        chain.forward(*fresh_point(rng, inputs))
     description = repr(chain) + (" near a kink" if near and any(map(_kinked, blocks)) else "")
     return Case(chain, inputs, dtype, description)
 
@@ -643,15 +645,35 @@ def _finish(rng: np.random.Generator, site: Mutation, chain: Chain, dtype: np.dt
 
 
 def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0) -> dict[str, Array]:
-    """Every gradient ``layer`` reports at ``inputs`` for the checker's ``dout`` (on a copy)."""
+    """Every gradient ``layer`` reports at ``inputs`` for the checker's ``dout`` (on a copy).
+
+    That is what backward returns (None, for an input that gets no gradient, is left out),
+    the ``grads`` dict, and every ``dW`` attribute beside a float array ``W``. The global
+    ``np.random`` state is the one the checker sets for ``seed`` (the textbook's Dropout
+    draws from it), and is put back afterwards.
+    """
     layer = copy.deepcopy(layer)
-    output = np.asarray(layer.forward(*inputs))
+    state = np.random.get_state()  # noqa: NPY002 (the legacy global state, kept)
+    np.random.set_state(seeded_global_state(seed))  # noqa: NPY002
+    try:
+        output = np.asarray(layer.forward(*inputs))
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     returned = layer.backward(draw_dout(output, seed))
     found = dict(enumerate(returned if isinstance(returned, tuple) else (returned,)))
-    out = {f"input{i}": np.asarray(g, dtype=np.float64) for i, g in found.items()}
+    out = {f"input{i}": np.asarray(g, dtype=np.float64) for i, g in found.items()
+           if g is not None}
     for key, value in getattr(layer, "grads", {}).items():
         out[key] = np.asarray(value, dtype=np.float64)
+    for key, value in vars(layer).items():
+        gradient = getattr(layer, "d" + key, None)
+        if _is_float_array(value) and _is_float_array(gradient):
+            out["d" + key] = np.asarray(gradient, dtype=np.float64)
     return out
+
+
+def _is_float_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
 
 
 def widened(layer: Any, inputs: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
@@ -687,7 +709,13 @@ def widened(layer: Any, inputs: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
 
 
 def detectable(
-    correct: Any, mutant: Any, inputs: tuple[Any, ...], seed: int = 0, margin: float = 0.02
+    correct: Any,
+    mutant: Any,
+    inputs: tuple[Any, ...],
+    seed: int = 0,
+    margin: float = 0.02,
+    *,
+    per_element: bool = False,
 ) -> bool:
     """True when the mutant's exact gradient differs from the correct one, visibly.
 
@@ -695,6 +723,11 @@ def detectable(
     element must differ by more than ``margin·(|g| + rms(g)) + 1e-8`` *and* by more than
     ten times the rounding error of the correct layer's own backward in its dtype (a
     float32 gradient that is all rounding noise cannot be told from a scaled one).
+
+    ``per_element=True`` measures each element against its own size and rounding alone
+    (``margin·|g| + 1e-8``): for a gradient whose rows differ in scale by orders of
+    magnitude (a feature ~3e6 beside features ~1), where the gradient's rms and its
+    largest rounding error belong to the huge row and would hide every other one.
     """
     right = gradients(*widened(correct, inputs), seed)
     wrong = gradients(*widened(mutant, inputs), seed)
@@ -703,8 +736,13 @@ def detectable(
         h = wrong[key]
         if h.shape != g.shape:
             return True
-        size = float(np.sqrt(np.mean(g * g))) if g.size else 0.0
-        rounding = float(np.max(np.abs(native[key] - g))) if g.size else 0.0
+        if not g.size:
+            continue
+        rounding: Any = np.abs(native[key] - g)
+        size = 0.0
+        if not per_element:
+            size = float(np.sqrt(np.mean(g * g)))
+            rounding = float(np.max(rounding))
         difference = np.abs(h - g)
         if np.any((difference > margin * (np.abs(g) + size) + 1e-8) & (difference > 10 * rounding)):
             return True
@@ -763,7 +801,7 @@ def mutant_case(
         if kind == "perturb-one":
             mutation = _with_perturbation(mutation, correct, inputs, rng)
         mutant = _mutant(correct, mutation)
-        old_point = _fresh_point(rng, inputs)
+        old_point = fresh_point(rng, inputs)
         correct.forward(*old_point)
         mutant.forward(*old_point)
         if detectable(correct, mutant, inputs):

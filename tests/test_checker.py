@@ -138,6 +138,19 @@ def test_the_textbooks_dropout_on_the_global_random_state_is_held_fixed_and_pass
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
 
 
+def test_the_global_random_state_is_held_only_for_a_forward_that_draws_from_it() -> None:
+    from gradcheck.analytic.run import analytic_pass
+    from gradcheck.conventions.registry import make_target
+    from gradcheck.conventions.target import TargetRequest
+
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    drawing = analytic_pass(make_target(TargetRequest(TextbookDropout(), (x,))), seed=0,
+                            allow_inplace=False)
+    plain = analytic_pass(make_target(TargetRequest(Sigmoid(), (x,))), seed=0,
+                          allow_inplace=False)
+    assert drawing.draws_global_random and not plain.draws_global_random
+
+
 def test_a_bug_in_the_textbooks_dropout_is_still_found() -> None:
     class ForgetsTheMask(TextbookDropout):
         def backward(self, dout: Any) -> Any:

@@ -172,3 +172,36 @@ def test_a_hidden_cross_row_dependency_missing_from_backward_is_named(
     found = report.variable("x")
     assert found.mismatches == 1 and found.worst[0].index == layer.source, str(report)
     assert report.variable("W").passed
+
+
+def test_a_full_check_at_the_floor_names_the_wrong_element(monkeypatch: Any) -> None:
+    # Where a complex pass costs more than two real ones (timed; forced here), a full check
+    # of a variable no pattern colours uses central differences at one step, with an
+    # error model from a sample, and has the complex step decide what they do not clear.
+    from gradcheck.modes import full
+    from reference_layers import TwoLayerNet
+
+    monkeypatch.setattr(full, "_at_the_floor_pays", lambda var, ctx, method: (
+        var.value.size >= 256 and ctx.options.method == "auto"))
+
+    class OneWrong(TwoLayerNet):
+        def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+            grads = super().gradient(x, t)
+            grads["W1"] = grads["W1"].copy()
+            grads["W1"][3, 4] *= 1.001
+            return grads
+
+    rng = np.random.default_rng(0)
+    data = (rng.standard_normal((10, 40)), rng.integers(0, 5, size=10))
+    correct = gradcheck.check(TwoLayerNet(40, 20, 5, seed=0), *data, mode="full")
+    assert correct.passed, str(correct)
+    weights = correct.variable("W1")
+    assert weights.method.startswith("central at one step") and weights.checked == 800
+    assert np.all(np.isfinite(weights.error)) and np.all(weights.error > 0)
+    # W1: two passes per element, four for the 64 sampled, f(x) twice; the rest of the
+    # net (W2, b1, b2: 125 elements) one complex pass each, and the probe
+    assert correct.evaluations <= (2 * 800 + 2 * 64 + 2) + (125 + 3) + 5
+    wrong = gradcheck.check(OneWrong(40, 20, 5, seed=0), *data, mode="full")
+    found = wrong.variable("W1")
+    assert found.mismatches == 1 and found.worst[0].index == (3, 4), str(wrong)
+    assert "complex" in found.method

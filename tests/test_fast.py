@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -185,3 +186,83 @@ def test_evaluations_count_every_numerical_forward_pass(mode: str) -> None:
     # Discovery runs forward once, the analytic pass twice, and the rounding measurement
     # (the same backward in float32) once; the rest is numerical.
     assert _Counting.calls - report.evaluations == 4
+
+
+class _ScaledModel:
+    """``L = Σ (tanh(x W) − t)²`` whose gradient is ``factor`` times the true one."""
+
+    def __init__(self, factor: float, size: int = 100) -> None:
+        rng = np.random.default_rng(0)
+        self.params = {"W": rng.standard_normal((size, size)) * 0.1}
+        self.factor = factor
+
+    def loss(self, x: Any, t: Any) -> float:
+        return float(np.sum((np.tanh(x @ self.params["W"]) - t) ** 2))
+
+    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+        h = np.tanh(x @ self.params["W"])
+        return {"W": self.factor * x.T @ (2 * (h - t) * (1 - h**2))}
+
+
+def _scaled_data(size: int = 100) -> tuple[Any, Any]:
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((8, size)), rng.standard_normal((8, size))
+
+
+def test_a_failed_direction_stopped_by_the_budget_is_a_failure() -> None:
+    report = gradcheck.check(_ScaledModel(1.01), *_scaled_data(), max_evaluations=20)
+    assert not report.passed and report.verdict == "FAILED"
+    stopped = [d for d in report.diagnostics if d.kind == "budget-stopped"]
+    assert stopped and stopped[0].severity == "error"
+    assert "Raise max_evaluations" in stopped[0].message
+    assert "max_evaluations" in report.variable("W").method
+    with pytest.raises(gradcheck.GradientCheckError):
+        gradcheck.assert_gradients(_ScaledModel(1.01), *_scaled_data(), max_evaluations=20)
+
+
+def test_a_widespread_mismatch_is_sampled_and_fails_with_its_factor() -> None:
+    report = gradcheck.check(_ScaledModel(1.01), *_scaled_data(), max_evaluations=1000)
+    weights = report.variable("W")
+    assert not report.passed and weights.mismatches >= 1
+    assert "wrong nearly everywhere" in (weights.diagnosis or "")
+    assert "×1.01" in (weights.diagnosis or "")
+    assert "widespread" in weights.method
+    assert weights.checked < 20  # a sample, not every one of the 10,000 elements
+    assert report.evaluations < 200
+    assert any(d.kind == "widespread" for d in report.diagnostics)
+
+
+def test_a_widespread_transpose_is_named_from_the_directions() -> None:
+    class Transposed(_ScaledModel):
+        def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+            return {"W": super().gradient(x, t)["W"].T.copy()}
+
+    report = gradcheck.check(Transposed(1.0), *_scaled_data(), mode="fast")
+    assert not report.passed
+    assert "transposed" in (report.variable("W").diagnosis or "")
+
+
+def test_a_correct_model_under_a_small_budget_still_passes() -> None:
+    report = gradcheck.check(_ScaledModel(1.0), *_scaled_data(), max_evaluations=20)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_wrong_element_costs_one_directional_test_per_halving(seed: int) -> None:
+    size = 64
+    rng = np.random.default_rng(seed)
+    index = tuple(int(i) for i in rng.integers(size, size=2))
+
+    class OneWrong(_ScaledModel):
+        def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+            grads = super().gradient(x, t)
+            grads["W"][index] += 1e-3 * float(np.sqrt(np.mean(np.square(grads["W"]))))
+            return grads
+
+    report = gradcheck.check(OneWrong(1.0, size), *_scaled_data(size), mode="fast",
+                             method="central")
+    weights = report.variable("W")
+    assert weights.mismatches == 1 and weights.worst[0].index == index, str(report)
+    tests = int(weights.method.split(" tests")[0].rsplit(" ", 1)[-1])
+    # Two screening directions, one test per halving, the two re-screened directions.
+    assert tests <= 2 + math.ceil(math.log2(size * size)) + 2

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
+from gradcheck.verdict.compare import typical_size
 from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = ["Precision", "measure_precision"]
@@ -59,8 +60,12 @@ class Precision:
         Per variable, the size of the terms each gradient element sums — at least the
         typical size of the gradients flowing through the computation (``flow``).
     flow : float
-        The typical size of the gradients flowing through the computation: the largest
-        median ``|gradient|`` of the variables.
+        The typical size of the gradients flowing through the computation (the largest
+        median ``|gradient|`` of the variables): the scale of rounding, a few ulps of it.
+    small_flow : float
+        The same by typical *small* gradients (:func:`~gradcheck.verdict.compare.
+        typical_size`), which half the elements being huge does not set: the scale below
+        which a gradient counts as 0 (``atol``).
     notes : list of Diagnostic
         What the report should say about precision.
     """
@@ -70,6 +75,7 @@ class Precision:
     rounding: dict[str, NDArray] = field(default_factory=dict)
     terms: dict[str, NDArray] = field(default_factory=dict)
     flow: float = 0.0
+    small_flow: float = 0.0
     notes: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -126,14 +132,18 @@ def measure_precision(target: Target, analytic: AnalyticPass) -> Precision:
             f"{output_dtype}, so tolerances and error estimates follow {output_dtype}.",
         ))
     flow = _flow(analytic)
+    small = max((typical_size(np.asarray(g, dtype=np.float64))
+                 for g in analytic.gradients.values()), default=0.0)
     terms = {name: np.maximum(size, flow) for name, size in analytic.terms.items()}
-    precision = Precision(real_dtype, output_dtype, terms=terms, flow=flow, notes=notes)
+    precision = Precision(real_dtype, output_dtype, terms=terms, flow=flow, small_flow=small,
+                          notes=notes)
     return _with_rounding(target, analytic, precision)
 
 
 def _flow(analytic: AnalyticPass) -> float:
     """The typical size of the gradients flowing through the computation: the largest
-    median ``|gradient|`` of its variables."""
+    median ``|gradient|`` of its variables. It only ever scales allowances of a few
+    ulps (and of 1e-10 of itself), so a huge median costs nothing."""
     medians = [float(np.median(np.abs(g))) for g in analytic.gradients.values() if g.size]
     return max(medians, default=0.0)
 

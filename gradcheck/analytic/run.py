@@ -56,6 +56,9 @@ class AnalyticPass:
     inplace_forward: bool
     deterministic: bool
     terms: dict[str, NDArray] = field(default_factory=dict)
+    # Whether forward drew from the global np.random state (the textbook's Dropout does):
+    # only then must every numerical pass start from the same global state (~50 µs each).
+    draws_global_random: bool = True
 
 
 def draw_dout(output: NDArray, seed: int) -> NDArray:
@@ -87,6 +90,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
     started = time.perf_counter()
     first = np.array(check_output(target.name, "forward", instance.forward()), copy=True)
     forward_seconds = time.perf_counter() - started
+    draws_global_random = _moved_global_state(target.global_random_state)
     inplace_forward = False
     for var in target.variables:
         changed = _changed(base[var.name], instance.arrays[var.name])
@@ -133,7 +137,18 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
         inplace_forward=inplace_forward,
         deterministic=deterministic,
         terms=_term_sizes(target, instance, dout, gradients) if repeatable else {},
+        draws_global_random=draws_global_random,
     )
+
+
+def _moved_global_state(start: Any) -> bool:
+    """Whether the global ``np.random`` state is no longer ``start`` (the state the pass
+    started from): forward drew from it."""
+    if start is None:
+        return False
+    now: tuple[Any, ...] = tuple(np.random.get_state())  # noqa: NPY002 (the legacy state)
+    return bool(now[0] != start[0] or now[2:] != tuple(start[2:])
+                or not np.array_equal(now[1], start[1]))
 
 
 def _term_sizes(

@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 from gradcheck.engine.numeric import (
     NumericalGradient,
     complex_from_values,
+    random_direction,
     stencil_from_table,
     step_sizes,
 )
@@ -276,7 +277,7 @@ def coloured_gradient(
     """
     x = runners.main.arrays[name]
     w = weights.astype(np.float64).ravel()
-    r = rng.choice([-1.0, 1.0], size=x.size) * rng.uniform(0.5, 1.0, size=x.size)
+    r = random_direction(rng, x.size)
     if eps is None:
         eps = float(np.finfo(x.real.dtype).eps)
     if engine(method).arithmetic == "complex":

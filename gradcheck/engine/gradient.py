@@ -148,6 +148,26 @@ class NumericalGradient:
     checked: NDArray[np.bool_]
     noise: NoiseSamples | None = None
 
+    def modelled(self, safety: float = 4.0) -> NumericalGradient:
+        """Truncation errors for the elements differentiated without one (NaN: the
+        central core, :func:`gradcheck.engine.numeric.central_core`), from those with one.
+
+        Central differences truncate as ``c·h²``: each such element gets ``safety`` times
+        the largest ``truncation / h²`` of the others, times its own ``h²``. Their noise
+        comes from the others' samples when :meth:`pooled`. Like pooling, done on the
+        merged result, so the numbers do not depend on how the work was split.
+        """
+        noise = self.noise
+        if noise is None:
+            return self
+        missing = noise.measured & np.isnan(noise.truncation)
+        known = noise.measured & ~missing & np.isfinite(noise.truncation)
+        if not missing.any() or not known.any():
+            return self
+        ratio = float(np.max(noise.truncation[known] / np.square(noise.step[known])))
+        truncation = np.where(missing, safety * ratio * np.square(noise.step), noise.truncation)
+        return replace(self, noise=replace(noise, truncation=truncation))
+
     def pooled(self) -> NumericalGradient:
         """Error estimates from the noise measured over all checked elements together.
 

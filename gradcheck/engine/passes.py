@@ -8,17 +8,24 @@ engines perturb working arrays in place, so every task gets its own working copy
 object with ``arrays`` and ``forward()``, a :class:`WorkingCopy`: the conventions' working
 copies are such objects). Without an executor everything runs
 serially on one shared copy. There is no scheduler here: the executor is the user's (threads,
-processes that can pickle the task, a ``dask.distributed`` client).
+processes, a ``dask.distributed`` client) or one made from the ``workers`` or ``scheduler``
+option (:mod:`gradcheck.engine.executors`). Every task is a module-level function or a
+bound method of a frozen dataclass, and a working copy is made by a ``functools.partial``
+of a module-level function, so processes can receive them by pickling.
 """
 
 from __future__ import annotations
 
+import pickle
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+from gradcheck.errors import UsageError
 
 __all__ = ["TASKS", "Runner", "Runners", "WorkingCopy", "chunks"]
 
@@ -50,6 +57,12 @@ class Runner:
     def __init__(self, instance: WorkingCopy) -> None:
         self.instance = instance
         self.passes = 0
+        self.seconds = 0.0  # spent in forward passes: what a pass costs, measured
+
+    @property
+    def seconds_per_pass(self) -> float | None:
+        """The mean time of this runner's forward passes (None before the first)."""
+        return self.seconds / self.passes if self.passes else None
 
     @property
     def arrays(self) -> dict[str, NDArray]:
@@ -59,7 +72,11 @@ class Runner:
     def output(self) -> NDArray:
         """One forward pass at the current working arrays: the output as an array."""
         self.passes += 1
-        return np.asarray(self.instance.forward())
+        started = time.perf_counter()
+        try:
+            return np.asarray(self.instance.forward())
+        finally:
+            self.seconds += time.perf_counter() - started
 
     def loss(self, name: str, weights: NDArray) -> Callable[[NDArray], complex | float]:
         """``L(x) = Σ weights ⊙ forward()`` with variable ``name`` set to ``x``.
@@ -69,6 +86,16 @@ class Runner:
         """
         weights = weights.astype(np.float64)
         work = self.arrays[name]
+        if weights.ndim == 0:  # a loss: one number, no array arithmetic per pass
+            weight = float(weights)
+
+            def scalar_loss(x: NDArray) -> complex | float:
+                if x is not work:
+                    np.copyto(work, x)
+                value: complex | float = weight * self.output().item()
+                return value
+
+            return scalar_loss
 
         def loss(x: NDArray) -> complex | float:
             if x is not work:
@@ -113,13 +140,23 @@ class Runners:
         """
         if self.executor is None or len(items) <= 1:
             return [task(self.main, item) for item in items]
-        futures = [self.executor.submit(_run_on_fresh_copy, self.make, task, item)
-                   for item in items]
         results = []
-        for future in futures:
-            result, passes = future.result()
-            self._remote_passes += passes
-            results.append(result)
+        try:
+            futures = [self.executor.submit(_run_on_fresh_copy, self.make, task, item)
+                       for item in items]
+            for future in futures:
+                result, passes = future.result()
+                self._remote_passes += passes
+                results.append(result)
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            if "pickle" not in str(error).lower():
+                raise
+            raise UsageError(
+                f"the executor could not send the work to its workers ({error}). Worker "
+                "processes need the layer's class, and everything it holds, importable: "
+                "defined at module level, not inside a function or in __main__ (threads need "
+                "nothing of the kind)."
+            ) from None
         return results
 
 

@@ -1,16 +1,25 @@
 """Choosing the mode per variable, and refusing a full check over the budget.
 
-``mode="auto"`` checks a variable in full when that costs little — small variables get
-every element's numbers — and in fast mode otherwise. Any mode falls back to fast when a
-full check would exceed what is left of ``max_evaluations``; ``mode="full"`` asked for
-explicitly is refused up front when even the best colouring could not fit.
+``mode="auto"`` checks a variable in full when that costs at most a few forward passes
+more than its fast check (:data:`_FREE_PASSES`), counted in passes of the variable's own
+engine: a variable of 50 elements that each need a pass of a whole network is not
+"small" (the chapter's biases took 75 % of an auto check when "small" meant 256 passes),
+while a whole elementwise layer is one colour. Both modes run the same engine, so the
+time of a pass cancels out of the comparison, and the choice (hence the report) does not
+depend on how busy the machine is. As a variable grows, its cost moves from full to fast
+without a cliff: the step is at most those few passes. Colouring candidates (and their
+NaN probes) are built only when even the best colouring the shapes allow could be chosen.
+
+Any mode falls back to fast when a full check would exceed what is left of
+``max_evaluations``; ``mode="full"`` asked for explicitly is refused up front when even
+the best colouring could not fit.
 """
 
 from __future__ import annotations
 
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
-from gradcheck.engine.coloring import fewest_colours
+from gradcheck.engine.coloring import Colouring, fewest_colours
 from gradcheck.engine.spec import engine
 from gradcheck.errors import UsageError
 from gradcheck.modes.context import Context, Outcome
@@ -23,21 +32,21 @@ from gradcheck.vocabulary import Diagnostic, Mode, Severity
 
 __all__ = ["differentiate", "refuse_over_budget"]
 
-# mode="auto" checks a variable in full when that costs at most this many passes (or a
-# few times what its fast screening costs): small variables get every element's numbers.
-_AUTO_FULL_PASSES = 256
-_AUTO_FULL_FACTOR = 4
+# mode="auto" checks a variable in full when that costs at most this many passes more
+# than a fast check: every element's numbers for about the cost of the analytic pass.
+_FREE_PASSES = 8
 
 
 def differentiate(var: Variable, ctx: Context) -> Outcome:
     """Check ``var`` in the mode the options ask for (``auto`` picks per variable)."""
     method = engine_for(var, ctx)
-    colouring = colouring_for(var, ctx) if ctx.options.mode != "fast" else None
-    cost = full_cost(var, method, colouring)
     mode: Mode = ctx.options.mode
+    colouring: Colouring | None = None
     if mode == "auto":
-        cheap = max(_AUTO_FULL_PASSES, _AUTO_FULL_FACTOR * screening_cost(method))
-        mode = "full" if cost <= cheap else "fast"
+        mode, colouring = _cheaper(var, ctx, method)
+    elif mode == "full":
+        colouring = colouring_for(var, ctx)
+    cost = full_cost(var, method, colouring)
     if mode == "full" and cost > ctx.budget_left():
         ctx.diagnostics.append(Diagnostic(
             "fast-instead", Severity.NOTE,
@@ -48,6 +57,18 @@ def differentiate(var: Variable, ctx: Context) -> Outcome:
     if mode == "fast":
         return fast_check(var, ctx, method, colouring)
     return full_check(var, ctx, method, colouring)
+
+
+def _cheaper(var: Variable, ctx: Context, method: str) -> tuple[Mode, Colouring | None]:
+    """``"full"`` when it costs at most :data:`_FREE_PASSES` more than fast, with the
+    colouring it would use (built only when the best one the shapes allow could do)."""
+    fast = screening_cost(method) + (engine(method).arithmetic == "real")  # + f(x)
+    best = fewest_colours(tuple(var.value.shape), tuple(ctx.analytic.output.shape))
+    if full_cost(var, method, best) > fast + _FREE_PASSES:
+        return "fast", None
+    colouring = colouring_for(var, ctx) if best < var.value.size else None
+    return ("full" if full_cost(var, method, colouring) <= fast + _FREE_PASSES
+            else "fast"), colouring
 
 
 def refuse_over_budget(

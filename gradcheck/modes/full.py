@@ -4,6 +4,12 @@ Elements that never meet in an output are moved together (:mod:`gradcheck.engine
 so an elementwise layer costs one stencil whatever its size; the pattern is verified by
 an extra pass and a refuted one falls back to element by element. A complex-step
 mismatch is confirmed by a real stencil, which also recognises kinks.
+
+A variable no pattern colours (every parameter of a net behind one scalar loss) costs a
+pass per element. Where a complex pass costs more than two real ones (timed on the
+layer: ~3.3 on the chapter's net), central differences at one step do the bulk, at the
+textbook loop's two passes per element, with error bars from a sample of elements given
+the whole stencil; what they do not clear goes to the complex step, which decides.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from numpy.typing import NDArray
 from gradcheck.conventions.target import Variable
 from gradcheck.engine.coloring import Colouring, candidates, coloured_gradient, nan_consistent
 from gradcheck.engine.gradient import NumericalGradient
-from gradcheck.engine.numeric import complex_step, stencil_derivatives
+from gradcheck.engine.numeric import central_core, complex_step, stencil_derivatives
 from gradcheck.engine.passes import TASKS, Runner, chunks
 from gradcheck.engine.spec import engine
 from gradcheck.modes.context import Context, Outcome
-from gradcheck.modes.probe import confirming_engine
+from gradcheck.modes.probe import confirming_engine, real_engine
 from gradcheck.verdict.compare import ERROR_WEIGHT, compare
 from gradcheck.vocabulary import Diagnostic, Severity, Status
 
@@ -30,8 +36,12 @@ __all__ = ["colouring_for", "full_check", "full_cost", "some_elements"]
 # patterns (a NaN probe of two passes each).
 _COLOUR_GAIN = 2
 _COLOUR_TRIES = 24
-# Passes a coloured check needs beyond its stencils: f(x), the verification stencil.
-_COLOUR_OVERHEAD = 6
+# A variable no pattern colours, of at least this many elements, may be checked by
+# central differences at one step with an error model from a sample this large.
+_FLOOR_SIZE, _FLOOR_SAMPLE = 256, 64
+# Passes a coloured check needs beyond its stencils: the NaN probe of its pattern, and
+# the verification stencil (with f(x) for a real engine).
+_NAN_PROBES = 2
 
 
 def colouring_for(var: Variable, ctx: Context) -> Colouring | None:
@@ -47,16 +57,22 @@ def colouring_for(var: Variable, ctx: Context) -> Colouring | None:
     return None
 
 
-def full_cost(var: Variable, method: str, colouring: Colouring | None) -> int:
-    """Forward passes of a full check of ``var`` (coloured when a pattern is known)."""
-    if colouring is None:
-        return var.value.size * engine(method).cost + 1
-    return colouring.colours * engine(method).cost + _COLOUR_OVERHEAD
+def full_cost(var: Variable, method: str, colouring: Colouring | int | None) -> int:
+    """Forward passes of a full check of ``var`` (coloured when a pattern, or a number of
+    colours, is given)."""
+    colours = colouring.colours if isinstance(colouring, Colouring) else colouring
+    spec = engine(method)
+    if colours is None or colours >= var.value.size:
+        return var.value.size * spec.cost + 1
+    return (colours + 1) * spec.cost + _NAN_PROBES + (spec.arithmetic == "real")
 
 
 @dataclass(frozen=True)
 class _Elements:
-    """Element-by-element derivatives of one variable (a module-level, picklable task)."""
+    """Element-by-element derivatives of one variable (a module-level, picklable task).
+
+    ``core``: only the offsets the estimate needs (:func:`central_core`).
+    """
 
     name: str
     method: str
@@ -65,6 +81,7 @@ class _Elements:
     scale: float
     eps: float
     terms: NDArray | None
+    core: bool = False
 
     def run(self, runner: Runner, part: NDArray[np.intp]) -> NumericalGradient:
         """The derivatives of elements ``flat[part]`` on ``runner``'s working copy."""
@@ -73,19 +90,21 @@ class _Elements:
         indices = self.flat[part]
         if engine(self.method).arithmetic == "complex":
             return complex_step(loss, work, indices=indices, terms=self.terms, eps=self.eps)
-        return stencil_derivatives(
+        differentiate = central_core if self.core else stencil_derivatives
+        return differentiate(
             loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps
         )
 
 
 def _plain(
-    var: Variable, ctx: Context, method: str, indices: NDArray | None
+    var: Variable, ctx: Context, method: str, indices: NDArray | None, *, core: bool = False
 ) -> NumericalGradient:
     """Element by element (``indices`` only, or all), in chunks when there is an executor."""
     runners = ctx.runners(method)
     flat = np.arange(var.value.size) if indices is None else np.asarray(indices, dtype=np.intp)
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
-    task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, ctx.eps, ctx.terms(var))
+    task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, ctx.eps, ctx.terms(var),
+                     core)
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
@@ -115,8 +134,58 @@ def _whole(
 
 def full_check(var: Variable, ctx: Context, method: str, colouring: Colouring | None) -> Outcome:
     """The numerical gradient of every element of ``var`` and its comparison."""
+    if colouring is None and _at_the_floor_pays(var, ctx, method):
+        outcome = _at_the_floor(var, ctx, method)
+        if outcome is not None:
+            return outcome
     numerical, label = _whole(var, ctx, method, colouring)
     return _judged(var, ctx, method, numerical, label, colouring)
+
+
+def _at_the_floor_pays(var: Variable, ctx: Context, method: str) -> bool:
+    """Whether central differences at one step (two real passes per element) cost less
+    than the complex step's one complex pass, measured on this layer (the chapter's net:
+    a complex pass costs ~3.3 real ones), for a variable large enough to sample."""
+    if (ctx.options.method != "auto" or engine(method).arithmetic != "complex"
+            or real_engine(ctx) != "central" or var.value.size < _FLOOR_SIZE):
+        return False
+    real = ctx.numerics.real.main.seconds_per_pass
+    complex_pass = ctx.runners(method).main.seconds_per_pass
+    return (real is not None and complex_pass is not None
+            and complex_pass > engine("central").core_cost * real)
+
+
+def _at_the_floor(var: Variable, ctx: Context, method: str) -> Outcome | None:
+    """Every element by central differences at one step, at the textbook loop's price.
+
+    A random sample gets the whole stencil: its truncation estimates (scaled by ``h²``)
+    and noise samples set every element's error bar. Elements the cheap numbers do not
+    clear — a mismatch, an error bar too wide — are differentiated again by ``method``
+    (the complex step), which decides. None when the sample shows central differences
+    cannot resolve the tolerance (the accurate engine then checks every element).
+    """
+    analytic = ctx.analytic.gradients[var.name]
+    tolerance = ctx.tolerance(var)
+    size = var.value.size
+    sample = np.sort(ctx.rng.choice(size, size=_FLOOR_SAMPLE, replace=False))
+    sampled = _plain(var, ctx, "central", sample).pooled()
+    if np.any(compare(analytic, sampled, tolerance).status == Status.UNRESOLVED):
+        return None
+    rest = np.setdiff1d(np.arange(size, dtype=np.intp), sample, assume_unique=True)
+    numerical = sampled.patched(_plain(var, ctx, "central", rest, core=True))
+    numerical = numerical.modelled().pooled()
+    result = compare(analytic, numerical, tolerance)
+    label = f"central at one step, error from {sample.size} sampled"
+    suspects = np.flatnonzero(result.status != Status.OK)
+    if not suspects.size:
+        return Outcome(numerical, result, label)
+    again = some_elements(var, ctx, method, suspects)
+    numerical = numerical.patched(again.numerical)
+    status = result.status.copy().reshape(-1)
+    status[suspects] = again.result.status.reshape(-1)[suspects]
+    result = replace(compare(analytic, numerical, tolerance),
+                     status=status.reshape(result.status.shape))
+    return Outcome(numerical, result, f"{label}, +{suspects.size} {again.method}")
 
 
 def some_elements(var: Variable, ctx: Context, method: str, indices: NDArray) -> Outcome:
@@ -136,6 +205,26 @@ def _sharpened(var: Variable, ctx: Context, method: str, outcome: Outcome) -> Ou
     numerical = outcome.numerical.patched(again).pooled()
     result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
     return Outcome(numerical, result, f"{outcome.method}, +{unresolved.size} {sharper}")
+
+
+def _on_a_side(
+    complex_step: NumericalGradient, real: NumericalGradient, threshold: NDArray
+) -> NDArray[np.bool_]:
+    """Where the complex step's value is one of the stencil's one-sided derivatives.
+
+    At a real kink the complex step follows one branch, so it equals the derivative on
+    one side; a stencil whose steps are too coarse for the layer (inputs of 1e5 around a
+    spread of 1) crosses structure far from the point and calls it a kink, which it is
+    not at the point — there the complex step's value matches neither side.
+    """
+    if real.left is None or real.right is None:
+        return np.zeros(real.value.shape, dtype=bool)
+    margin = threshold + ERROR_WEIGHT * (real.side_error if real.side_error is not None else 0)
+    value = complex_step.value
+    side: NDArray[np.bool_] = (np.abs(value - real.left) <= margin) | (
+        np.abs(value - real.right) <= margin
+    )
+    return side
 
 
 def _judged(
@@ -173,7 +262,7 @@ def _judged(
     real = replace(again, checked=again.checked & suspects).pooled()
     verdict = compare(analytic, real, tolerance)
     agrees = np.abs(numerical.value - real.value) <= ERROR_WEIGHT * real.error
-    kink = verdict.status == Status.KINK
+    kink = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)
     invalid = (verdict.status == Status.OK) & ~agrees  # the complex step is not valid here
     explained = suspects & (kink | invalid)
     numerical = numerical.patched(replace(real, checked=explained)).pooled()

@@ -10,14 +10,17 @@ and the report says why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.conventions.target import Variable
 from gradcheck.engine.numeric import supports_complex_step
+from gradcheck.engine.passes import Runner
 from gradcheck.errors import UsageError
 from gradcheck.modes.context import Context
-from gradcheck.vocabulary import Diagnostic, Severity
+from gradcheck.vocabulary import Diagnostic, Severity, sentence
 
 __all__ = [
     "PROBE_COST",
@@ -28,7 +31,8 @@ __all__ = [
     "real_engine",
 ]
 
-# Passes of the complex-step probe (one complex, four real).
+# Passes of the complex-step probe (one complex, four real — in real arithmetic where the
+# layer computes in float64).
 PROBE_COST = 5
 # Forward passes that round more than this (float32 and narrower) need Richardson.
 _WIDE_EPS = 1e-10
@@ -39,23 +43,40 @@ def joint_complex_probe(chosen: list[Variable], ctx: Context) -> bool:
     if ctx.options.method not in ("auto", "complex") or len(chosen) < 2:
         return False
     runner = ctx.runners("complex").main
-    real = ctx.numerics.real.main.arrays
+    real_runner = ctx.numerics.real.main
+    real = {v.name: real_runner.arrays[v.name].copy() for v in chosen}
     sizes = [real[v.name].size for v in chosen]
     ends = np.cumsum(sizes)
-    loss = runner.loss(chosen[0].name, ctx.dout)
 
-    def joint(z: NDArray) -> complex | float:
-        for var, end, size in zip(chosen, ends, sizes, strict=True):
-            np.copyto(runner.arrays[var.name], z[end - size:end].reshape(var.value.shape))
-        return loss(runner.arrays[chosen[0].name])
+    def on(target: Runner) -> Callable[[NDArray], complex | float]:
+        loss = target.loss(chosen[0].name, ctx.dout)
+
+        def joint(z: NDArray) -> complex | float:
+            for var, end, size in zip(chosen, ends, sizes, strict=True):
+                np.copyto(target.arrays[var.name], z[end - size:end].reshape(var.value.shape))
+            return loss(target.arrays[chosen[0].name])
+
+        return joint
 
     point = np.concatenate([real[v.name].ravel() for v in chosen])
     try:
-        usable, _ = supports_complex_step(joint, point, ctx.rng)
+        usable, _ = supports_complex_step(on(runner), point, ctx.rng, real_pass=_real_only(
+            on(real_runner), real_runner))
     finally:
         for var in chosen:
             np.copyto(runner.arrays[var.name], real[var.name])
+            np.copyto(real_runner.arrays[var.name], real[var.name])
     return usable
+
+
+def _real_only(
+    f: Callable[[NDArray], complex | float], runner: Runner
+) -> Callable[[NDArray], complex | float] | None:
+    """``f`` on the real working copy, for the probe's real points — when that copy
+    computes in float64 (a float32-only layer's real copy would round more than the
+    probe's central differences allow)."""
+    dtype = next(iter(runner.arrays.values())).dtype if runner.arrays else None
+    return f if dtype == np.float64 else None
 
 
 def engine_for(var: Variable, ctx: Context) -> str:
@@ -72,10 +93,17 @@ def engine_for(var: Variable, ctx: Context) -> str:
     if ctx.complex_for_all:
         return "complex"
     complex_runners = ctx.runners("complex")
-    real_work = ctx.numerics.real.main.arrays[var.name]
+    real_runner = ctx.numerics.real.main
+    real_work = real_runner.arrays[var.name]
+    saved = real_work.copy()
     complex_loss = complex_runners.main.loss(var.name, ctx.dout)
-    usable, reason = supports_complex_step(complex_loss, real_work.copy(), ctx.rng)
-    np.copyto(complex_runners.main.arrays[var.name], real_work)
+    try:
+        usable, reason = supports_complex_step(
+            complex_loss, saved.copy(), ctx.rng,
+            real_pass=_real_only(real_runner.loss(var.name, ctx.dout), real_runner))
+    finally:
+        np.copyto(complex_runners.main.arrays[var.name], saved)
+        np.copyto(real_work, saved)
     if usable:
         return "complex"
     if method == "complex":
@@ -92,7 +120,7 @@ def complex_step_notes(ctx: Context) -> list[Diagnostic]:
         by_reason.setdefault(reason, []).append(name)
     return [
         Diagnostic("no-complex-step", Severity.NOTE,
-                   f"complex step not used for {', '.join(names)}: {reason}")
+                   sentence(f"complex step not used for {', '.join(names)}: {reason}"))
         for reason, names in by_reason.items()
     ]
 

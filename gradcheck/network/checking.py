@@ -23,7 +23,7 @@ from gradcheck.network.wiring import wiring_conclusion, wiring_hints
 from gradcheck.options import resolve_options
 from gradcheck.report.records import WIRING, LayerCheck, diagnosis_line
 from gradcheck.report.reports import NetworkReport, Report
-from gradcheck.vocabulary import Verdict
+from gradcheck.vocabulary import Verdict, sentence
 
 __all__ = ["check_network"]
 
@@ -182,7 +182,7 @@ def _check_end_to_end(
     except CheckError as error:
         return None, str(error)
     except Exception as error:  # gradient() raised on the checker's copies
-        return None, f"{describe(net)}.gradient raised {type(error).__name__}: {error}"
+        return None, sentence(f"{describe(net)}.gradient raised {type(error).__name__}: {error}")
 
 
 def _renamed(report: Report, name: str) -> Report:

@@ -21,6 +21,7 @@ from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError
 from gradcheck.network.protocol import layers_of
 from gradcheck.tracing import METHODS, Call, NotWatchableError, Tracer
+from gradcheck.vocabulary import sentence
 
 __all__ = ["BackwardCall", "ForwardCall", "NetTrace", "checked_call", "record_run"]
 
@@ -135,7 +136,9 @@ def record_run(
             try:
                 trace.gradients = _call(traced, method, data, kwargs or {})
             except Exception as error:
-                trace.error = f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
+                trace.error = sentence(
+                    f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
+                )
     return traced, trace
 
 

@@ -26,6 +26,7 @@ from gradcheck.vocabulary import Status
 
 __all__ = [
     "KINK",
+    "UNRESOLVED",
     "error_ratio",
     "error_rgb",
     "layout",
@@ -41,15 +42,17 @@ _OK_DECADES = 6.0
 _BAD_DECADES = 8.0
 _OK_STOPS = [(0.0, "#f7fcf5"), (0.6, "#c7e9c0"), (1.0, "#41ab5d")]
 _BAD_STOPS = [(0.0, "#fc9272"), (0.5, "#de2d26"), (1.0, "#67000d")]
-#: The colour of a kink.
+#: The colour of a kink, and of an element the numerics could not resolve.
 KINK = "#ffd54f"
+UNRESOLVED = "#b39ddb"
 _UNCHECKED = "#d9d9d9"
 _UNDEFINED = "#9e9e9e"
 _VALUE_STOPS = [
     (0.0, "#2166ac"), (0.25, "#92c5de"), (0.5, "#f7f7f7"), (0.75, "#dfc27d"), (1.0, "#8c510a")
 ]
 # Priority of a cell's status when a cell stands for many elements: mismatches win.
-_PRIORITY = {Status.MISMATCH: 3.0, Status.KINK: 2.0, Status.UNCHECKED: 1.0, Status.OK: 0.0}
+_PRIORITY = {Status.MISMATCH: 3.0, Status.UNRESOLVED: 2.5, Status.KINK: 2.0,
+             Status.UNCHECKED: 1.0, Status.OK: 0.0}
 
 
 def _hex_to_rgb(colour: str) -> NDArray:
@@ -140,7 +143,8 @@ def error_rgb(ratio: NDArray, status: NDArray) -> NDArray:
     Returns
     -------
     ndarray
-        Greens within tolerance, reds beyond it, yellow kinks, grey unchecked or undefined.
+        Greens within tolerance, reds beyond it, yellow kinks, lavender unresolved
+        elements, grey unchecked or undefined.
     """
     ratio = np.asarray(ratio, dtype=np.float64)
     status = np.asarray(status)
@@ -150,6 +154,7 @@ def error_rgb(ratio: NDArray, status: NDArray) -> NDArray:
     bad = _interpolate(_BAD_STOPS, decades / _BAD_DECADES)
     rgb = np.where((status == Status.MISMATCH)[..., None], bad, ok)
     rgb[status == Status.KINK] = _hex_to_rgb(KINK)
+    rgb[status == Status.UNRESOLVED] = _hex_to_rgb(UNRESOLVED)
     rgb[status == Status.UNCHECKED] = _hex_to_rgb(_UNCHECKED)
     rgb[np.isnan(ratio) & (status != Status.UNCHECKED)] = _hex_to_rgb(_UNDEFINED)
     return np.asarray(rgb)

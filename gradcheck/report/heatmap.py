@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from gradcheck.report.colours import (
     KINK,
+    UNRESOLVED,
     error_ratio,
     error_rgb,
     layout,
@@ -47,7 +48,7 @@ __all__ = ["Panel", "Pictures", "legend_svg", "pictures"]
 
 _STATUS_NAMES = {
     Status.OK: "ok", Status.MISMATCH: "mismatch", Status.KINK: "kink",
-    Status.UNCHECKED: "unchecked",
+    Status.UNCHECKED: "unchecked", Status.UNRESOLVED: "unresolved",
 }
 # Geometry, in pixels.
 _WIDTH_BUDGET = 400
@@ -272,7 +273,7 @@ def legend_svg(kind: str, limit: float = 1.0) -> str:
         An ``<svg>`` element.
     """
     left, bar, steps = 22, 180, 36
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar + 90}" height="30" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar + 130}" height="30" '
              'font-family="sans-serif" font-size="10" class="gc-legend">']
     if kind == "error":
         labels = [(0, "1e-6"), (bar / 2, "1 = tolerance"), (bar, "1e8")]
@@ -288,7 +289,9 @@ def legend_svg(kind: str, limit: float = 1.0) -> str:
                  f'stroke-width="2"/><text x="{key_x + 13}" y="11">mismatch</text>')
     if kind == "error":
         parts.append(f'<rect x="{key_x}" y="16" width="10" height="10" fill="{KINK}"/>'
-                     f'<text x="{key_x + 13}" y="25">kink</text>')
+                     f'<text x="{key_x + 13}" y="25">kink</text>'
+                     f'<rect x="{key_x + 44}" y="16" width="10" height="10" fill="{UNRESOLVED}"/>'
+                     f'<text x="{key_x + 57}" y="25">unresolved</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -8,13 +8,14 @@ gradients of size 1):
   element (:mod:`gradcheck.analytic.precision`), which covers gradients that are tiny
   next to the terms they sum (a bias right before a BatchNorm);
 * the numerical value may be off by its own error estimate ``err(n)``;
-* and by ``atol``, by default a tenth of ``rtol`` times the *median* size of the
-  variable's gradient (robust against a few huge elements): rounding artefacts of order
-  1e-13 where the true gradient is 0 are no bug.
+* and by ``atol``, by default a tenth of ``rtol`` times the variable's *typical small*
+  gradient — the lower quartile of its nonzero elements, so that even half of them huge
+  (a feature of 3e6) sets no scale for the others: rounding artefacts of order 1e-13
+  where the true gradient is 0 are no bug.
 
 An element *mismatches* when ``|a − n| > atol + rtol·|n| + 2·rounding + 2·err(n)``. When
 ``2·err(n)`` is more than a few times that allowance — and more than a few times ``rtol``
-of the variable's typical (median) gradient, so that an element that is about 0 is not
+of the variable's median gradient, so that an element that is about 0 is not
 held to a relative precision nobody needs — an error several tolerances large could go
 unseen: the element is *unresolved* (never reported as a match), unless both sides say
 exactly 0 (an element the output does not depend on, a dead ReLU unit). A numerical value
@@ -45,6 +46,7 @@ __all__ = [
     "compare",
     "default_tolerance",
     "kink_mask",
+    "typical_size",
 ]
 
 # Default relative tolerances by the dtype the layer computes in. float64: rounding in a
@@ -54,8 +56,12 @@ __all__ = [
 # at most 3 % of a 1e-4 tolerance (60 seeds), so 1e-4 still catches ×1.001 in float32.
 _RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.float16): 1e-2}
 _STRICT_FACTOR = 0.1
-# atol by default: this fraction of rtol times the median size of the variable's gradient.
+# atol by default: this fraction of rtol times the variable's typical small gradient.
 _ATOL_FRACTION = 0.1
+# ... and never less than for a gradient this fraction of the gradients flowing through the
+# computation: a gradient that is 0 in exact arithmetic (a shift before a BatchNorm) comes
+# out at ~1e-12 where BatchNorm divides by a tiny spread, on both sides.
+_FLOW_FRACTION = 1e-4
 # How many numerical error estimates (and measured roundings) an element may be off.
 ERROR_WEIGHT = 2.0
 # An element is resolved when its numerical error bar is at most this many tolerances
@@ -70,22 +76,26 @@ class Tolerance:
     ``rounding`` is the analytic side's rounding, per element (or one number): measured by
     running the same backward in another precision (see
     :mod:`gradcheck.analytic.precision`). ``atol`` of None means "a tenth of ``rtol`` times
-    the median size of the gradient", fixed by :meth:`sized`. ``floor`` is the finest
-    error bar the numerical side can reach (its rounding of the gradients flowing through
+    the typical small gradient" (:func:`typical_size`), fixed by :meth:`sized`. ``floor`` is
+    the finest error bar the numerical side can reach (its rounding of the gradients flowing through
     the computation): an element whose error bar is this small counts as resolved.
+    ``flow`` is the typical size of those gradients (it bounds ``atol`` from below).
     """
 
     rtol: float
     atol: float | None
     rounding: NDArray[np.float64] | float = 0.0
     floor: float = 0.0
+    flow: float = 0.0
 
-    def sized(self, values: NDArray) -> Tolerance:
-        """This tolerance with ``atol`` fixed by the median size of ``values`` if unset."""
+    def sized(self, *gradients: NDArray) -> Tolerance:
+        """This tolerance with ``atol`` fixed, if unset, by the larger typical size of the
+        ``gradients`` (the analytic one and the numerical one: either may carry rounding
+        artefacts of 1e-14 where the other says 0, which must not make the scale)."""
         if self.atol is not None:
             return self
-        finite = np.abs(values[np.isfinite(values)])
-        typical = float(np.median(finite)) if finite.size else 0.0
+        typical = max((typical_size(g) for g in gradients), default=0.0)
+        typical = max(typical, _FLOW_FRACTION * self.flow)
         return replace(self, atol=_ATOL_FRACTION * self.rtol * typical)
 
     def allowance(self, reference: NDArray) -> NDArray[np.float64]:
@@ -93,6 +103,18 @@ class Tolerance:
         (``atol`` counts once :meth:`sized` has fixed it)."""
         atol = self.atol or 0.0
         return atol + self.rtol * np.abs(reference) + ERROR_WEIGHT * self.rounding
+
+
+def typical_size(values: NDArray) -> float:
+    """The typical *small* size of a gradient: the lower quartile of its nonzero finite
+    elements' magnitudes (0 when there are none).
+
+    Not the RMS or the median, which a few — or half — huge elements set: beside an
+    unnormalised input feature of 3e6, the other rows of ``dW`` keep their own scale.
+    """
+    sizes = np.abs(values[np.isfinite(values)])
+    sizes = sizes[sizes > 0]
+    return float(np.percentile(sizes, 25, method="lower")) if sizes.size else 0.0
 
 
 def default_rtol(dtype: np.dtype, *, strict: bool = False) -> float:
@@ -109,6 +131,7 @@ def default_tolerance(
     strict: bool = False,
     rounding: NDArray[np.float64] | float = 0.0,
     floor: float = 0.0,
+    flow: float = 0.0,
 ) -> Tolerance:
     """Resolve tolerances for a gradient computed in ``dtype``.
 
@@ -120,6 +143,7 @@ def default_tolerance(
         atol=atol,
         rounding=rounding,
         floor=floor,
+        flow=flow,
     )
 
 
@@ -187,7 +211,7 @@ def compare(
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = numerical.value
-    tolerance = tolerance.sized(np.where(numerical.checked, n, a))
+    tolerance = tolerance.sized(a, np.where(numerical.checked, n, a))
     abs_error = np.abs(a - n)
     allowance = tolerance.allowance(n)
     spread = ERROR_WEIGHT * numerical.error

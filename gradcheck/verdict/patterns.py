@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["describe_mismatch", "describe_swap"]
+__all__ = ["describe_factor", "describe_mismatch", "describe_swap"]
 
 # How close a pattern must fit (relative residual) before we claim it.
 _FIT = 1e-3
@@ -73,11 +73,9 @@ def describe_mismatch(
         return f"{name} is all zeros, but the output does depend on it — is it ever assigned?"
     if not np.any(n) and np.any(a):
         return f"{name} should be all zeros: the output does not depend on it."
-    denominator = float(np.vdot(n, n))
-    if denominator > 0:
-        factor = float(np.vdot(a, n)) / denominator
-        if abs(factor - 1) > _FIT and _fits(a, factor * n):
-            return _factor_sentence(factor, name, batch_size)
+    factor = describe_factor(name, a, n, batch_size=batch_size)
+    if factor:
+        return factor
     if a.ndim == 2 and a.shape[0] == a.shape[1] and _fits(a.T, n):
         return f"{name} is transposed: it equals the transpose of the true gradient."
     if count == 1:
@@ -90,6 +88,24 @@ def describe_mismatch(
         columns = np.unique(np.nonzero(wrong)[-1])
         if columns.size == 1 and a.shape[-1] > 1:
             return f"all wrong elements of {name} are in column {int(columns[0])} (last axis)."
+    return None
+
+
+def describe_factor(
+    name: str, analytic: NDArray, numerical: NDArray, *, batch_size: int | None = None
+) -> str | None:
+    """A sentence when ``analytic`` is a constant factor (not 1) times ``numerical``.
+
+    Any subset of the elements will do (a sample of a widespread mismatch): the factor
+    is the same on every element.
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numerical, dtype=np.float64)
+    denominator = float(np.vdot(n, n))
+    if denominator > 0:
+        factor = float(np.vdot(a, n)) / denominator
+        if abs(factor - 1) > _FIT and _fits(a, factor * n):
+            return _factor_sentence(factor, name, batch_size)
     return None
 
 

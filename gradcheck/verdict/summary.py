@@ -28,8 +28,13 @@ def variable_report(
     method: str,
     numeric_dtype: np.dtype,
     batch_size: int | None,
+    diagnosis: str | None = None,
 ) -> VariableReport:
-    """The report row of one variable: counts, worst elements, diagnosis, full arrays."""
+    """The report row of one variable: counts, worst elements, diagnosis, full arrays.
+
+    ``diagnosis`` replaces the one read from the wrong elements' pattern (when only a
+    sample of the elements was checked, their positions say nothing about the pattern).
+    """
     wrong = result.status == Status.MISMATCH
     unresolved = result.status == Status.UNRESOLVED
     a = np.asarray(analytic, dtype=np.float64)
@@ -59,7 +64,7 @@ def variable_report(
         rtol=result.tolerance.rtol,
         atol=result.tolerance.atol or 0.0,
         worst=findings(a, numerical.value, numerical.error, result.abs_error, shown, status),
-        diagnosis=_kink_sentence(label, wrong, numerical, result)
+        diagnosis=diagnosis or _kink_sentence(label, wrong, numerical, result)
         or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
         analytic=a,
         numerical=numerical.value,
