@@ -80,10 +80,10 @@ def test_an_embedding_returning_none_for_its_integer_input_is_checked() -> None:
     assert [v.name for v in report.variables] == ["W"]
 
 
-@pytest.mark.xfail(strict=True, reason="float32 rounding of the output read as noise and kinks")
-@pytest.mark.parametrize("seed", [0, 77])
+@pytest.mark.parametrize("seed", [0, pytest.param(77, marks=pytest.mark.xfail(
+    strict=True, reason="float32 rounding of the output read as noise and a kink"))])
 def test_the_sequels_rnn_with_float32_buffers_passes(seed: int) -> None:
-    rng = np.random.default_rng(seed)  # seed 0: INCOMPLETE; seed 77: FAILED at a "kink"
+    rng = np.random.default_rng(seed)  # seed 77: FAILED at a "kink"
     layer = TimeRNN(rng.standard_normal((1, 2)), 0.7 * rng.standard_normal((2, 2)),
                     0.5 * rng.standard_normal(2), buffer="f")
     report = gradcheck.check(layer, rng.standard_normal((1, 4, 1)),
