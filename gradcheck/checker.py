@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.analytic.attributes import unexplained_attributes
+from gradcheck.analytic.attributes import unchecked_arrays, unchecked_diagnostics
 from gradcheck.analytic.precision import measure_precision
 from gradcheck.analytic.run import AnalyticPass, analytic_pass
 from gradcheck.conventions.randomness import global_random_state_kept
@@ -133,8 +133,13 @@ def _check_target(target: Target, opts: CheckOptions, *, look_nearby: bool) -> R
     analytic = analytic_pass(target, seed=opts.seed, allow_inplace=opts.allow_inplace)
     refuse_over_budget(target, chosen, opts, analytic)
     diagnostics = list(analytic.diagnostics)
-    diagnostics += unexplained_attributes(target, analytic.output)
     reports, evaluations = _compare_all(target, chosen, analytic, opts, diagnostics, look_nearby)
+    # What the output depends on but no gradient was paired with. Nudging tells constants
+    # from forgotten parameters only when forward is repeatable; a recheck at a nearby
+    # point (not looking nearby) judges gradients only.
+    unchecked = (unchecked_arrays(target, analytic.output)
+                 if analytic.deterministic and look_nearby else [])
+    diagnostics += unchecked_diagnostics(target, unchecked)
     return Report(
         target=target.name,
         kind=target.kind,
@@ -147,6 +152,8 @@ def _check_target(target: Target, opts: CheckOptions, *, look_nearby: bool) -> R
         evaluations=evaluations,
         seconds=time.perf_counter() - started,
         conclusion=conclusion(f"{target.name}.{target.backward_call}", reports),
+        convention=target.convention_name,
+        unchecked=unchecked,
     )
 
 

@@ -222,10 +222,12 @@ class Refused:
 
 REFUSED: dict[str, Refused] = {
     # Inputs
-    "integer-input-to-differentiate": Refused(
+    # Integer inputs are constants (indices, labels); with nothing else, nothing is checked.
+    "integer-input-only": Refused(
         lambda: (Sigmoid(), (np.arange(12).reshape(3, 4),)),
-        r"^Sigmoid: input x is an integer array \(int64\) but backward returns a gradient "
-        r"for it; pass floats, e\.g\. x\.astype\(np\.float64\)\.$",
+        r"^Sigmoid: nothing to differentiate: input x is an integer array \(int64\), and "
+        r"integer and boolean inputs \(indices, labels\) are never differentiated; pass "
+        r"floats, e\.g\. x\.astype\(np\.float64\), to check its gradient\.$",
     ),
     "integer-parameter-with-gradient": Refused(
         lambda: (Affine(np.ones((4, 3), dtype=np.int64), np.zeros(3)), (_x((5, 4)),)),
@@ -364,8 +366,8 @@ REFUSED: dict[str, Refused] = {
     ),
     "parameter-gradient-stays-none": Refused(
         lambda: (GradientNeverSet(), (_x(),)),
-        r"^GradientNeverSet: backward did not set dW \(it is still None\); expected the "
-        r"gradient of parameter W, an array of shape \(4, 2\)\.$",
+        r"^GradientNeverSet: parameter W has no gradient after backward; expected backward "
+        r"to set dW, an array of shape \(4, 2\)\.$",
     ),
     "params-dict-without-grads": Refused(
         lambda: (ParamsWithoutGrads(), (_x(),)),
@@ -565,7 +567,7 @@ def test_python_scalar_conversion_is_noted() -> None:
     assert report.notes == ["x: Python number converted to float64"]
 
 
-def test_attribute_without_gradient_is_a_warning_not_an_error() -> None:
+def test_attribute_without_gradient_is_incomplete_not_passed() -> None:
     class ForgetsGradientAttribute:
         def __init__(self) -> None:
             self.W = np.ones((4, 2))
@@ -577,8 +579,8 @@ def test_attribute_without_gradient_is_a_warning_not_an_error() -> None:
             return dout @ self.W.T
 
     report = gradcheck.check(ForgetsGradientAttribute(), _x())
-    assert report.passed
-    [warning] = [d for d in report.diagnostics if d.kind == "no-gradient"]
-    assert re.search(r"^ForgetsGradientAttribute\.W changes the output but backward sets no "
-                     r"dW: .*self\.dW", warning.message)
-
+    assert not report.passed and str(report.verdict) == "INCOMPLETE"
+    [doubt] = [d for d in report.diagnostics if d.kind == "unchecked"]
+    assert re.search(r"^ForgetsGradientAttribute: W changes the output but no gradient is "
+                     r"paired with it, so it was not checked \(W/dW attributes\)\. .*self\.dW",
+                     doubt.message)

@@ -12,6 +12,7 @@ from zoo import BROKEN, TextbookSoftmaxWithLoss
 import gradcheck
 import reference_layers
 from gradcheck import CheckError, GradientCheckError
+from gradcheck.vocabulary import Verdict
 from reference_layers import Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
 
 
@@ -329,20 +330,54 @@ def test_function_with_vjp_and_scalar_function_with_grad() -> None:
     assert gradcheck.check(lambda v: float(np.sum(v**2)), x, grad=lambda v: 2 * v).passed
 
 
-def test_unused_parameter_is_reported_as_a_warning() -> None:
-    class ScaleWithoutGradient:
+class ScaleWithoutGradient:
+    """``x * scale`` whose backward gives ``scale`` no gradient."""
+
+    def __init__(self) -> None:
+        self.scale = np.array([2.0])
+
+    def forward(self, x: Any) -> Any:
+        return x * self.scale
+
+    def backward(self, dout: Any) -> Any:
+        return dout * self.scale
+
+
+class DeclaredScale(ScaleWithoutGradient):
+    gradcheck_constants = ("scale",)
+
+
+def test_an_array_the_output_depends_on_without_a_gradient_is_never_a_pass() -> None:
+    report = gradcheck.check(ScaleWithoutGradient(), np.ones((2, 2)))
+    assert report.verdict is Verdict.INCOMPLETE and not report.passed
+    assert report.unchecked == ["scale"]
+    [doubt] = [d for d in report.diagnostics if d.kind == "unchecked"]
+    assert "gradcheck_constants = ('scale',)" in doubt.message
+    assert "gradcheck.conventions.register" in doubt.message
+    with pytest.raises(GradientCheckError, match="scale"):
+        gradcheck.assert_gradients(ScaleWithoutGradient(), np.ones((2, 2)))
+
+
+def test_a_declared_constant_is_not_counted() -> None:
+    report = gradcheck.check(DeclaredScale(), np.ones((2, 2)))
+    assert report.passed, str(report)
+    assert [c.name for c in report.constants] == ["scale"]
+
+
+def test_an_array_the_output_ignores_is_not_counted() -> None:
+    class KeepsAStatistic:
         def __init__(self) -> None:
-            self.scale = np.array([2.0])
+            self.seen = np.zeros(2)
 
         def forward(self, x: Any) -> Any:
-            return x * self.scale
+            self.seen = self.seen + x.sum(axis=0)
+            return 2 * x
 
         def backward(self, dout: Any) -> Any:
-            return dout * self.scale
+            return 2 * dout
 
-    report = gradcheck.check(ScaleWithoutGradient(), np.ones((2, 2)))
-    assert report.passed
-    assert any(d.kind == "no-gradient" and "scale" in d.message for d in report.diagnostics)
+    report = gradcheck.check(KeepsAStatistic(), np.ones((2, 2)))
+    assert report.passed, str(report)
 
 
 def test_public_names_are_all_importable() -> None:

@@ -404,3 +404,169 @@ def test_unreadable_json_kwargs_are_one_line_usage_errors(text: str) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "_json_kwargs" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- the code people write: packages, function pairs, losses, embeddings ----------------------
+HELPERS = '''
+import numpy as np
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+'''
+
+PACKAGE_LAYERS = '''
+import numpy as np
+from common.functions import softmax
+
+
+class OneHotLoss:
+    """Takes one-hot targets only, as the first book's SoftmaxWithLoss does."""
+
+    def forward(self, x, t):
+        self.y, self.t = softmax(x), t
+        return -np.sum(t * np.log(self.y)) / x.shape[0]
+
+    def backward(self, dout=1):
+        return dout * (self.y - self.t) / self.t.shape[0]
+
+
+class LabelsLoss:
+    """Takes integer labels only, as the sequel book's SoftmaxWithLoss does."""
+
+    def forward(self, x, t):
+        self.y, self.t = softmax(x), t
+        return -np.mean(np.log(self.y[np.arange(x.shape[0]), t]))
+
+    def backward(self, dout=1):
+        dx = self.y.copy()
+        dx[np.arange(self.t.shape[0]), self.t] -= 1
+        return dout * dx / self.t.shape[0]
+
+
+class Embedding:
+    """The sequel book's first Embedding: dW[idx] = dout drops repeated indices."""
+
+    def __init__(self):
+        self.params = [np.random.default_rng(0).standard_normal((7, 3))]
+        self.grads = [np.zeros((7, 3))]
+
+    def forward(self, idx):
+        self.idx = idx
+        return self.params[0][idx]
+
+    def backward(self, dout):
+        self.grads[0][...] = 0
+        self.grads[0][self.idx] = dout
+'''
+
+PAIRS = '''
+import numpy as np
+
+
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w)
+
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return dout @ w.T, x.T @ dout, 3 * dout.sum(axis=0)
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mu, std = x.mean(axis=0), np.sqrt(x.var(axis=0) + 1e-5)
+    xn = (x - mu) / std
+    return gamma * xn + beta, (xn, gamma, std)
+
+
+def batchnorm_backward(dout, cache):
+    xn, gamma, std = cache
+    dxn = dout * gamma
+    dx = (dxn - dxn.mean(axis=0) - xn * (dxn * xn).mean(axis=0)) / std
+    return dx, (dout * xn).sum(axis=0), dout.sum(axis=0)
+
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return h, (x, prev_h, Wx, Wh, h)
+
+
+def rnn_step_backward(dnext_h, cache):
+    raise NotImplementedError
+'''
+
+
+def run_installed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed ``gradcheck`` script, as a user types it: not ``python -m`` (which puts
+    the working directory on the import path itself), and without ``PYTHONPATH``."""
+    script = Path(sys.executable).with_name("gradcheck")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NO_COLOR", "FORCE_COLOR", "PYTHONPATH")}
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=120)
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "functions.py").write_text(textwrap.dedent(HELPERS))
+    (tmp_path / "common" / "layers.py").write_text(textwrap.dedent(PACKAGE_LAYERS))
+    (tmp_path / "cs231n_layers.py").write_text(textwrap.dedent(PAIRS))
+    return tmp_path
+
+
+def test_a_file_that_imports_its_helpers_as_a_package_is_checked_from_the_root(
+    repository: Path,
+) -> None:
+    result = run_installed("check", "common/layers.py", "--json", cwd=repository)
+    assert result.returncode == 1, result.stdout + result.stderr  # the Embedding is wrong
+    reports = {r["name"]: r for r in json.loads(result.stdout)["reports"]}
+    assert reports["common/layers.py:OneHotLoss"]["status"] == "passed"
+    assert reports["common/layers.py:LabelsLoss"]["status"] == "passed"
+    assert any("integer labels" in note for note in reports["common/layers.py:LabelsLoss"]
+               ["notes"])
+    embedding = reports["common/layers.py:Embedding"]
+    assert embedding["status"] == "failed"
+    assert any("indices with a repeat" in note for note in embedding["notes"])
+
+
+def test_a_file_of_function_pairs_is_checked(repository: Path) -> None:
+    result = run_installed("check", "cs231n_layers.py", cwd=repository)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gradcheck affine (function): FAILED" in result.stdout
+    assert "the gradient of b is ×3 too large" in result.stdout
+    assert "gradcheck batchnorm (function): passed" in result.stdout
+    assert "- cs231n_layers.py:rnn_step: skipped: cannot make up inputs" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "1 passed, 1 failed, 1 skipped"
+
+
+def test_a_function_pair_is_named_by_its_stem(repository: Path) -> None:
+    result = run_installed("check", "cs231n_layers.py:batchnorm", "-q", cwd=repository)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = run_installed("list", "cs231n_layers.py", cwd=repository).stdout
+    assert re.search(r"cs231n_layers.py:affine +inputs x \(3, 4\) float64, w \(4, 5\) "
+                     r"float64, b \(5,\) float64", listed)
+
+
+def test_an_array_the_output_depends_on_without_a_gradient_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "scaled.py"
+    path.write_text(textwrap.dedent('''
+        import numpy as np
+
+
+        class Scaled:
+            def __init__(self):
+                self.params, self.grads = [], []
+                self.scale = np.full(4, 2.0)
+
+            def forward(self, x):
+                return x * self.scale
+
+            def backward(self, dout):
+                return dout * self.scale
+    '''))
+    result = run_installed("check", "scaled.py", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gradcheck Scaled (layer): INCOMPLETE" in result.stdout
+    assert "gradcheck_constants = ('scale',)" in result.stdout

@@ -394,3 +394,120 @@ def test_xdist_gives_the_same_verdicts_and_seeds(pytester):
     verdicts, seeds, failure_seeds = alone
     assert len(seeds) == 6 and len(failure_seeds) == 3
     assert sum(v.startswith("FAILED") for v in verdicts) == 3
+
+
+# --------------------------------------------------------------------------- any convention
+STUDENT = """
+    import numpy as np
+
+
+    class Sigmoid:
+        '''No example and a bare constructor: checked at made-up inputs.'''
+
+        def forward(self, x):
+            self.out = 1 / (1 + np.exp(-x))
+            return self.out
+
+        def backward(self, dout):
+            return dout * self.out * (1 - self.out)
+
+
+    class Dense:
+        '''Needs its weights: skipped, with the reason.'''
+
+        def __init__(self, W):
+            self.W = W
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.W
+
+        def backward(self, dout):
+            self.dW = self.x.T @ dout
+            return dout @ self.W.T
+
+
+    def affine_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, 3 * dout.sum(axis=0)
+"""
+
+
+def test_layers_option_checks_what_the_command_checks(pytester):
+    pytester.makepyfile(student=STUDENT)
+    result = run(pytester, "--gradcheck-layers=student.py", "-v", "-rs")
+    result.assert_outcomes(passed=2, failed=2, skipped=2)
+    result.stdout.fnmatch_lines([
+        "*Sigmoid[[]float64] PASSED*",
+        "*Dense[[]float64] SKIPPED*",
+        "*affine[[]float64] FAILED*",
+    ], consecutive=False)
+    result.stdout.fnmatch_lines(["*the gradient of b is ×3 too large*"])
+    result.stdout.fnmatch_lines(["SKIPPED*Dense: no example(rng, dtype)*"])
+
+
+WRONG_AXIS = """
+    import numpy as np
+
+
+    class WrongAxis:
+        def __init__(self):
+            self.W, self.b = np.ones((4, 3)), np.zeros(3)
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.W + self.b
+
+        def backward(self, dout):
+            self.dW = self.x.T @ dout
+            self.db = dout.sum(axis=1)
+            return dout @ self.W.T
+
+
+    def test_layer(gradcheck):
+        gradcheck(WrongAxis(), np.ones((5, 4)))
+"""
+
+
+def test_a_layer_that_cannot_be_checked_fails_once_at_the_test_line(pytester):
+    pytester.makepyfile(WRONG_AXIS)
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        ">       gradcheck(WrongAxis(), np.ones((5, 4)))",
+        "E       gradcheck.errors.CheckError: WrongAxis.backward: db has shape (5,)*",
+    ])
+    # No frame of gradcheck's own: the failure is the user's line and the message.
+    assert not re.search(r"gradcheck[/\\]\w+[/\\]?\S*\.py:\d+", result.stdout.str())
+
+
+def test_the_fixture_fails_a_check_that_left_an_array_unchecked(pytester):
+    pytester.makepyfile("""
+        import numpy as np
+
+
+        class Scaled:
+            def __init__(self):
+                self.params, self.grads = [np.ones(4)], [np.zeros(4)]
+                self.scale = np.full(4, 2.0)
+
+            def forward(self, x):
+                self.x = x
+                return x * self.params[0] * self.scale
+
+            def backward(self, dout):
+                self.grads[0][...] = (dout * self.x * self.scale).sum(axis=0)
+                return dout * self.params[0] * self.scale
+
+
+        def test_scaled(gradcheck):
+            gradcheck(Scaled(), np.ones((3, 4)))
+    """)
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*gradcheck Scaled (layer): INCOMPLETE*",
+                                 "*? Scaled: scale changes the output*"])

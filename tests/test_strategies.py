@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from hypothesis.extra import numpy as hnp
 
 import reference_layers
 from gradcheck.strategies import (
     REFERENCE_NAMES,
     affine_shapes,
     conv_shapes,
+    indices,
     labels,
     one_hot,
     pooling_shapes,
@@ -194,6 +196,33 @@ def test_one_hot_rows_have_a_single_one(batch, classes, data):
 def test_bad_label_arguments_are_rejected(args, kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
         labels(*args, **kwargs)
+
+
+@given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
+       st.integers(1, 8), st.data())
+def test_indices_are_in_range_and_repeat_an_index(shape, high, data):
+    idx = data.draw(indices(shape, high))
+    assert idx.shape == shape and np.issubdtype(idx.dtype, np.integer)
+    assert np.all((idx >= 0) & (idx < high))
+    if idx.size >= 2:
+        assert len(np.unique(idx)) < idx.size
+
+
+@given(st.data())
+def test_indices_catch_the_embedding_that_drops_repeats(data):
+    idx = data.draw(indices((2, 3), high=4))
+    dout = np.ones((*idx.shape, 2))
+    right, dropped = np.zeros((4, 2)), np.zeros((4, 2))
+    np.add.at(right, idx, dout)
+    dropped[idx] += dout
+    assert not np.array_equal(right, dropped)
+
+
+@pytest.mark.parametrize(("kwargs", "message"),
+                         [({"high": 0}, "high"), ({"high": 3, "dtype": np.float32}, "integer")])
+def test_bad_index_arguments_are_rejected(kwargs, message):
+    with pytest.raises(InvalidArgument, match=message):
+        indices((2, 2), **kwargs)
 
 
 # --------------------------------------------------------------------------- reference cases

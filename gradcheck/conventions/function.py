@@ -1,89 +1,99 @@
 """Functions: ``f(*xs)`` with a vector-Jacobian product ``vjp(dout, *xs)``, or a scalar
 ``f(x)`` with its gradient ``grad(x)`` (scipy's ``check_grad`` shape).
+
+``check(f, x, vjp=g)`` wraps ``f`` and ``g`` in a :class:`WithDerivative`, which these two
+conventions recognise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from gradcheck.conventions.target import Instance, Target, Variable, describe
-from gradcheck.conventions.validation import as_input, input_names, validate_float_input
+from gradcheck.conventions.convention import Convention
+from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError
 
-__all__ = ["FunctionTarget"]
+__all__ = ["FunctionWithGrad", "FunctionWithVjp", "WithDerivative"]
 
 
-class _GradientAsVjp:
-    """``grad`` of a scalar function as a vector-Jacobian product: ``dout · grad(x)``."""
+@dataclass(frozen=True)
+class WithDerivative:
+    """A function and the derivative given with it: ``vjp=`` or ``grad=``."""
 
-    def __init__(self, grad: Callable[..., Any] | None) -> None:
-        assert grad is not None
-        self.grad = grad
+    function: Callable[..., Any]
+    vjp: Callable[..., Any] | None = None
+    grad: Callable[..., Any] | None = None
 
-    def __call__(self, dout: Any, *xs: Any) -> Any:
-        return dout * np.asarray(self.grad(*xs))
-
-
-class FunctionTarget(Target):
-    """A function with a vector-Jacobian product, or a scalar function with a gradient."""
-
-    kind = "function"
-
-    def __init__(
-        self,
-        function: Callable[..., Any],
-        inputs: Sequence[Any],
-        *,
-        vjp: Callable[..., Any] | None,
-        grad: Callable[..., Any] | None,
-    ) -> None:
-        super().__init__()
-        self.function = function
-        self.name = describe(function)
-        if (vjp is None) == (grad is None):
+    def __post_init__(self) -> None:
+        if (self.vjp is None) == (self.grad is None):
             raise CheckError(
-                f"{self.name}: a function needs exactly one of vjp= (vjp(dout, *xs) returns one "
-                "gradient per input) or grad= (grad(x) returns the gradient of a scalar function)."
+                f"{describe(self.function)}: a function needs exactly one of vjp= (vjp(dout, "
+                "*xs) returns one gradient per input) or grad= (grad(x) returns the gradient "
+                "of a scalar function)."
             )
-        self.backward_call = "vjp" if vjp is not None else "grad"
-        self.vjp: Callable[..., Any] = vjp if vjp is not None else _GradientAsVjp(grad)
-        names = input_names(function, len(inputs))
-        self.input_names = names
-        for name, raw in zip(names, inputs, strict=True):
-            value, note = as_input(name, self.name, raw)
-            if note:
-                self.notes.append(note)
-            if not isinstance(value, np.ndarray) or value.dtype.kind not in "fc" + "O":
-                raise CheckError(
-                    f"{self.name}: input {name} is {type(raw).__name__}"
-                    f"{'' if not isinstance(value, np.ndarray) else f' ({value.dtype})'}; "
-                    "expected a float array."
-                )
-            validate_float_input(self.name, name, value)
-            self.variables.append(Variable(name, "input", np.array(value, copy=True)))
 
-    def _make_instance(self, dtype: np.dtype | type | None) -> Instance:
-        arrays = self._arrays(dtype)
 
-        def run_forward(function: Any, current: dict[str, NDArray]) -> Any:
-            return function(*(current[name] for name in self.input_names))
+class FunctionWithVjp(Convention):
+    """``f(*xs)`` and ``vjp(dout, *xs)`` returning one gradient per input."""
 
-        def run_backward(function: Any, dout: Any, current: dict[str, NDArray]) -> dict[str, Any]:
-            returned = self.vjp(dout, *(current[name] for name in self.input_names))
-            if len(self.input_names) == 1 and not isinstance(returned, tuple):
-                returned = (returned,)
-            if not isinstance(returned, tuple) or len(returned) != len(self.input_names):
-                raise CheckError(
-                    f"{self.name}: {self.backward_call} returned {type(returned).__name__}; "
-                    f"expected a tuple of {len(self.input_names)} gradients, one per input."
-                )
-            return dict(zip(self.input_names, returned, strict=True))
+    name = "function with vjp"
+    kind = "function"
+    backward_name = "vjp"
 
-        return Instance(
-            self.function, arrays, run_forward, run_backward,
-            calls=(self.name, self.backward_call),
-        )
+    def recognises(self, obj: Any) -> bool:
+        """A function given with ``vjp=``."""
+        return isinstance(obj, WithDerivative) and obj.vjp is not None
+
+    def label(self, obj: Any) -> str | None:
+        """The function's name."""
+        return describe(obj.function)
+
+    def calls(self, obj: Any) -> tuple[str, str]:
+        """``f`` and ``vjp``."""
+        return describe(obj.function), self.backward_name
+
+    def forward_function(self, obj: Any) -> Any:
+        """``f``."""
+        return obj.function
+
+    def forward(self, obj: Any, inputs: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        """``f(*xs)``."""
+        return obj.function(*inputs, **kwargs)
+
+    def backward(
+        self, obj: Any, dout: Any, inputs: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> Any:
+        """``vjp(dout, *xs)``."""
+        return obj.vjp(dout, *inputs)
+
+    def input_gradients(self, returned: Any, inputs: Sequence[Any]) -> Sequence[Any] | None:
+        """One gradient per input: a tuple, or one array for a function of one input."""
+        if len(inputs) == 1 and not isinstance(returned, tuple):
+            return [returned]
+        if not isinstance(returned, tuple) or len(returned) != len(inputs):
+            raise CheckError(
+                f"{self.backward_name} returned {type(returned).__name__}; expected a tuple of "
+                f"{len(inputs)} gradients, one per input."
+            )
+        return list(returned)
+
+
+class FunctionWithGrad(FunctionWithVjp):
+    """A scalar ``f(x)`` and ``grad(x)``: the vector-Jacobian product ``dout · grad(x)``."""
+
+    name = "scalar function with grad"
+    backward_name = "grad"
+
+    def recognises(self, obj: Any) -> bool:
+        """A function given with ``grad=``."""
+        return isinstance(obj, WithDerivative) and obj.grad is not None
+
+    def backward(
+        self, obj: Any, dout: Any, inputs: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> Any:
+        """``dout * grad(*xs)``."""
+        return dout * np.asarray(obj.grad(*inputs))

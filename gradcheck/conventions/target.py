@@ -32,6 +32,7 @@ __all__ = [
     "Instance",
     "Target",
     "TargetRequest",
+    "Unpaired",
     "Variable",
     "describe",
     "user_code",
@@ -55,6 +56,18 @@ class Variable:
     def dtype(self) -> np.dtype:
         """The dtype the user's layer computes this variable in."""
         return self.value.dtype
+
+
+@dataclass(frozen=True)
+class Unpaired:
+    """A float array of the checked object that no convention paired with a gradient.
+
+    ``source`` is the user's array (only its identity is used: a working copy in which it
+    is replaced by a nudged copy shows whether the output depends on it).
+    """
+
+    name: str
+    source: Any = field(repr=False)
 
 
 def describe(obj: Any) -> str:
@@ -155,6 +168,10 @@ class Target(ABC):
         What is not, with the reason.
     notes : list of str
         Conversions made on the way in (e.g. Python numbers to float64 arrays).
+    unexplained : list of Unpaired
+        Float arrays of the object that got no gradient and are not known constants.
+    convention_name : str or None
+        The convention the object was read with, for the report.
     """
 
     name: str
@@ -165,8 +182,9 @@ class Target(ABC):
         self.variables: list[Variable] = []
         self.constants: list[Constant] = []
         self.notes: list[str] = []
-        # Float attributes the convention found no gradient for (see analytic.attributes).
-        self.unexplained: list[str] = []
+        # Float arrays the convention found no gradient for (see analytic.attributes).
+        self.unexplained: list[Unpaired] = []
+        self.convention_name: str | None = None
         # The global np.random state every forward pass starts from (see randomness).
         self.global_random_state: Any = None
 
@@ -195,18 +213,27 @@ class Target(ABC):
                 return int(var.value.shape[0])
         return None
 
-    def instantiate(self, dtype: np.dtype | type | None = None) -> Instance:
+    def instantiate(
+        self,
+        dtype: np.dtype | type | None = None,
+        *,
+        replacing: Mapping[int, NDArray] | None = None,
+    ) -> Instance:
         """A fresh working copy whose variables are cast to ``dtype`` (default: theirs).
 
-        Every forward pass of the copy starts from the same random state: its own
-        generators' and the global ``np.random`` state of this target.
+        ``replacing`` maps ``id(array)`` of arrays of the object to what the copy holds
+        instead (a nudged copy of an :class:`Unpaired` array). Every forward pass of the
+        copy starts from the same random state: its own generators' and the global
+        ``np.random`` state of this target.
         """
-        instance = self._make_instance(dtype)
+        instance = self._make_instance(dtype, replacing or {})
         instance.global_random_state = self.global_random_state
         return instance
 
     @abstractmethod
-    def _make_instance(self, dtype: np.dtype | type | None) -> Instance:
+    def _make_instance(
+        self, dtype: np.dtype | type | None, replacing: Mapping[int, NDArray]
+    ) -> Instance:
         """A fresh working copy (the convention's part of :meth:`instantiate`)."""
 
     def _arrays(self, dtype: np.dtype | type | None) -> dict[str, NDArray]:
@@ -215,9 +242,12 @@ class Target(ABC):
             for var in self.variables
         }
 
-    def _clone(self, subject: Any, arrays: dict[str, NDArray]) -> Any:
-        """Deep-copy ``subject``, substituting each parameter's array by its working array."""
-        memo: dict[int, Any] = {}
+    def _clone(
+        self, subject: Any, arrays: dict[str, NDArray], replacing: Mapping[int, NDArray]
+    ) -> Any:
+        """Deep-copy ``subject``, substituting each parameter's array by its working array
+        (and each array named in ``replacing`` by its replacement)."""
+        memo: dict[int, Any] = dict(replacing)
         for var in self.variables:
             if var.source is not None:
                 memo[id(var.source)] = arrays[var.name]

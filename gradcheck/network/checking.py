@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gradcheck.checker import check
+from gradcheck.conventions.model import ForwardBackwardModel
 from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError, OptionError
 from gradcheck.network.protocol import layers_of, owners_of
@@ -26,11 +27,9 @@ from gradcheck.vocabulary import Verdict, sentence
 
 __all__ = ["check_network"]
 
-# Options that name one layer's inputs, or replace what the trace records.
+# Options that name one layer's inputs.
 _NOT_FOR_NETWORKS = {
     "wrt": "it names inputs and parameters of one layer, and check_network checks them all",
-    "forward_kwargs": "check_network replays the keyword arguments each layer's forward "
-    "really received",
 }
 
 
@@ -46,8 +45,10 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
         A batch and its targets, as for ``net.gradient(x, t)``.
     **options
         Options of :func:`gradcheck.check` (``seed``, ``method``, ``rtol``...), used for
-        every layer and for the end-to-end check; ``wrt`` and ``forward_kwargs`` do not
-        apply.
+        every layer and for the end-to-end check; ``wrt`` does not apply.
+        ``forward_kwargs`` (``{"train_flg": True}``) go to the net's own calls — ``loss``,
+        ``gradient`` or ``forward`` when they accept them; each layer is checked with the
+        keywords it really received.
 
     Returns
     -------
@@ -71,15 +72,17 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
     ['Affine1', 'Activation_function1']
     """
     options, seed = _layer_options(options)
+    kwargs = dict(options.pop("forward_kwargs", None) or {})
     started = time.perf_counter()
     data = (x, t)
     layers = layers_of(net)
-    run = _run(net, data)
+    run = _run(net, data, kwargs)
     checks, notes = _check_layers(layers, run.trace, options)
     if not run.is_model:
         notes.append(f"no end-to-end check: {describe(net)} lacks params, loss(x, t) or "
                      "gradient(x, t) (the model protocol).")
-    end_to_end, end_to_end_error = _check_end_to_end(net, data, options, run)
+    end_to_end, end_to_end_error = _check_end_to_end(
+        net, data, dict(options, forward_kwargs=kwargs), run)
     owners = owners_of(net, layers)
     report = NetworkReport(
         target=describe(net), checks=checks, end_to_end=end_to_end,
@@ -88,7 +91,7 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
         notes=notes,
         seed=seed,
     )
-    _conclude(report, owners, run, lambda: record_run(net, data, "loss")[1])
+    _conclude(report, owners, run, lambda: record_run(net, data, "loss", kwargs)[1])
     report.seconds = time.perf_counter() - started
     return report
 
@@ -112,20 +115,28 @@ class _Run:
     is_model: bool
 
 
-def _run(net: Any, data: tuple[Any, ...]) -> _Run:
-    """Record ``gradient()``; when it fails before any layer ran, record ``loss()``."""
+def _run(net: Any, data: tuple[Any, ...], kwargs: dict[str, Any]) -> _Run:
+    """Record ``gradient()``; when it fails before any layer ran, record ``loss()``. A net
+    without either (the sequel book's) records ``forward(x, t)`` then ``backward()``."""
     has_gradient = callable(getattr(net, "gradient", None))
     has_loss = callable(getattr(net, "loss", None))
-    is_model = has_gradient and has_loss and isinstance(getattr(net, "params", None), Mapping)
     if not has_gradient and not has_loss:
-        raise CheckError(f"{describe(net)} has neither gradient(x, t) nor loss(x, t) to run.")
-    traced, trace = record_run(net, data, "gradient" if has_gradient else "loss")
+        if not ForwardBackwardModel().recognises(net):
+            raise CheckError(f"{describe(net)} has neither gradient(x, t) nor loss(x, t) to run.")
+        traced, trace = record_run(net, data, "forward", kwargs)
+        if not trace.forward:
+            raise CheckError(trace.error or f"{describe(net)}: no layer was called.")
+        return _Run(traced, trace, trace.error, True)
+    traced, trace = record_run(net, data, "gradient" if has_gradient else "loss", kwargs)
     gradient_error = trace.error if has_gradient else None
     if not trace.forward and has_gradient:  # gradient() failed before any forward call
-        traced, trace = record_run(net, data, "loss")
+        traced, trace = record_run(net, data, "loss", kwargs)
     if not trace.forward:
         raise CheckError(trace.error or f"{describe(net)}: no layer was called.")
-    return _Run(traced, trace, gradient_error, is_model)
+    params = isinstance(getattr(net, "params", None), Mapping)
+    # loss(x, t) returning (loss, grads) is a model too (cs231n): only a run tells.
+    returns_grads = not has_gradient and isinstance(trace.gradients, tuple)
+    return _Run(traced, trace, gradient_error, params and (has_gradient or returns_grads))
 
 
 def _check_layers(
@@ -240,6 +251,11 @@ def _layer_conclusion(check_: LayerCheck[Report]) -> str:
     return f"{check_.name}.backward: {diagnosis_line(check_.report)}"
 
 
+def _entry(key: str) -> str:
+    """``params['W1']`` for a dict key; a list entry is named so already (``params[2]``)."""
+    return key if key.startswith("params[") else f"params[{key!r}]"
+
+
 def _ownership_sentence(
     end_to_end: Report | None,
     owners: dict[str, tuple[str, str]],
@@ -251,7 +267,7 @@ def _ownership_sentence(
     wrong = [v.name for v in end_to_end.variables if not v.passed]
     if not wrong:
         return ""
-    held = [f"params[{k!r}] is {owners[k][0]}.{owners[k][1]}" for k in wrong if k in owners]
+    held = [f"{_entry(k)} is {owners[k][0]}.{owners[k][1]}" for k in wrong if k in owners]
     sentence = f" End to end, gradient() gets {', '.join(wrong)} wrong"
     sentence += f": {', '.join(held)}." if held else "."
     upstream = sorted({owners[k][0] for k in wrong if k in owners and owners[k][0] != guilty},

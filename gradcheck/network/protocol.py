@@ -1,8 +1,9 @@
 """The network protocol: where a net keeps its layers, and which layer owns each parameter.
 
 ``net.layers`` is an ordered mapping ``name -> layer`` or a list (layers are then named
-``Affine[0]``, ``Relu[1]``, ...); ``net.lastLayer`` or ``net.last_layer``, when there is
-one, is the loss layer and comes last. See :mod:`gradcheck.network`.
+``Affine[0]``, ``Relu[1]``, ...); ``net.lastLayer``, ``net.last_layer`` or
+``net.loss_layer``, when there is one, is the loss layer and comes last. See
+:mod:`gradcheck.network`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.conventions.model import ForwardBackwardModel
 from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError
 
-__all__ = ["exposes_layers", "layers_of", "owners_of", "parameter_attributes", "suggestion"]
+__all__ = ["LOSS_LAYERS", "exposes_layers", "layers_of", "owners_of", "parameter_attributes",
+           "suggestion"]
+
+#: Where nets keep their loss layer: the first book, PEP 8, the sequel book.
+LOSS_LAYERS = ("lastLayer", "last_layer", "loss_layer")
 
 
 def layers_of(net: Any) -> list[tuple[str, Any]]:
@@ -47,7 +53,7 @@ def layers_of(net: Any) -> list[tuple[str, Any]]:
             "ordered mapping name -> layer or a list of layers in forward order "
             "(see gradcheck.network)."
         )
-    for attribute in ("lastLayer", "last_layer"):
+    for attribute in LOSS_LAYERS:
         last = getattr(net, attribute, None)
         if last is not None:
             found.append((attribute, last))
@@ -72,7 +78,8 @@ def parameter_attributes(layer: Any) -> Iterator[tuple[str, Any]]:
     Yields
     ------
     (str, ndarray)
-        ``("W", array)`` for an attribute, ``("params['W']", array)`` for a dict entry.
+        ``("W", array)`` for an attribute, ``("params['W']", array)`` for a dict entry,
+        ``("params[0]", array)`` for a list entry.
     """
     attributes = vars(layer) if hasattr(layer, "__dict__") else {}
     for name, value in attributes.items():
@@ -83,6 +90,10 @@ def parameter_attributes(layer: Any) -> Iterator[tuple[str, Any]]:
         for key, value in params.items():
             if isinstance(value, np.ndarray):
                 yield f"params[{key!r}]", value
+    elif isinstance(params, list | tuple):
+        for index, value in enumerate(params):
+            if isinstance(value, np.ndarray):
+                yield f"params[{index}]", value
 
 
 def owners_of(net: Any, layers: list[tuple[str, Any]]) -> dict[str, tuple[str, str]]:
@@ -98,9 +109,12 @@ def owners_of(net: Any, layers: list[tuple[str, Any]]) -> dict[str, tuple[str, s
     Returns
     -------
     dict
-        Empty when the net has no ``params`` mapping; a key no layer holds is left out.
+        Empty when the net has no ``params`` mapping or list (whose keys are then
+        ``params[0]``, ...); a key no layer holds is left out.
     """
     params = getattr(net, "params", None)
+    if isinstance(params, list | tuple):  # named as the end-to-end check names them
+        params = {f"params[{i}]": value for i, value in enumerate(params)}
     if not isinstance(params, Mapping):
         return {}
     holders = {
@@ -124,10 +138,13 @@ def exposes_layers(obj: Any) -> bool:
     Returns
     -------
     bool
-        True for a non-empty ``layers`` mapping or list and a ``gradient`` or ``loss``.
+        True for a non-empty ``layers`` mapping or list and a ``gradient`` or ``loss``, or
+        ``forward(x, t)`` and ``backward(dout=1)`` (the sequel book's nets; a layer that
+        holds sublayers is not a net).
     """
     layers = getattr(obj, "layers", None)
-    runs = callable(getattr(obj, "gradient", None)) or callable(getattr(obj, "loss", None))
+    runs = (callable(getattr(obj, "gradient", None)) or callable(getattr(obj, "loss", None))
+            or ForwardBackwardModel().recognises(obj))
     return isinstance(layers, Mapping | list | tuple) and bool(layers) and runs
 
 

@@ -10,10 +10,12 @@ them).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradcheck.conventions.convention import accepted_keywords
 from gradcheck.conventions.randomness import global_random_state_kept
 from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError
@@ -90,7 +92,9 @@ class NetTrace:
                                               copy.deepcopy(call.result)))
 
 
-def record_run(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, NetTrace]:
+def record_run(
+    net: Any, data: tuple[Any, ...], method: str, kwargs: Mapping[str, Any] | None = None
+) -> tuple[Any, NetTrace]:
     """Run ``net.<method>(*data)`` on a deep copy with every layer watched.
 
     Parameters
@@ -100,7 +104,10 @@ def record_run(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, NetTr
     data : tuple
         The arguments of the method (copied).
     method : str
-        ``"gradient"`` or ``"loss"``.
+        ``"gradient"`` or ``"loss"``; ``"forward"`` runs ``forward(*data)`` and then
+        ``backward()`` (the sequel book's nets).
+    kwargs : mapping, optional
+        Keyword arguments (``train_flg=True``), given to each call that accepts them.
 
     Returns
     -------
@@ -127,12 +134,18 @@ def record_run(net: Any, data: tuple[Any, ...], method: str) -> tuple[Any, NetTr
         data = copy.deepcopy(data)
         with global_random_state_kept():
             try:
-                trace.gradients = getattr(traced, method)(*data)
+                trace.gradients = _call(traced, method, data, kwargs or {})
             except Exception as error:
                 trace.error = sentence(
                     f"{describe(net)}.{method} raised {type(error).__name__}: {error}"
                 )
     return traced, trace
+
+
+def _call(net: Any, method: str, data: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    function = getattr(net, method)
+    returned = function(*data, **accepted_keywords(function, kwargs))
+    return net.backward() if method == "forward" else returned
 
 
 def checked_call(trace: NetTrace, name: str) -> tuple[ForwardCall | None, int]:

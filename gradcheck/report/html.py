@@ -166,7 +166,8 @@ def _check_html(report: CheckRecord, style: bool) -> str:
                             {0, 1, 3, 4}))
     parts += [_variable_html(var) for var in report.variables if not var.passed]
     parts += [_variable_html(var) for var in report.variables if var.passed]
-    notes = [f"{c.name} treated as a constant: {c.reason}" for c in report.constants]
+    notes = [f"convention: {report.convention}"] if report.convention else []
+    notes += [f"{c.name} treated as a constant: {c.reason}" for c in report.constants]
     notes += [f"note: {note}" for note in report.notes]
     method = report.options.get("method", "auto")
     notes.append(f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "

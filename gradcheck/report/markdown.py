@@ -82,6 +82,8 @@ def _check_markdown(report: CheckRecord) -> str:
         lines.append(f"**{var.name}**: {var.headline()}"
                      + (f" — {var.diagnosis}" if var.diagnosis else ""))
         lines += ["", *_table(WORST_COLUMNS, worst_rows(var)), ""]
+    if report.convention:
+        lines.append(f"*convention: {report.convention}*")
     method = report.options.get("method", "auto")
     lines.append(f"*seed={report.seed}, method={method}, {report.evaluations} forward passes*")
     return "\n".join(lines)

@@ -10,6 +10,10 @@ importing the renderers.
 
 A renderer takes a :data:`Record`, one check's or a whole network's, and tells the two
 apart with ``isinstance(record, NetworkRecord)`` (whose ``kind`` is ``"network"``).
+
+The module runs past 500 lines because it holds every record a renderer reads — an
+element's, a variable's, a check's, a layer's in a net, a net's — with the one-line
+summaries they share; split, each renderer would import one concept from several places.
 """
 
 from __future__ import annotations
@@ -226,6 +230,11 @@ class CheckRecord:
         Forward passes used by the numerical side.
     conclusion : str or None
         One sentence saying what is wrong, when something is.
+    convention : str or None
+        The convention the object was read with (``"W/dW attributes"``, ...).
+    unchecked : list of str
+        Float arrays of the object that the output depends on but that no convention
+        paired with a gradient: the check cannot pass while they are unchecked.
     """
 
     target: str
@@ -239,6 +248,8 @@ class CheckRecord:
     evaluations: int
     seconds: float
     conclusion: str | None = None
+    convention: str | None = None
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -278,6 +289,8 @@ class CheckRecord:
             "variables": [v.to_dict() for v in self.variables],
             "constants": [{"name": c.name, "reason": c.reason} for c in self.constants],
             "notes": list(self.notes),
+            "convention": self.convention,
+            "unchecked": list(self.unchecked),
         }
 
     def summary(self) -> str:

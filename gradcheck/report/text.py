@@ -74,6 +74,8 @@ def _check_text(report: CheckRecord) -> str:
     if kinks:
         text = ", ".join(f"{v.name}: {v.kinks}" for v in kinks)
         lines.append(f"  non-differentiable points skipped (kinks): {text}")
+    if report.convention:
+        lines.append(f"  convention: {report.convention}")
     for constant in report.constants:
         lines.append(f"  {constant.name} treated as a constant: {constant.reason}")
     for note in report.notes:

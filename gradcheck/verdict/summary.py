@@ -42,7 +42,9 @@ def variable_report(
     undefined = ~np.isfinite(numerical.value) & numerical.checked
     compared = numerical.checked & ((result.status == Status.OK) | wrong)
     patterns = np.where(numerical.checked & np.isfinite(numerical.value), numerical.value, a)
-    label = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
+    # dW for a parameter W; a path (fc1.W, params[0]) reads better spelled out.
+    plain = var.role == "parameter" and var.name.isidentifier()
+    label = f"d{var.name}" if plain else f"the gradient of {var.name}"
     shown, status = (wrong, "mismatch") if wrong.any() else (unresolved, "unresolved")
     return VariableReport(
         name=var.name,

@@ -12,12 +12,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gradcheck.faces.cli.inputs import DEFAULT_SHAPE, prepare
+from gradcheck.faces.cli.inputs import prepare
 from gradcheck.faces.cli.output import colorize, emit_json, isatty, one_line, use_color
 from gradcheck.faces.cli.parser import option_flag
 from gradcheck.faces.cli.progress import Progress
 from gradcheck.faces.cli.status import EXIT_OK, EXIT_PROBLEM, UsageError
 from gradcheck.faces.cli.targets import TargetClass, resolve_all
+from gradcheck.faces.examples import Attempt
 
 
 @dataclass
@@ -71,10 +72,12 @@ def _user_frame(tb: TracebackType | None) -> str:
 
 
 def _run_one(item: TargetClass, args: argparse.Namespace, options: dict[str, Any]) -> _Outcome:
-    """Prepare and check one candidate; user-code exceptions become an ``error`` outcome."""
-    import gradcheck
-    from gradcheck.errors import CheckError, OptionError
-    from gradcheck.errors import UsageError as CallError
+    """Prepare and check one candidate; user-code exceptions become an ``error`` outcome.
+
+    Made-up inputs may come with a second guess (integer labels after one-hot targets):
+    it is tried when the check raises on the first, whose error is reported if both do.
+    """
+    from gradcheck.errors import CheckError
 
     seed = options.get("seed", 0)
     candidate, name = item.candidate, item.display
@@ -88,13 +91,28 @@ def _run_one(item: TargetClass, args: argparse.Namespace, options: dict[str, Any
         return _raised(name, f"{candidate.name}.example", error, args)
     if isinstance(prepared, str):
         return _Outcome(name, "skipped", message=prepared)
-    instance, inputs = prepared
-    # A model that exposes its layers is checked layer by layer, to name the guilty one.
+    outcomes = []
+    for attempt in prepared:
+        outcomes.append(_check_attempt(item, attempt, args, options))
+        if outcomes[-1].status != "error":
+            return outcomes[-1]
+    return outcomes[0]
+
+
+def _check_attempt(
+    item: TargetClass, attempt: Attempt, args: argparse.Namespace, options: dict[str, Any]
+) -> _Outcome:
+    """Check one attempt; what a user's code raises becomes an ``error`` outcome."""
+    import gradcheck
+    from gradcheck.errors import CheckError, OptionError
+    from gradcheck.errors import UsageError as CallError
     from gradcheck.network import exposes_layers
 
-    check = gradcheck.check_network if exposes_layers(instance) else gradcheck.check
+    name = item.display
+    # A model that exposes its layers is checked layer by layer, to name the guilty one.
+    check = gradcheck.check_network if exposes_layers(attempt.obj) else gradcheck.check
     try:
-        report = check(instance, *inputs, **options)
+        report = check(attempt.obj, *attempt.inputs, **options)
     except OptionError as error:
         raise UsageError(str(error)) from None
     except CallError as error:  # the call does not fit this layer (e.g. --wrt, --shape)
@@ -104,12 +122,9 @@ def _run_one(item: TargetClass, args: argparse.Namespace, options: dict[str, Any
     except CheckError as error:  # a malformed layer: a problem found, not a usage error
         return _Outcome(name, "error", message=str(error))
     except Exception as error:
-        return _raised(name, candidate.name, error, args)
-    if not candidate.has_example and not args.shape:
-        report.notes.append(
-            f"inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class has no "
-            "example(rng, dtype)); choose them with --shape"
-        )
+        return _raised(name, item.candidate.name, error, args)
+    if attempt.note:
+        report.notes.append(attempt.note)
     return _Outcome(name, "passed" if report.passed else "failed", report)
 
 
@@ -229,8 +244,8 @@ def run_check(args: argparse.Namespace) -> int:
     checked = [o for o in outcomes if o.status != "skipped"]
     if not checked:
         raise UsageError(
-            "nothing to check: no class in the targets offers example(rng, dtype); name one "
-            "class with its inputs, e.g. module:Name --shape 5,4"
+            "nothing to check: no class or function pair in the targets could be given "
+            "inputs; name one with its inputs, e.g. module:Name --shape 5,4"
         )
     status = EXIT_OK if all(o.status == "passed" for o in checked) else EXIT_PROBLEM
     summary = _summary_line(outcomes)

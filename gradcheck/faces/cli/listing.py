@@ -13,6 +13,8 @@ from gradcheck.faces.cli.targets import TargetClass, resolve_all
 
 
 def _describe_array(value: Any) -> str:
+    if isinstance(value, dict | str):  # a constant argument (cs231n's conv_param)
+        return repr(value)
     array = np.asarray(value)
     return f"{tuple(array.shape)} {array.dtype}"
 
@@ -20,21 +22,27 @@ def _describe_array(value: Any) -> str:
 def _list_entry(item: TargetClass, dtype: np.dtype) -> dict[str, Any]:
     from gradcheck.conventions.registry import make_target
     from gradcheck.conventions.target import TargetRequest
+    from gradcheck.faces.examples import attempts
 
     candidate = item.candidate
     entry: dict[str, Any] = {"name": item.display, "checkable": candidate.has_example}
-    if not candidate.has_example:
-        entry["note"] = "no example(rng, dtype): check it with --shape"
-        return entry
     try:
-        instance, inputs = candidate.example(np.random.default_rng(0), dtype)
+        found = attempts(candidate, np.random.default_rng(0), dtype)
     except Exception as error:
         entry["note"] = f"example(rng, dtype) fails: {type(error).__name__}: {error}"
         return entry
+    if isinstance(found, str):
+        reason = found if candidate.is_pair else found.partition(";")[0]
+        entry["note"] = f"{reason}: check it with --shape"
+        return entry
+    entry["checkable"] = True
+    obj, inputs = found[0].obj, found[0].inputs
+    if found[0].note:
+        entry["note"] = "inputs made up"
     entry["inputs"] = [_describe_array(x) for x in inputs]
     try:
         # The adapter the checker uses: the same inputs and parameters, the same names.
-        target = make_target(TargetRequest(instance, inputs))
+        target = make_target(TargetRequest(obj, inputs))
     except Exception as error:
         entry["note"] = f"forward/backward fail on the example: {type(error).__name__}: {error}"
         return entry
@@ -42,6 +50,7 @@ def _list_entry(item: TargetClass, dtype: np.dtype) -> dict[str, Any]:
     if len(names) == len(inputs):
         entry["inputs"] = [f"{n} {d}" for n, d in zip(names, entry["inputs"], strict=True)]
     entry["kind"] = target.kind
+    entry["convention"] = target.convention_name
     entry["parameters"] = {
         v.name: list(v.value.shape) for v in target.variables if v.role == "parameter"
     }
@@ -84,7 +93,7 @@ def run_list(args: argparse.Namespace) -> int:
     for entry in entries:
         print(_list_line(entry, width))
     checkable = sum(bool(e["checkable"]) for e in entries)
-    line = f"{len(entries)} classes: {checkable} with example inputs"
+    line = f"{len(entries)} found: {checkable} with inputs (their example, or made up)"
     if checkable < len(entries):
         line += f", {len(entries) - checkable} without (check those with --shape)"
     print(line)

@@ -14,7 +14,8 @@ Registered through the ``pytest11`` entry point, so installing gradcheck is enou
   flag (``--gradcheck-rtol=1e-6``) and an ini key (``gradcheck_rtol = 1e-6``); the
   command line wins over the ini file.
 * ``--gradcheck-layers=MODULE[,MODULE]`` (ini: ``gradcheck_layers``) adds one test per
-  class offering ``example(rng, dtype)``, in float64 and float32.
+  layer class and forward/backward function pair, in float64 and float32, at its
+  ``example(rng, dtype)`` or at made-up inputs, as the ``gradcheck`` command does.
 
 Precedence, weakest first: defaults, ini file, command line, marker, call.
 

@@ -125,12 +125,13 @@ def _add_layers_option(parser: pytest.Parser, group: pytest.OptionGroup) -> None
         dest="gradcheck_layers",
         metavar="MODULE[,MODULE]",
         default=None,
-        help="collect one gradient check per class with example(rng, dtype) in these "
-        "modules (or .py files), in float64 and float32",
+        help="collect one gradient check per layer class and forward/backward function "
+        "pair in these modules (or .py files), in float64 and float32, at their "
+        "example(rng, dtype) or made-up inputs",
     )
     parser.addini(
         "gradcheck_layers",
-        "gradcheck: modules whose example-bearing layer classes become tests",
+        "gradcheck: modules whose layer classes and function pairs become tests",
         default="",
     )
 

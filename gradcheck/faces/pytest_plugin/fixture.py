@@ -78,11 +78,20 @@ class GradcheckFixture:
         """Like calling the fixture, but return the report instead of asserting.
 
         For tests that expect a failure: ``assert not gradcheck.check(bad, x).passed``.
+
+        A :class:`~gradcheck.CheckError` (the object cannot be checked as given) is raised
+        as a fresh exception with the same message, so the test fails at its own line like
+        an assertion instead of in a traceback through gradcheck's internals.
         """
+        __tracebackhide__ = True
         from gradcheck.checker import check
+        from gradcheck.errors import CheckError
 
         resolved = resolve_options(self.options, **options)
-        return check(obj, *inputs, vjp=vjp, grad=grad, **as_kwargs(resolved))
+        try:
+            return check(obj, *inputs, vjp=vjp, grad=grad, **as_kwargs(resolved))
+        except CheckError as error:
+            raise _without_internals(error) from None
 
     @property
     def options(self) -> CheckOptions:
@@ -93,6 +102,17 @@ class GradcheckFixture:
     def seed(self) -> int:
         """The running test's seed (see :func:`derive_seed`)."""
         return self.options.seed
+
+
+def _without_internals(error: Exception) -> Exception:
+    """The same error, message and notes, without the frames it was raised through."""
+    try:
+        clean = type(error)(str(error))
+    except Exception:  # a subclass with another constructor: keep it as it is
+        return error.with_traceback(None)
+    for note in getattr(error, "__notes__", []):
+        clean.add_note(note)
+    return clean
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""``--gradcheck-layers``: one test per example-bearing class of a module, per dtype.
+"""``--gradcheck-layers``: one test per class and function pair of a module, per dtype.
+
+Each is checked at what :mod:`gradcheck.faces.examples` offers, as by the ``gradcheck``
+command: the class's ``example(rng, dtype)``, or made-up inputs (a test is skipped, with
+the reason, when none can be made up).
 
 Holds the ``pytest_collection_modifyitems`` hook that adds the items, the collector of
 one module (:class:`LayerModule`) and the test of one class in one dtype
@@ -27,23 +31,17 @@ _LAYER_DTYPES = ("float64", "float32")
 
 
 class LayerModule(pytest.Collector):
-    """The example-bearing classes of one module (or ``.py`` file), as :class:`LayerItem` s."""
+    """The classes and function pairs of one module (or ``.py`` file), as
+    :class:`LayerItem` s."""
 
     def collect(self) -> list[pytest.Item]:
-        """Two items per class, float64 then float32, in the module's order."""
+        """Two items per class or function pair, float64 then float32, in module order."""
         from gradcheck.conventions.discovery import LoadError, resolve
 
         try:
             found = resolve(self.name)
         except LoadError as error:
             raise self.CollectError(f"gradcheck: --gradcheck-layers: {error}") from None
-        with_example = [c for c in found if c.has_example]
-        if not with_example:
-            raise self.CollectError(
-                f"gradcheck: --gradcheck-layers: {self.name} has no class with an "
-                "example(rng, dtype) classmethod; add one, or check its layers with the "
-                "gradcheck fixture"
-            )
         return [
             LayerItem.from_parent(
                 self,
@@ -52,13 +50,13 @@ class LayerModule(pytest.Collector):
                 candidate=candidate,
                 dtype=dtype,
             )
-            for candidate in with_example
+            for candidate in found
             for dtype in _LAYER_DTYPES
         ]
 
 
 class LayerItem(pytest.Item):
-    """Check one class's ``example(rng, dtype)`` with the configured options."""
+    """Check one class or function pair, in one dtype, with the configured options."""
 
     def __init__(self, *, candidate: Candidate, dtype: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -71,20 +69,39 @@ class LayerItem(pytest.Item):
         ]
 
     def runtest(self) -> None:
-        """Make the example (its rng seeded with the test's seed) and check it."""
+        """Make the example or the inputs (seeded with the test's seed) and check them.
+
+        Made-up inputs may come with a second guess (integer labels after one-hot
+        targets), tried when the check raises on the first; if both raise, the first
+        error is the test's.
+        """
         import numpy as np
 
         from gradcheck.checker import check
+        from gradcheck.faces.examples import attempts
         from gradcheck.network import check_network, exposes_layers
 
         settings = current()
         rng = np.random.default_rng(settings.options.seed)
-        layer, inputs = self.candidate.example(rng, np.dtype(self.dtype))
-        # A net that exposes its layers is checked layer by layer, to name the guilty one.
-        run = check_network if exposes_layers(layer) else check
-        report = run(layer, *inputs, **as_kwargs(settings.options))
-        if not report.passed:
-            raise failure(report, settings, seed_given=False)
+        found = attempts(self.candidate, rng, np.dtype(self.dtype))
+        if isinstance(found, str):
+            pytest.skip(f"{self.candidate.name}: {found}")
+        first: Exception | None = None
+        for attempt in found:
+            # A net that exposes its layers is checked layer by layer, to name the guilty one.
+            run = check_network if exposes_layers(attempt.obj) else check
+            try:
+                report = run(attempt.obj, *attempt.inputs, **as_kwargs(settings.options))
+            except Exception as error:
+                first = first or error
+                continue
+            if attempt.note:
+                report.notes.append(attempt.note)
+            if not report.passed:
+                raise failure(report, settings, seed_given=False)
+            return
+        assert first is not None
+        raise first
 
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None
@@ -96,10 +113,11 @@ class LayerItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Where the class is defined; the test id names it in reports."""
-        cls = self.candidate.cls
+        candidate = self.candidate
+        defined = candidate.obj[0] if candidate.is_pair else candidate.obj
         try:
-            path = Path(inspect.getsourcefile(cls) or self.path)
-            line: int | None = inspect.getsourcelines(cls)[1] - 1
+            path = Path(inspect.getsourcefile(defined) or self.path)
+            line: int | None = inspect.getsourcelines(defined)[1] - 1
         except (OSError, TypeError):
             path, line = self.path, None
         return path, line, self.nodeid

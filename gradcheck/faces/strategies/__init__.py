@@ -12,6 +12,8 @@ change), short examples in every docstring.
   that fit together (the output of a convolution is never empty).
 * :func:`labels`, :func:`one_hot` (``targets``) — classification targets, batched or
   single-sample.
+* :func:`indices` (``indices``) — integer index arrays, an Embedding's input, in which an
+  index always repeats (the pattern ``dW[idx] += dout`` gets wrong).
 * :func:`reference_cases` (``cases``, drawn by ``builders``) — a ready
   ``(name, layer, inputs, dtype)`` for every layer of :mod:`reference_layers`, so one
   ``@given`` test sweeps them all.
@@ -35,6 +37,7 @@ from hypothesis import HealthCheck, settings
 
 from gradcheck.faces.strategies.arrays import well_conditioned_arrays
 from gradcheck.faces.strategies.cases import REFERENCE_NAMES, ReferenceCase, reference_cases
+from gradcheck.faces.strategies.indices import indices
 from gradcheck.faces.strategies.shapes import (
     AffineShapes,
     ConvShapes,
@@ -53,6 +56,7 @@ __all__ = [
     "ReferenceCase",
     "affine_shapes",
     "conv_shapes",
+    "indices",
     "labels",
     "one_hot",
     "pooling_shapes",
