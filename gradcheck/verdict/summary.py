@@ -112,8 +112,18 @@ def conclusion(where: str, reports: list[VariableReport]) -> str | None:
     if swap:
         return f"{where}: {swap}"
     for var in reports:
-        if not var.passed and var.diagnosis:
+        if var.mismatches and var.diagnosis:
             return f"{where}: {var.diagnosis}"
+    unresolved = [v for v in reports if v.unresolved and not v.mismatches]
+    if unresolved and not any(v.mismatches for v in reports):
+        count = sum(v.unresolved for v in unresolved)
+        return (
+            f"nothing is wrong as far as can be seen, but {count} element(s) of "
+            f"{', '.join(v.name for v in unresolved)} could not be resolved at "
+            f"rtol={unresolved[0].rtol:g}: their numerical error bars are wider. Loosen rtol "
+            "(rtol=1e-3 for a layer that computes in float32), let the layer compute in "
+            "float64, or check a point where these gradients are not tiny."
+        )
     return None
 
 
