@@ -43,6 +43,20 @@ def test_one_wrong_element_is_named() -> None:
     assert report.variable("x").passed and report.variable("b").passed
 
 
+def test_the_largest_relative_error_counts_a_wrong_element_judged_by_atol() -> None:
+    class SmallWrongElement(Affine):
+        def backward(self, dout: np.ndarray) -> np.ndarray:
+            dx = super().backward(dout)
+            self.dW[2, 1] *= 1.01  # a small element, below the variable's typical size
+            return dx
+
+    rng = np.random.default_rng(0)
+    layer = SmallWrongElement(rng.standard_normal((4, 3)), np.zeros(3))
+    weights = gradcheck.check(layer, rng.standard_normal((5, 4))).variable("W")
+    assert weights.mismatches == 1
+    assert weights.max_rel_error == pytest.approx(0.01, rel=0.02)  # the 1 % of the bug
+
+
 def test_indices_print_as_plain_integers() -> None:
     layer, inputs = BROKEN["affine-one-wrong-element"](np.random.default_rng(0))
     text = str(gradcheck.check(layer, *inputs))

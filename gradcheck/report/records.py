@@ -114,11 +114,11 @@ def findings(
 class VariableReport:
     """The verdict on the gradient of one input or parameter.
 
-    ``max_rel_error`` is over the elements whose tolerance is mostly relative (not those
-    that cancel to about 0); ``worst_ratio`` is the largest ``|a − n|`` over its element's
-    tolerance, at most 1 when the variable passes. The full arrays (``analytic``,
-    ``numerical``, ``error``, ``threshold``, ``status``) are kept for pictures and for users
-    who want to look closer; ``to_dict`` leaves them out.
+    ``max_rel_error`` is over the wrong elements and those whose tolerance is mostly
+    relative (not those that cancel to about 0); ``worst_ratio`` is the largest
+    ``|a − n|`` over its element's tolerance, at most 1 when the variable passes. The full
+    arrays (``analytic``, ``numerical``, ``error``, ``threshold``, ``status``) are kept for
+    pictures and for users who want to look closer; ``to_dict`` leaves them out.
     """
 
     name: str

@@ -59,7 +59,8 @@ def variable_report(
         undefined=int(undefined.sum()),
         unresolved=result.unresolved,
         max_abs_error=_largest(result.abs_error, compared),
-        max_rel_error=_largest(result.rel_error, compared & result.relative_governs()),
+        # A wrong element's relative error is news even where atol sets its tolerance.
+        max_rel_error=_largest(result.rel_error, compared & (result.relative_governs() | wrong)),
         worst_ratio=_largest(_ratio(result.abs_error, result.threshold), compared),
         rtol=result.tolerance.rtol,
         atol=result.tolerance.atol or 0.0,
