@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from catalogue import Gelu
 from mutants import correct_case
 
 import gradcheck
@@ -241,3 +242,30 @@ def test_a_bias_gradient_of_the_wrong_shape_names_the_parameter_and_the_axis(
     message = str(caught.value)
     assert "WrongBias.backward: db has shape" in message
     assert "the shape of parameter b" in message and hint in message
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_correct_gelu_whose_derivative_cancels_to_1e_14_passes(seed: int) -> None:
+    # 1 + tanh(z) for z of about -7 cancels terms of dout's size to ~1e-14, with float64
+    # rounding of ~1e-16; a float32 stand-in gives 0 there and cannot measure it.
+    x = np.array([[-7.0, -6.8, -6.6, 0.3]])
+    assert gradcheck.check(Gelu(), x, seed=seed).passed
+    report = gradcheck.check(Gelu(bug="product-rule-dropped"), x, seed=seed)
+    assert report.variable("x").mismatches >= 3, str(report)
+
+
+def test_a_correct_abs_beside_its_kink_is_not_failed_by_the_complex_step() -> None:
+    # abs drops the imaginary part (every complex-step value is 0), and x[1, 0] = 5e-6
+    # lies closer to the kink than the stencil's steps: the stencil must judge it.
+    case = correct_case(np.random.default_rng(64677786), dtype=np.float64)
+    assert case.inputs[0][1, 0] == pytest.approx(5.389e-6, rel=1e-3)
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert report.passed, str(report)
+
+
+def test_a_correct_saturated_softmax_with_gradients_of_1e_46_passes() -> None:
+    # The backward cancels terms of dout's size to 0 where the truth is 1e-46.
+    case = correct_case(np.random.default_rng(64677788), dtype=np.float64)
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert np.max(np.abs(report.variable("x0").numerical)) < 1e-40
+    assert report.passed, str(report)

@@ -142,9 +142,12 @@ def measure_precision(target: Target, analytic: AnalyticPass) -> Precision:
 
 def _flow(analytic: AnalyticPass) -> float:
     """The typical size of the gradients flowing through the computation: the largest
-    median ``|gradient|`` of its variables. It only ever scales allowances of a few
-    ulps (and of 1e-10 of itself), so a huge median costs nothing."""
-    medians = [float(np.median(np.abs(g))) for g in analytic.gradients.values() if g.size]
+    median ``|gradient|`` of its variables and of ``dout``, the one flowing in (a
+    softmax or ``1 + tanh`` that saturates cancels terms of its size down to a gradient
+    of 1e-15, whose rounding no precision run can see: both give 0). It only ever scales
+    allowances of a few ulps, so a huge median costs nothing."""
+    arrays = [np.asarray(analytic.dout), *analytic.gradients.values()]
+    medians = [float(np.median(np.abs(a))) for a in arrays if np.size(a)]
     return max(medians, default=0.0)
 
 
