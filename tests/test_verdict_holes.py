@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from catalogue import Gelu
+from catalogue import Gelu, OffsetBatchNorm
 from mutants import correct_case
 
 import gradcheck
@@ -269,3 +269,32 @@ def test_a_correct_saturated_softmax_with_gradients_of_1e_46_passes() -> None:
     report = gradcheck.check(case.layer, *case.inputs)
     assert np.max(np.abs(report.variable("x0").numerical)) < 1e-40
     assert report.passed, str(report)
+
+
+def _batch_of_two_offset_by_1e5(bug: str | None) -> tuple[Any, Any]:
+    # Two samples 2.5e-3 apart in the first feature, 1e5 from 0: steps scaled by |x| are
+    # a thousand times the spread.
+    x = np.array([[99999.97235903717, 99999.49370403722, 99999.94367667931, 99998.83756451291],
+                  [99999.97490209543, 99999.71896479084, 99999.88404712664, 99998.98336536477]])
+    layer = OffsetBatchNorm(np.array([1.0448, 0.9135, 0.9562, 1.0999]),
+                            np.array([-0.7614, -0.4112, -2.2729, 0.4941]))
+    layer.bug = bug
+    return layer, x
+
+
+def test_a_probe_step_wider_than_the_spread_does_not_refuse_the_complex_step() -> None:
+    layer, x = _batch_of_two_offset_by_1e5(None)
+    report = gradcheck.check(layer, x)
+    assert report.passed, str(report)
+    assert report.variable("x").method.startswith("complex"), str(report)
+    layer, x = _batch_of_two_offset_by_1e5("dx×1.05")
+    report = gradcheck.check(layer, x)
+    assert report.variable("x").mismatches == 8, str(report)
+    assert "×1.05" in str(report)
+
+
+def test_nearby_points_that_cannot_verify_the_kinks_leave_no_pass() -> None:
+    # Forced central differences see kinks everywhere; the points nearby (moved by the
+    # spread, not by 1e5) must find the 5 % error, or at least not vouch for it.
+    layer, x = _batch_of_two_offset_by_1e5("dx×1.05")
+    assert not gradcheck.check(layer, x, method="central").passed

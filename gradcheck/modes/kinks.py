@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +28,7 @@ from gradcheck.modes.context import Context, Outcome
 from gradcheck.verdict.compare import kink_mask
 from gradcheck.vocabulary import Diagnostic, Result, Severity, Status
 
-__all__ = ["KinkResolution", "resolve_meeting_kinks"]
+__all__ = ["KinkResolution", "Nearby", "resolve_meeting_kinks"]
 
 # How many nearby points decide, how far they are moved (relative to each variable's
 # typical size: far beyond any stencil's steps, close enough to be the same situation),
@@ -48,8 +49,25 @@ class KinkResolution:
     evaluations: int = 0
 
 
+class _Statuses(Protocol):
+    @property
+    def status(self) -> NDArray[np.int8]:
+        """Each element's :class:`Status`."""
+
+
+class Nearby(Result, Protocol):
+    """A recheck's report: its verdict, its cost, and each variable's statuses."""
+
+    @property
+    def evaluations(self) -> int:
+        """Forward passes it took."""
+
+    def variable(self, name: str) -> _Statuses:
+        """The verdict on one variable."""
+
+
 def resolve_meeting_kinks(
-    ctx: Context, outcomes: dict[str, Outcome], recheck: Callable[[Target], Result]
+    ctx: Context, outcomes: dict[str, Outcome], recheck: Callable[[Target], Nearby]
 ) -> KinkResolution:
     """Recheck nearby when every mismatch sits where several kinks meet.
 
@@ -68,7 +86,7 @@ def resolve_meeting_kinks(
     rng = np.random.default_rng(ctx.options.seed)
     for _ in range(_POINTS):
         report = recheck(ctx.target.moved(_nearby(ctx.target, rng)))
-        resolution.evaluations += int(getattr(report, "evaluations", 0))
+        resolution.evaluations += report.evaluations
         if not report.passed:
             resolution.diagnostics.append(Diagnostic(
                 "kinks-meet", Severity.ERROR,
@@ -76,12 +94,21 @@ def resolve_meeting_kinks(
                 f"from them backward is wrong as well: {report.summary()}",
             ))
             return resolution
+        if not all(np.all(report.variable(name).status[mask] == Status.OK)
+                   for name, mask in wrong.items()):
+            # Skipped as kinks again, or unresolved: a pass that verified nothing there.
+            resolution.outcomes = _marked(outcomes, wrong, Status.UNRESOLVED)
+            resolution.diagnostics.append(Diagnostic(
+                "kinks-meet", Severity.INCOMPLETE,
+                "every mismatch sits where several kinks meet, where backward's value can be "
+                "valid outside both one-sided derivatives, and nearby points could not verify "
+                "those elements either (their steps cross structure there too: inputs far "
+                "larger than their spread?); they are unresolved. method='complex' or "
+                "inputs closer to 0 can settle them.",
+            ))
+            return resolution
     count = sum(int(mask.sum()) for mask in wrong.values())
-    resolution.outcomes = {
-        name: replace(outcome, result=replace(outcome.result, status=np.where(
-            wrong[name], Status.KINK, outcome.result.status).astype(np.int8)))
-        for name, outcome in outcomes.items()
-    }
+    resolution.outcomes = _marked(outcomes, wrong, Status.KINK)
     resolution.diagnostics.append(Diagnostic(
         "kinks-meet", Severity.NOTE,
         f"{count} element(s) sit where several kinks meet (an all-zero sample with zero bias "
@@ -90,6 +117,17 @@ def resolve_meeting_kinks(
         "kinks, where every gradient matches; they are counted as kinks.",
     ))
     return resolution
+
+
+def _marked(
+    outcomes: dict[str, Outcome], wrong: dict[str, NDArray[np.bool_]], status: Status
+) -> dict[str, Outcome]:
+    """The outcomes with every wrong element given ``status``."""
+    return {
+        name: replace(outcome, result=replace(outcome.result, status=np.where(
+            wrong[name], status, outcome.result.status).astype(np.int8)))
+        for name, outcome in outcomes.items()
+    }
 
 
 def _at_kinks(outcome: Outcome, wrong: NDArray[np.bool_]) -> bool:
@@ -118,10 +156,16 @@ def _kinks_meet(ctx: Context, name: str, index: int) -> bool:
 
 
 def _nearby(target: Target, rng: np.random.Generator) -> dict[str, NDArray]:
-    """Every variable moved by a small random amount relative to its typical size."""
+    """Every variable moved by a small random amount relative to its spread.
+
+    The spread, not the size: inputs of 1e5 around a spread of 1e-3 moved by 1e-3 of
+    their size would land where the layer (a BatchNorm) is another function altogether,
+    and its gradient 0.
+    """
     moved = {}
     for var in target.variables:
         value = var.value.astype(np.float64)
-        size = float(np.sqrt(np.mean(np.square(value)))) if value.size else 0.0
+        spread = float(np.std(value)) if value.size > 1 else 0.0
+        size = spread or (float(np.sqrt(np.mean(np.square(value)))) if value.size else 0.0)
         moved[var.name] = value + _MOVE * (size or 1.0) * rng.standard_normal(value.shape)
     return moved
