@@ -298,3 +298,12 @@ def test_nearby_points_that_cannot_verify_the_kinks_leave_no_pass() -> None:
     # spread, not by 1e5) must find the 5 % error, or at least not vouch for it.
     layer, x = _batch_of_two_offset_by_1e5("dx×1.05")
     assert not gradcheck.check(layer, x, method="central").passed
+
+
+def test_an_element_the_distrusted_complex_step_left_unresolved_gets_a_second_look() -> None:
+    # LeakyRelu, then softsign's abs (which drops the imaginary part): the stencil judges,
+    # and one element near the kink needs smaller steps to be resolved.
+    case = correct_case(np.random.default_rng(3430))
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert report.passed, str(report)
+    assert "at smaller steps" in report.variable("x0").method

@@ -350,4 +350,6 @@ def _judged(
     numerical = numerical.patched(replace(real, checked=explained)).pooled()
     status = np.where(explained, verdict.status, result.status).astype(np.int8)
     result = replace(compare(analytic, numerical, tolerance), status=status)
-    return Outcome(numerical, result, f"{label}, +{count} {confirm}")
+    outcome = Outcome(numerical, result, f"{label}, +{count} {confirm}")
+    # The stencil now judges: its accusations get the second look they get elsewhere.
+    return _refined(var, ctx, outcome) if invalid.any() else outcome
