@@ -446,3 +446,11 @@ def test_indices_of_a_zero_dimensional_mask_are_the_empty_tuple() -> None:
     from gradcheck.conventions.validation import format_indices
 
     assert format_indices(np.array(True)) == "()"
+
+
+def test_a_numpy_ufunc_is_named_by_its_name() -> None:
+    x = np.array([0.5, 1.0, 2.0])
+    report = gradcheck.check(np.sqrt, x, vjp=lambda d, v: d * 0.5 / np.sqrt(v))
+    assert report.target == "np.sqrt"
+    wrong = gradcheck.check(np.sqrt, x, vjp=lambda d, v: d / np.sqrt(v))
+    assert wrong.conclusion is not None and wrong.conclusion.startswith("np.sqrt.vjp:")

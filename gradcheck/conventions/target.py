@@ -74,6 +74,8 @@ def describe(obj: Any) -> str:
     """A short name for a user object: its class name, or a function's name."""
     if inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj):
         return str(getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj))))
+    if isinstance(obj, np.ufunc):  # np.sqrt is a ufunc instance, named like a function
+        return f"np.{obj.__name__}"
     return type(obj).__name__
 
 
