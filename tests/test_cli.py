@@ -236,6 +236,27 @@ def test_layer_without_example_gets_standard_normal_inputs(tmp_path: Path) -> No
     assert "standard normal arrays of shape (3, 4)" in result.stdout
 
 
+def test_the_books_affine_gets_made_up_weights_by_their_names(tmp_path: Path) -> None:
+    path = tmp_path / "book.py"
+    path.write_text(
+        "import numpy as np\n"
+        "class Affine:\n"
+        "    def __init__(self, W, b):\n"
+        "        self.W, self.b = W, b\n"
+        "    def forward(self, x):\n"
+        "        self.x = x\n"
+        "        return np.dot(x, self.W) + self.b\n"
+        "    def backward(self, dout):\n"
+        "        self.dW = np.dot(self.x.T, dout)\n"
+        "        self.db = np.sum(dout, axis=0) * 2\n"
+        "        return np.dot(dout, self.W.T)\n"
+    )
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert "Affine(W (4, 5), b (5,)) made up" in result.stdout
+    assert "db is ×2 too large" in result.stdout
+
+
 def test_class_needing_constructor_arguments_is_skipped_in_a_module(
     layers_file: Path,
 ) -> None:

@@ -413,10 +413,10 @@ STUDENT = """
 
 
     class Dense:
-        '''Needs its weights: skipped, with the reason.'''
+        '''Needs its sizes: skipped, with the reason.'''
 
-        def __init__(self, W):
-            self.W = W
+        def __init__(self, units):
+            self.W = np.ones((4, units))
 
         def forward(self, x):
             self.x = x

@@ -1,8 +1,10 @@
 """What a discovered class or function pair is checked at when nobody said: the same for
 the ``gradcheck`` command and ``--gradcheck-layers``.
 
-A class's own ``example(rng, dtype)`` comes first. Otherwise inputs are made up from the
-names of forward's parameters, the way the code people write names them:
+A class's own ``example(rng, dtype)`` comes first. Otherwise a class is constructed bare,
+or with weights made up by the names of its constructor's parameters (``W``, ``b``,
+``gamma``, ``beta``: the book's ``Affine(W, b)``), and inputs are made up from the names
+of forward's parameters, the way the code people write names them:
 
 * arrays: standard normal, shape (3, 4);
 * targets (``t``, ``labels``; ``y`` of a loss): one-hot rows, and integer labels when the
@@ -20,6 +22,7 @@ the report, and a face moves to the next when the check raises on one.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +38,16 @@ DEFAULT_SHAPE = (3, 4)
 _TARGETS = {"t", "target", "targets", "label", "labels", "y_true"}
 _INDICES = {"idx", "index", "indices", "ids", "tokens", "token_ids", "word_ids", "words"}
 _VOCABULARY = 6  # indices are drawn below this when no weight says how many rows there are
+# Constructor arguments made up by name: weights that fit the made-up (3, 4) inputs — an
+# Affine's (4, 5) W, an Embedding's W of 4 rows, a BatchNorm's gamma and beta over 4.
+_WEIGHTS: dict[str, Callable[[np.random.Generator], NDArray[Any]]] = {
+    "w": lambda rng: 0.5 * rng.standard_normal((DEFAULT_SHAPE[1], 5)),
+    "weight": lambda rng: 0.5 * rng.standard_normal((DEFAULT_SHAPE[1], 5)),
+    "b": lambda rng: 0.1 * rng.standard_normal(5),
+    "bias": lambda rng: 0.1 * rng.standard_normal(5),
+    "gamma": lambda rng: 1 + 0.1 * rng.standard_normal(DEFAULT_SHAPE[1]),
+    "beta": lambda rng: 0.1 * rng.standard_normal(DEFAULT_SHAPE[1]),
+}
 # cs231n's dict arguments, by name.
 _PARAMS: dict[str, dict[str, Any]] = {
     "conv_param": {"stride": 1, "pad": 1},
@@ -107,13 +120,35 @@ def _role(name: str, position: int, owner: str) -> str:
     return "targets" if _is_target(name, position, owner) else "standard normal"
 
 
-def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Attempt] | str:
-    """A layer constructed bare, at made-up inputs (one-hot targets, then labels)."""
+def _constructed(cls: type, rng: np.random.Generator, dtype: Any) -> tuple[Any, str] | None:
+    """``cls()``, or ``cls(W, b)`` with weights made up by the names of its parameters
+    (the book's ``Affine(W, b)``, ``BatchNormalization(gamma, beta)``, ``Embedding(W)``),
+    and how it was made; None when neither works."""
     try:
-        instance = cls()
+        return cls(), ""
     except Exception:
-        return ("no example(rng, dtype) classmethod and no constructor without arguments; "
-                "name it with --shape (and --param/--kwargs) to check it")
+        pass
+    names = _required(cls)
+    if not names or not all(name.lower() in _WEIGHTS for name in names):
+        return None
+    made = {name: _WEIGHTS[name.lower()](rng).astype(dtype) for name in names}
+    try:
+        instance = cls(*made.values())
+    except Exception:
+        return None
+    shapes = ", ".join(f"{name} {made[name].shape}" for name in names)
+    return instance, f"{cls.__name__}({shapes}) made up by the constructor's argument names; "
+
+
+def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Attempt] | str:
+    """A layer constructed bare or with made-up weights, at made-up inputs (one-hot
+    targets, then labels)."""
+    constructed = _constructed(cls, rng, dtype)
+    if constructed is None:
+        return ("no example(rng, dtype) classmethod, and its constructor needs arguments "
+                "other than weights named W, b, gamma, beta; name it with --shape (and "
+                "--param/--kwargs) to check it")
+    instance, how = constructed
     if not callable(getattr(instance, "forward", None)):
         return ("a model without example(rng, dtype): its data cannot be made up; add "
                 "example(rng, dtype), or check it in a test")
@@ -136,16 +171,17 @@ def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Att
         return tuple(inputs)
 
     if set(roles) == {"standard normal"}:
-        note = (f"inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class has no "
-                "example(rng, dtype)); choose them with --shape")
+        note = (f"{how}inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class "
+                "has no example(rng, dtype)); choose them with --shape")
         return [Attempt(instance, made(labels=False), note)]
     described = ", ".join(f"{name} {role}" for name, role in zip(names, roles, strict=True))
-    note = (f"inputs made up (the class has no example(rng, dtype)): {described}, of shape "
-            f"{DEFAULT_SHAPE}; choose them with --shape")
+    note = (f"{how}inputs made up (the class has no example(rng, dtype)): {described}, of "
+            f"shape {DEFAULT_SHAPE}; choose them with --shape")
     if "targets" not in roles:
         return [Attempt(instance, made(labels=False), note)]
     return [Attempt(instance, made(labels=False), note + "; targets as one-hot rows"),
-            Attempt(cls(), made(labels=True), note + "; targets as integer labels")]
+            Attempt(copy.deepcopy(instance), made(labels=True),
+                    note + "; targets as integer labels")]
 
 
 def _pair_inputs(
