@@ -257,6 +257,36 @@ def test_the_books_affine_gets_made_up_weights_by_their_names(tmp_path: Path) ->
     assert "db is ×2 too large" in result.stdout
 
 
+def test_a_layer_whose_forward_rejects_made_up_inputs_is_skipped_not_failed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "book.py"
+    path.write_text(
+        "class Convolution:\n"
+        "    def __init__(self, W, b, stride=1, pad=0):\n"
+        "        self.W, self.b = W, b\n"
+        "    def forward(self, x):\n"
+        "        N, C, H, W = x.shape\n"
+        "        return x\n"
+        "    def backward(self, dout):\n"
+        "        return dout\n"
+        "class Double:\n"
+        "    def forward(self, x):\n"
+        "        return 2 * x\n"
+        "    def backward(self, dout):\n"
+        "        return 2 * dout\n"
+    )
+    result = run("check", str(path))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "1 passed, 0 failed, 1 skipped"
+    assert "Convolution: skipped: made-up inputs do not fit its forward (ValueError" in (
+        result.stdout)
+    assert "--shape" in result.stdout
+    named = run("check", f"{path}:Convolution")
+    assert named.returncode == 2
+    assert "made-up inputs do not fit its forward" in named.stderr
+
+
 def test_class_needing_constructor_arguments_is_skipped_in_a_module(
     layers_file: Path,
 ) -> None:

@@ -146,8 +146,7 @@ def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Att
     constructed = _constructed(cls, rng, dtype)
     if constructed is None:
         return ("no example(rng, dtype) classmethod, and its constructor needs arguments "
-                "other than weights named W, b, gamma, beta; name it with --shape (and "
-                "--param/--kwargs) to check it")
+                "other than weights named W, b, gamma, beta")
     instance, how = constructed
     if not callable(getattr(instance, "forward", None)):
         return ("a model without example(rng, dtype): its data cannot be made up; add "
@@ -173,15 +172,37 @@ def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Att
     if set(roles) == {"standard normal"}:
         note = (f"{how}inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class "
                 "has no example(rng, dtype)); choose them with --shape")
-        return [Attempt(instance, made(labels=False), note)]
+        return _fitting([Attempt(instance, made(labels=False), note)])
     described = ", ".join(f"{name} {role}" for name, role in zip(names, roles, strict=True))
     note = (f"{how}inputs made up (the class has no example(rng, dtype)): {described}, of "
             f"shape {DEFAULT_SHAPE}; choose them with --shape")
     if "targets" not in roles:
-        return [Attempt(instance, made(labels=False), note)]
-    return [Attempt(instance, made(labels=False), note + "; targets as one-hot rows"),
-            Attempt(copy.deepcopy(instance), made(labels=True),
-                    note + "; targets as integer labels")]
+        return _fitting([Attempt(instance, made(labels=False), note)])
+    return _fitting([Attempt(instance, made(labels=False), note + "; targets as one-hot rows"),
+                     Attempt(copy.deepcopy(instance), made(labels=True),
+                             note + "; targets as integer labels")])
+
+
+def _fitting(made: list[Attempt]) -> list[Attempt] | str:
+    """The made-up attempts whose forward runs (on copies), or why none does.
+
+    A forward that rejects made-up arrays (a convolution given (3, 4) inputs) says the
+    guess was wrong, not that the layer is: the candidate is skipped with the reason.
+    Errors in backward are the check's to report.
+    """
+    fitting, errors = [], []
+    for attempt in made:
+        obj, inputs = copy.deepcopy((attempt.obj, attempt.inputs))
+        try:
+            with np.errstate(all="ignore"):
+                obj.forward(*inputs)
+        except Exception as error:
+            errors.append(f"{type(error).__name__}: {error}")
+            continue
+        fitting.append(attempt)
+    if fitting:
+        return fitting
+    return f"made-up inputs do not fit its forward ({errors[0]})"
 
 
 def _pair_inputs(
