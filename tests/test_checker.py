@@ -454,3 +454,25 @@ def test_a_numpy_ufunc_is_named_by_its_name() -> None:
     assert report.target == "np.sqrt"
     wrong = gradcheck.check(np.sqrt, x, vjp=lambda d, v: d / np.sqrt(v))
     assert wrong.conclusion is not None and wrong.conclusion.startswith("np.sqrt.vjp:")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_factor_of_1_001_is_named_in_either_dtype(dtype: Any) -> None:
+    class Off(Sigmoid):
+        def backward(self, dout: np.ndarray) -> np.ndarray:
+            return super().backward(dout) * 1.001
+
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(dtype)
+    report = gradcheck.check(Off(), x)
+    assert report.conclusion is not None
+    assert "×1.001 the true gradient" in report.conclusion
+
+
+def test_one_element_off_by_1_percent_is_not_called_a_factor() -> None:
+    from gradcheck.verdict.patterns import describe_factor
+
+    n = np.random.default_rng(0).standard_normal(50)
+    a = n.copy()
+    a[3] *= 1.01
+    assert describe_factor("dx", a, n) is None
+    assert describe_factor("dx", 1.001 * n, n) is not None

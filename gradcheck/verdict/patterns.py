@@ -14,6 +14,8 @@ __all__ = ["describe_factor", "describe_mismatch", "describe_swap"]
 
 # How close a pattern must fit (relative residual) before we claim it.
 _FIT = 1e-3
+# A factor names the bug when what it leaves of the mismatch is at most this fraction.
+_EXPLAINED = 0.1
 
 
 def _fits(candidate: NDArray, numerical: NDArray) -> bool:
@@ -102,9 +104,13 @@ def describe_factor(
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numerical, dtype=np.float64)
     denominator = float(np.vdot(n, n))
-    if denominator > 0:
+    off = float(np.linalg.norm(a - n))
+    if denominator > 0 and off > 0:
         factor = float(np.vdot(a, n)) / denominator
-        if abs(factor - 1) > _FIT and _fits(a, factor * n):
+        # The factor must explain the mismatch (×1.001 leaves nothing of it), not merely
+        # sit within the fit's slack of 1 (one element off by 1 % among many would).
+        explained = float(np.linalg.norm(a - factor * n)) <= _EXPLAINED * off
+        if explained and _fits(a, factor * n):
             return _factor_sentence(factor, name, batch_size)
     return None
 
