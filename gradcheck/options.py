@@ -221,7 +221,8 @@ OPTIONS: dict[str, OptionSpec] = {
         ),
         OptionSpec(
             "atol",
-            "absolute tolerance (default: rtol times the size of the gradient)",
+            "absolute tolerance (default: a tenth of rtol times the typical small gradient "
+            "of each variable)",
             _check_tolerance,
             _parse_optional_float,
             metavar="FLOAT",

@@ -221,7 +221,7 @@ ENGINES: dict[str, Engine] = {
                1 / 3, 1.0, 1.0, _central, core_offsets=2),
         Engine("richardson", "Richardson extrapolation of central differences", "real",
                (1, -1, 2, -2, 4, -4), 1 / 5, 1.0, 1.0, _richardson),
-        Engine("forward", "one-sided forward differences (inputs at a domain's edge)",
+        Engine("forward", "one-sided forward differences, for inputs at a domain's edge",
                "real", (1, 2, 4), 1 / 3, _SQRT_EPS, 4.0, _forward),
         Engine("complex", "the complex step, exact to rounding for analytic code",
                "complex", (), 0.0, 1.0, 1.0, _not_tabulated),
