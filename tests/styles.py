@@ -421,6 +421,29 @@ class BuggyAffine(Affine):
         return dx
 
 
+# -- a loss function returning its gradient (cs231n's softmax_loss_vectorized) ------------
+def softmax_classifier_loss(W: Array, X: Array, y: Array, reg: float,
+                            bug: str | None = None) -> tuple[float, Array]:
+    """``loss, dW`` of a linear softmax classifier with L2 regularisation ``reg``."""
+    loss, dscores = _softmax_loss(X @ W, y)
+    dW = X.T @ dscores
+    if bug == "factor":
+        dW = 3 * dW
+    if bug != "dropped":  # the regulariser's term
+        dW = dW + 2 * reg * W
+    return loss + reg * float(np.sum(W * W)), dW
+
+
+def _loss_function(bug: str | None) -> Callable[..., Any]:
+    if bug is None:
+        return softmax_classifier_loss
+
+    def softmax_loss_vectorized(W: Array, X: Array, y: Array, reg: float) -> Any:
+        return softmax_classifier_loss(W, X, y, reg, bug=bug)
+
+    return softmax_loss_vectorized
+
+
 # -- the cases ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -499,6 +522,11 @@ CASES: dict[str, Case] = {
                                                     _normal(rng, dt, 3), bug),
                               (_normal(rng, dt, 5, 3),), {}),
         "parameters/gradients dicts (accumulating)", {"factor": "scaler", "dropped": "X"}),
+    "loss function returning (loss, dW)": Case(
+        lambda rng, dt, bug: (_loss_function(bug),
+                              (_normal(rng, dt, 4, 3), _normal(rng, dt, 5, 4),
+                               np.array([0, 2, 1, 1, 0]), 0.1), {}),
+        "loss function returning (loss, gradients)", {"factor": "W", "dropped": "W"}),
     "function pair": Case(_affine_pair, "forward/backward function pair",
                           {"factor": "w", "dropped": "b"}),
     "function pair with a dict argument": Case(

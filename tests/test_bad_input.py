@@ -376,7 +376,8 @@ REFUSED: dict[str, Refused] = {
     ),
     "function-without-vjp": Refused(
         lambda: (square, (_x(),)),
-        r"^square is a function; pass vjp=g .* or grad=g",
+        r"^square returned an array of shape \(4, 3\); a function checked on its own must "
+        r"return \(loss, gradients\.\.\.\).* pass vjp=g .* or grad=g",
     ),
     "not-checkable-at-all": Refused(
         lambda: (42, (_x(),)),

@@ -20,7 +20,9 @@ import numpy as np
 from gradcheck.conventions.convention import Convention, call_with_douts
 from gradcheck.errors import CheckError
 
-__all__ = ["FunctionPair", "FunctionPairs", "pair_label"]
+__all__ = [
+    "FunctionPair", "FunctionPairs", "float_positions", "gradients_by_argument", "pair_label",
+]
 
 
 @dataclass
@@ -60,9 +62,24 @@ def _is_pair(obj: Any) -> bool:
             and not any(callable(getattr(f, "forward", None)) for f in obj))
 
 
-def _float_positions(inputs: Sequence[Any]) -> list[int]:
+def float_positions(inputs: Sequence[Any]) -> list[int]:
+    """The positions of the float array arguments: the ones differentiated."""
     return [i for i, value in enumerate(inputs)
             if isinstance(value, np.ndarray) and value.dtype.kind == "f"]
+
+
+def gradients_by_argument(grads: list[Any], inputs: Sequence[Any]) -> list[Any]:
+    """One gradient per float array argument, in order, spread over the arguments (None
+    for the constants); as given when there is one per argument, or too many."""
+    floats = float_positions(inputs)
+    if len(grads) != len(floats) and len(grads) == len(inputs):
+        return grads  # one per argument, None for the constants
+    if len(grads) > len(floats):
+        return grads  # more than there are inputs: refused with the layer's message
+    mapped: list[Any] = [None] * len(inputs)
+    for position, gradient in zip(floats, grads, strict=False):
+        mapped[position] = gradient
+    return mapped
 
 
 class FunctionPairs(Convention):
@@ -112,12 +129,4 @@ class FunctionPairs(Convention):
     def input_gradients(self, returned: Any, inputs: Sequence[Any]) -> Sequence[Any] | None:
         """One gradient per float array argument, in order; or one per argument."""
         grads = list(returned) if isinstance(returned, tuple | list) else [returned]
-        floats = _float_positions(inputs)
-        if len(grads) != len(floats) and len(grads) == len(inputs):
-            return grads  # one per argument, None for the constants
-        if len(grads) > len(floats):
-            return grads  # more than there are inputs: refused with the layer's message
-        mapped: list[Any] = [None] * len(inputs)
-        for position, gradient in zip(floats, grads, strict=False):
-            mapped[position] = gradient
-        return mapped
+        return gradients_by_argument(grads, inputs)

@@ -9,6 +9,7 @@ built-in would also take. Built-ins, most specific first:
 function with vjp / scalar function with grad    ``check(f, x, vjp=g)`` / ``grad=g``
 forward/backward function pair                   ``check((affine_forward, affine_backward),
                                                  x, w, b)``
+loss function returning (loss, gradients)        ``check(softmax_loss, x, y)``
 params/loss/gradient model                       ``params`` dict, ``loss``, ``gradient``
 loss → (loss, grads) model                       ``params`` dict, ``loss`` returning both
 forward/backward model with params/grads lists   ``forward(x, t)``, ``backward(dout=1)``
@@ -35,6 +36,7 @@ from gradcheck.conventions.layers import (
     ParamsGradsDicts,
     ParamsGradsLists,
 )
+from gradcheck.conventions.loss_function import LossWithGradients
 from gradcheck.conventions.model import (
     ForwardBackwardModel,
     LossGradientModel,
@@ -52,6 +54,7 @@ BUILT_IN: tuple[Convention, ...] = (
     FunctionWithVjp(),
     FunctionWithGrad(),
     FunctionPairs(),
+    LossWithGradients(),
     LossGradientModel(),
     LossReturnsGradients(),
     ForwardBackwardModel(),
