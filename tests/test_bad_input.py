@@ -376,7 +376,7 @@ REFUSED: dict[str, Refused] = {
     ),
     "function-without-vjp": Refused(
         lambda: (square, (_x(),)),
-        r"^square returned an array of shape \(4, 3\); a function checked on its own must "
+        r"^square returned an array of shape \(3, 4\); a function checked on its own must "
         r"return \(loss, gradients\.\.\.\).* pass vjp=g .* or grad=g",
     ),
     "not-checkable-at-all": Refused(
