@@ -205,3 +205,28 @@ def test_a_full_check_at_the_floor_names_the_wrong_element(monkeypatch: Any) -> 
     found = wrong.variable("W1")
     assert found.mismatches == 1 and found.worst[0].index == (3, 4), str(wrong)
     assert "complex" in found.method
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_kinks_in_the_floors_sample_do_not_set_every_elements_error(
+    seed: int, monkeypatch: Any
+) -> None:
+    # Five hidden units sit 4e-6 from their ReLU kink for the first sample: about a
+    # hundred W1 elements' stencils cross it. Those in the sample must not lend their
+    # truncation to the 700 smooth ones (which would all go to the complex step).
+    import re
+
+    from gradcheck.modes import full
+    from reference_layers import TwoLayerNet
+
+    monkeypatch.setattr(full, "_at_the_floor_pays", lambda var, ctx, method: (
+        var.value.size >= 256 and ctx.options.method == "auto"))
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((10, 40)), rng.integers(0, 5, size=10)
+    net = TwoLayerNet(40, 20, 5, seed=0)
+    net.params["b1"][:5] = -(x[0] @ net.params["W1"])[:5] + 4e-6
+    report = gradcheck.check(net, x, t, mode="full", seed=seed)
+    assert report.passed, str(report)
+    method = report.variable("W1").method
+    again = re.search(r"\+(\d+) complex", method)
+    assert again is not None and int(again.group(1)) <= 200, method

@@ -180,11 +180,12 @@ def _at_the_floor(var: Variable, ctx: Context, method: str) -> Outcome | None:
     size = var.value.size
     sample = np.sort(ctx.rng.choice(size, size=_FLOOR_SAMPLE, replace=False))
     sampled = _plain(var, ctx, "central", sample).pooled()
-    if np.any(compare(analytic, sampled, tolerance).status == Status.UNRESOLVED):
+    seen = compare(analytic, sampled, tolerance).status
+    if np.any(seen == Status.UNRESOLVED):
         return None
     rest = np.setdiff1d(np.arange(size, dtype=np.intp), sample, assume_unique=True)
     numerical = sampled.patched(_plain(var, ctx, "central", rest, core=True))
-    numerical = numerical.modelled().pooled()
+    numerical = numerical.modelled(kinks=seen == Status.KINK).pooled()
     result = compare(analytic, numerical, tolerance)
     label = f"central at one step, error from {sample.size} sampled"
     suspects = np.flatnonzero(result.status != Status.OK)
