@@ -237,6 +237,7 @@ def section_full(repeat: int) -> list[str]:
     x, t = _data()
     rows = ["| run | textbook loop | gradcheck full | full / textbook | passes (full, loop) |",
             "|---|---:|---:|---:|---|"]
+    loops, checks = [], []
     for k in range(repeat):
         net = TwoLayerNet(784, 50, 10, seed=0)
         calls = {"n": 0}
@@ -256,6 +257,12 @@ def section_full(repeat: int) -> list[str]:
         methods = "; ".join(f"{v.name}: {v.method}" for v in report.variables)
         rows.append(f"| {k + 1} | {ms(loop)} | {ms(ours)} | {ours / loop:.3f}× | "
                     f"{report.evaluations:,}, {calls['n']:,} ({methods}) |")
+        loops.append(loop)
+        checks.append(ours)
+    # The machine's noise (±5 % between runs) is larger than the difference measured:
+    # the best of each, as timeit does, compares what each costs when undisturbed.
+    rows.append(f"| best of {repeat} | {ms(min(loops))} | {ms(min(checks))} | "
+                f"{min(checks) / min(loops):.3f}× | |")
     return rows
 
 
