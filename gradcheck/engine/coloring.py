@@ -264,6 +264,7 @@ def coloured_gradient(
     rng: np.random.Generator,
     eps: float | None = None,
     terms: NDArray | None = None,
+    last_bit: float | None = None,
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
@@ -271,9 +272,9 @@ def coloured_gradient(
     (real working copies) or ``"complex"`` (complex ones). The numbers equal those of the
     element-by-element engines (same steps, same error estimates, one-sided derivatives
     for kinks) as long as the pattern holds — which the extra directional pass verifies.
-    ``eps`` (unit roundoff of ``f``'s computation) and ``terms`` (size of each element's
-    chain-rule terms, shaped like the variable) refine the error estimates as they do for
-    the element engines.
+    ``eps`` (unit roundoff of ``f``'s computation), ``terms`` (size of each element's
+    chain-rule terms, shaped like the variable) and ``last_bit`` (unit roundoff of the
+    sums the rows are) refine the error estimates as they do for the element engines.
     """
     x = runners.main.arrays[name]
     w = weights.astype(np.float64).ravel()
@@ -282,7 +283,7 @@ def coloured_gradient(
         eps = float(np.finfo(x.real.dtype).eps)
     if engine(method).arithmetic == "complex":
         return _complex(runners, name, colouring, w, r, eps, terms)
-    return _real(runners, name, colouring, w, r, method, scale, eps)
+    return _real(runners, name, colouring, w, r, method, scale, eps, last_bit)
 
 
 def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
@@ -353,6 +354,7 @@ def _real(
     method: str,
     scale: float,
     eps: float,
+    last_bit: float | None,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
@@ -376,7 +378,8 @@ def _real(
     f0_rows = _block_sums(colouring, w * base)[colouring.element_block[flat]]
     table = np.concatenate([p.rows for p in parts])
     numerical = stencil_from_table(
-        x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale, eps=eps
+        x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale, eps=eps,
+        last_bit=last_bit,
     )
     return Coloured(numerical, "")
 

@@ -92,6 +92,7 @@ def stencil_derivatives(
     scale: float | None = None,
     eps: float | None = None,
     shrink: float = 1.0,
+    last_bit: float | None = None,
 ) -> NumericalGradient:
     """Differentiate ``f`` at ``x`` with a real finite-difference engine.
 
@@ -117,6 +118,9 @@ def stencil_derivatives(
         computes in float32 from float64 input rounds like float32).
     shrink : float, optional
         Divide the steps by this (a second look at a kink: a real one stays).
+    last_bit : float, optional
+        Unit roundoff of the number ``f`` returns, the least noise it can have (default:
+        ``eps``; a float32 output summed in float64 rounds its sum like float64).
 
     Returns
     -------
@@ -140,7 +144,8 @@ def stencil_derivatives(
         finally:
             view[i] = saved
     return stencil_from_table(
-        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, scale=scale, eps=eps
+        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, scale=scale, eps=eps,
+        last_bit=last_bit,
     )
 
 
@@ -152,6 +157,7 @@ def central_core(
     indices: NDArray | None = None,
     scale: float | None = None,
     eps: float | None = None,
+    last_bit: float | None = None,
 ) -> NumericalGradient:
     """``D(h) = (f(x+h) − f(x−h)) / 2h`` for each element: two passes per element, the
     textbook loop's price, with the steps of engine ``method`` (whose first offsets must
@@ -186,7 +192,7 @@ def central_core(
     unit = _eps(x, eps)
     return replace(result, noise=NoiseSamples(
         sample=_spread(x, flat, unknown),
-        floor=_spread(x, flat, unit * abs(f0) * np.ones_like(h)),
+        floor=_spread(x, flat, (last_bit or unit) * abs(f0) * np.ones_like(h)),
         worst=_spread(x, flat, unit * noise * np.ones_like(h)),
         step=_spread(x, flat, h),
         truncation=_spread(x, flat, unknown),
@@ -206,6 +212,7 @@ def stencil_from_table(
     *,
     scale: float | None = None,
     eps: float | None = None,
+    last_bit: float | None = None,
 ) -> NumericalGradient:
     """Turn a table of engine evaluations into derivatives, error estimates and sides.
 
@@ -231,7 +238,7 @@ def stencil_from_table(
         return result
     samples = NoiseSamples(
         sample=_spread(x, flat, sample),
-        floor=_spread(x, flat, unit * np.abs(np.broadcast_to(f0, h.shape))),
+        floor=_spread(x, flat, (last_bit or unit) * np.abs(np.broadcast_to(f0, h.shape))),
         worst=_spread(x, flat, worst * np.ones_like(h)),
         step=_spread(x, flat, h),
         truncation=_spread(x, flat, stencil.truncation),

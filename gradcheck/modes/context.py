@@ -114,6 +114,15 @@ class Context:
         """The unit roundoff of the numerical side's forward passes."""
         return self.precision.eps
 
+    @property
+    def last_bit(self) -> float:
+        """The unit roundoff of the loss the engines difference: the output's own for one
+        number, float64's for an output summed in float64 (a float32 buffer's rounding is
+        noise of the function, measured, not a floor)."""
+        if np.size(self.analytic.output) == 1:
+            return self.eps
+        return float(np.finfo(np.float64).eps)
+
     def terms(self, var: Variable) -> NDArray | None:
         """The size of the terms each element of ``var``'s gradient sums, if measured."""
         return self.precision.terms.get(var.name)

@@ -83,6 +83,7 @@ class _Elements:
     scale: float
     eps: float
     terms: NDArray | None
+    last_bit: float
     core: bool = False
     shrink: float = 1.0
 
@@ -95,11 +96,12 @@ class _Elements:
             return complex_step(loss, work, indices=indices, terms=self.terms, eps=self.eps)
         if self.core:
             return central_core(
-                loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps
+                loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
+                last_bit=self.last_bit,
             )
         return stencil_derivatives(
             loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-            shrink=self.shrink,
+            shrink=self.shrink, last_bit=self.last_bit,
         )
 
 
@@ -117,7 +119,7 @@ def _plain(
     flat = np.arange(var.value.size) if indices is None else np.asarray(indices, dtype=np.intp)
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
     task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, ctx.eps, ctx.terms(var),
-                     core, shrink)
+                     ctx.last_bit, core, shrink)
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
@@ -133,6 +135,7 @@ def _whole(
         coloured = coloured_gradient(
             ctx.runners(method), var.name, colouring, ctx.dout,
             method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps, terms=ctx.terms(var),
+            last_bit=ctx.last_bit,
         )
         if coloured.numerical is not None:
             colours = colouring.colours
@@ -225,7 +228,7 @@ def _sharpened(var: Variable, ctx: Context, method: str, outcome: Outcome) -> Ou
 # Elements a real stencil finds wrong or cannot resolve are looked at again, this many at
 # most, with steps this much smaller.
 _REFINED_MOST = 64
-_REFINE = 4.0
+_REFINE = (2.0, 4.0)
 
 
 def _refined(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
@@ -233,32 +236,36 @@ def _refined(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
 
     Too large a step for the function (Richardson's, when the forward rounds like float32)
     leaves a truncation error its own estimate misses, and a false mismatch. The suspects
-    are differentiated again with steps four times smaller: where the two disagree beyond
-    their errors, the finer value replaces the coarse one, with the difference as a lower
-    bound of its error; where they agree, the one with the smaller error bar is kept.
+    are differentiated again with steps two, then four times smaller: where a finer value
+    and the current one disagree beyond their errors, the finer replaces it, with the
+    difference as a lower bound of its error; where they agree, the one with the smaller
+    error bar is kept (rounding grows as the step shrinks, so the best step lies between).
     """
-    status = outcome.result.status
-    suspects = np.flatnonzero((status == Status.MISMATCH) | (status == Status.UNRESOLVED))
-    if not suspects.size:
-        return outcome
-    suspects = suspects[:_REFINED_MOST]
+    numerical, result, count = outcome.numerical, outcome.result, 0
+    analytic, tolerance = ctx.analytic.gradients[var.name], ctx.tolerance(var)
     method = confirming_engine(ctx)
-    fine = _plain(var, ctx, method, suspects, shrink=_REFINE).pooled()
-    coarse = outcome.numerical
-    gap = np.abs(coarse.value - fine.value)
-    inconsistent = gap > ERROR_WEIGHT * (coarse.error + fine.error)
-    moved = fine.checked & (inconsistent | (fine.error < coarse.error))
-    if not moved.any():
+    for shrink in _REFINE:
+        status = result.status
+        suspects = np.flatnonzero((status == Status.MISMATCH) | (status == Status.UNRESOLVED))
+        if not suspects.size:
+            break
+        fine = _plain(var, ctx, method, suspects[:_REFINED_MOST], shrink=shrink).pooled()
+        gap = np.abs(numerical.value - fine.value)
+        inconsistent = gap > ERROR_WEIGHT * (numerical.error + fine.error)
+        moved = fine.checked & (inconsistent | (fine.error < numerical.error))
+        if not moved.any():
+            continue
+        # Richardson's error falls as h⁴: a step k times smaller leaves 1/k⁴ of the
+        # coarser error, so the gap between the two is about k⁴ - 1 times the finer one's.
+        bound = np.where(moved & inconsistent, gap, 0) / (shrink**4 - 1)
+        finer = replace(fine, checked=moved).with_truncation_at_least(bound)
+        # Not pooled again with the coarse samples: their fourth differences carry the
+        # coarse steps' curvature, which would be charged to the finer steps as noise.
+        numerical = numerical.patched(finer)
+        result = compare(analytic, numerical, tolerance)
+        count += int(moved.sum())
+    if not count:
         return outcome
-    # Richardson's error falls as h⁴: a step four times smaller leaves 1/256 of the coarse
-    # error, so the gap between the two is about 255 times the finer one's.
-    bound = np.where(moved & inconsistent, gap, 0) / (_REFINE**4 - 1)
-    finer = replace(fine, checked=moved).with_truncation_at_least(bound)
-    # Not pooled again with the coarse samples: their fourth differences carry the
-    # coarse steps' curvature, which would be charged to the finer steps as noise.
-    numerical = coarse.patched(finer)
-    result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
-    count = int(moved.sum())
     return Outcome(numerical, result, f"{outcome.method}, {count} at smaller steps")
 
 
