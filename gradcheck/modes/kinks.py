@@ -8,10 +8,13 @@ mask taken on one side) can lie outside both one-sided derivatives of that input
 still be the gradient of a neighbouring smooth piece.
 
 So when every mismatch of a check sits at a kink, and each of those elements moves more
-than one kinked output (several kinks meet there), the check is run again at a few nearby
+than one kinked output (several kinks meet there) — or the output is one number (a loss),
+behind which one kink and several look alike — the check is run again at a few nearby
 points, moved away from the kinks, and decides there: if backward is right at every one
-of them, the mismatches are counted as kinks (and the report says why); if not, the
-check fails with what the nearby point found. A lone kink keeps the strict rule.
+of them, those elements verified, the mismatches are counted as kinks (and the report
+says why); if not, the check fails with what the nearby point found, or leaves them
+unresolved when the nearby points could not verify them either. A lone kink in a vector
+output keeps the strict rule.
 """
 
 from __future__ import annotations
@@ -80,7 +83,11 @@ def resolve_meeting_kinks(
     if not all(_at_kinks(outcomes[name], mask) for name, mask in wrong.items()):
         return KinkResolution(outcomes)
     examined = [(name, int(i)) for name, mask in wrong.items() for i in np.flatnonzero(mask)]
-    if not all(_kinks_meet(ctx, name, index) for name, index in examined[:_EXAMINED]):
+    # Behind a loss (one number) the kinks that meet bend the same output: it cannot tell
+    # one kink from several, so every check whose mismatches all sit at kinks looks nearby.
+    behind_a_loss = np.size(ctx.analytic.output) == 1
+    if not behind_a_loss and not all(_kinks_meet(ctx, name, index)
+                                     for name, index in examined[:_EXAMINED]):
         return KinkResolution(outcomes)
     resolution = KinkResolution(outcomes)
     rng = np.random.default_rng(ctx.options.seed)
@@ -111,10 +118,10 @@ def resolve_meeting_kinks(
     resolution.outcomes = _marked(outcomes, wrong, Status.KINK)
     resolution.diagnostics.append(Diagnostic(
         "kinks-meet", Severity.NOTE,
-        f"{count} element(s) sit where several kinks meet (an all-zero sample with zero bias "
-        "before a ReLU, say): there backward's value can be a valid subgradient outside both "
-        f"one-sided derivatives. Checked again at {_POINTS} nearby points away from the "
-        "kinks, where every gradient matches; they are counted as kinks.",
+        f"{count} element(s) sit at kinks where several meet, or may (an all-zero sample with "
+        "zero bias before a ReLU, say): there backward's value can be a valid subgradient "
+        f"outside both one-sided derivatives. Checked again at {_POINTS} nearby points away "
+        "from the kinks, where every gradient matches; they are counted as kinks.",
     ))
     return resolution
 
