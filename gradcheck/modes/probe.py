@@ -29,6 +29,7 @@ __all__ = [
     "engine_for",
     "joint_complex_probe",
     "real_engine",
+    "rounds_like_float32",
 ]
 
 # Passes of the complex-step probe (one complex, four real — in real arithmetic where the
@@ -125,12 +126,17 @@ def complex_step_notes(ctx: Context) -> list[Diagnostic]:
     ]
 
 
+def rounds_like_float32(ctx: Context) -> bool:
+    """Whether the forward passes round like float32 or coarser (numerics in float32)."""
+    return ctx.eps > _WIDE_EPS
+
+
 def real_engine(ctx: Context) -> str:
     """The real stencil of ``method="auto"``: central differences, or Richardson
     extrapolation when the forward passes round like float32 — central differences there
     are accurate to about ε^(2/3) ≈ 2e-5, not enough to resolve float32's tolerance of
     1e-4, while Richardson's larger steps reach about ε^(4/5) ≈ 3e-6."""
-    if ctx.options.method == "richardson" or ctx.eps > _WIDE_EPS:
+    if ctx.options.method == "richardson" or rounds_like_float32(ctx):
         return "richardson"
     return "central"
 
