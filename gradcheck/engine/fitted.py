@@ -2,7 +2,9 @@
 
 Where one stencil's error bar is too wide — a forward pass that rounds like float32, whose
 noise only large steps tame, and large steps truncate — the same elements are
-differentiated again at ``k`` steps spread over a factor of four. Each estimate is the
+differentiated again at ``k`` steps spread over a factor of four (and, where that does
+not settle them, over the next factor of four down: a steep function wants smaller
+steps). Each estimate is the
 derivative plus ``c·h⁴`` (Richardson's truncation) plus rounding noise that differs from
 step to step, so a least-squares fit of ``D + c·h⁴`` gives ``D`` with an error bar from
 the residuals themselves: Student's ``t`` at a one-in-ten-thousand level times the
@@ -30,8 +32,8 @@ _MISS = 1e-4
 _GOLDEN = (np.sqrt(5.0) - 1) / 2
 
 
-def fitting_shrinks(k: int = FIT_STEPS) -> NDArray[np.float64]:
-    """``k`` factors in [1, 4) to divide the steps by: spread evenly (a golden-ratio
+def fitting_shrinks(k: int = FIT_STEPS, low: float = 1.0) -> NDArray[np.float64]:
+    """``k`` factors in [low, 4·low) to divide the steps by: spread evenly (a golden-ratio
     sequence), no two in a rational ratio, so no two stencils share an evaluation point.
 
     >>> shrinks = fitting_shrinks(4)
@@ -39,7 +41,7 @@ def fitting_shrinks(k: int = FIT_STEPS) -> NDArray[np.float64]:
     True
     """
     fractions = (np.arange(k) * _GOLDEN) % 1.0
-    shrinks: NDArray[np.float64] = 4.0**fractions
+    shrinks: NDArray[np.float64] = low * 4.0**fractions
     return shrinks
 
 

@@ -270,28 +270,34 @@ def _refined(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
     return Outcome(numerical, result, f"{outcome.method}, {count} at smaller steps")
 
 
-# Elements still unresolved are fitted over many steps, this many at most.
+# Elements still unresolved are fitted over many steps, this many at most, with steps
+# 1 to 4, then 4 to 16 times smaller than the stencil's own.
 _FITTED_MOST = 16
+_FIT_RANGES = (1.0, 4.0)
 
 
 def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
     """Where a forward pass that rounds like float32 leaves elements unresolved, fit them
     over many steps (:mod:`gradcheck.engine.fitted`): an error bar from the scatter
     itself, far tighter than one stencil's worst-case bound."""
-    unresolved = np.flatnonzero(outcome.result.status == Status.UNRESOLVED)[:_FITTED_MOST]
-    if not unresolved.size or not rounds_like_float32(ctx):
+    if not rounds_like_float32(ctx):
         return outcome
+    numerical, result, count = outcome.numerical, outcome.result, 0
     method = confirming_engine(ctx)
-    fit = fitted([_plain(var, ctx, method, unresolved, shrink=shrink).pooled()
-                  for shrink in fitting_shrinks()])
-    better = fit.checked & (fit.error < outcome.numerical.error)
-    if not better.any():
+    for low in _FIT_RANGES:
+        unresolved = np.flatnonzero(result.status == Status.UNRESOLVED)[:_FITTED_MOST]
+        if not unresolved.size:
+            break
+        fit = fitted([_plain(var, ctx, method, unresolved, shrink=shrink).pooled()
+                      for shrink in fitting_shrinks(low=low)])
+        better = fit.checked & (fit.error < numerical.error)
+        if better.any():
+            numerical = numerical.patched(replace(fit, checked=better))
+            result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
+            count += int(better.sum())
+    if not count:
         return outcome
-    numerical = outcome.numerical.patched(replace(fit, checked=better))
-    result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
-    count = int(better.sum())
-    return Outcome(numerical, result,
-                   f"{outcome.method}, {count} fitted over {FIT_STEPS} steps")
+    return Outcome(numerical, result, f"{outcome.method}, {count} fitted over {FIT_STEPS} steps")
 
 
 # A kink the explaining stencil reports is looked at again with steps this much smaller.
