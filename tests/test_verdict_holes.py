@@ -307,3 +307,24 @@ def test_an_element_the_distrusted_complex_step_left_unresolved_gets_a_second_lo
     report = gradcheck.check(case.layer, *case.inputs)
     assert report.passed, str(report)
     assert "at smaller steps" in report.variable("x0").method
+
+
+def test_a_complex_step_that_says_exactly_0_where_the_stencil_does_not_is_distrusted() -> None:
+    # abs before a BatchNorm, float32, behind a loss: the joint probe passed (gamma and beta
+    # carry the imaginary part), and two elements of x near abs's kink had the complex
+    # step's 0 stand against the analytic 29.4 and -15.5.
+    case = correct_case(np.random.default_rng(12154))
+    assert case.inputs[0].dtype == np.float32
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert report.passed, str(report)
+
+
+def test_the_probe_refuses_a_complex_step_whose_imaginary_part_vanishes() -> None:
+    from gradcheck.engine.numeric import supports_complex_step
+
+    x = np.array([0.5, -1.0, 2.0])
+    # Complex output, imaginary part 0: abs dropped it, a later complex factor kept the type.
+    usable, reason = supports_complex_step(lambda z: np.sum(np.abs(z) ** 2 * (1 + 0 * z)), x,
+                                           np.random.default_rng(0))
+    assert not usable and "vanished" in reason
+    assert supports_complex_step(lambda z: np.sum(z**2), x, np.random.default_rng(0))[0]

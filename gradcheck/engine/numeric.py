@@ -405,6 +405,14 @@ def supports_complex_step(
     def real_part(point: NDArray) -> float:
         return complex((real_pass or f)(point)).real
 
+    if along == 0.0:  # nothing of the imaginary part reached the output (abs, a cast)
+        central = (real_part(real + t * direction) - real_part(real - t * direction)) / (2 * t)
+        if central != 0.0:
+            return False, (
+                f"the complex step's imaginary part vanished (0 against central differences' "
+                f"{central:.6g}); the forward pass is not analytic (abs, max or a cast to "
+                "real?)"
+            )
     # Steps scaled by |x| can be far wider than the function's structure (inputs of 1e5
     # around a spread of 1): before the complex step is refused, a step a thousand times
     # smaller has its say.

@@ -384,8 +384,10 @@ def _judged(
     agrees = np.abs(numerical.value - real.value) <= ERROR_WEIGHT * real.error
     claimed = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)
     kink = _kinks_that_stay(var, ctx, confirm, analytic, tolerance, claimed)
-    # Where the stencil finds the analytic value right, the complex step is not valid.
-    invalid = suspects & (verdict.status == Status.OK) & ~agrees
+    # Where the stencil finds the analytic value right, the complex step is not valid; nor
+    # where it says exactly 0 and the stencil clearly not (the imaginary part vanished).
+    vanished = (numerical.value == 0) & (np.abs(real.value) > ERROR_WEIGHT * real.error)
+    invalid = suspects & (((verdict.status == Status.OK) & ~agrees) | vanished)
     # Not valid at one element (an ``abs`` drops the imaginary part), it is trusted at none
     # of the variable's: beside an element near the kink the stencil straddles, its 0
     # would otherwise stand as the verdict.
