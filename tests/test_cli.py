@@ -545,6 +545,21 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
 
 def rnn_step_backward(dnext_h, cache):
     raise NotImplementedError
+
+
+def softmax_loss(x, y):
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    n = x.shape[0]
+    dx = p.copy()
+    dx[np.arange(n), y] -= 1
+    return -np.log(p[np.arange(n), y]).mean(), dx  # dx / n forgotten
+
+
+def softmax_loss_naive(W, X, y, reg):
+    loss, dscores = softmax_loss(X @ W, y)
+    n = X.shape[0]
+    return loss + reg * np.sum(W * W), X.T @ dscores / n + 2 * reg * W
 '''
 
 
@@ -589,7 +604,12 @@ def test_a_file_of_function_pairs_is_checked(repository: Path) -> None:
     assert "the gradient of b is ×3 too large" in result.stdout
     assert "gradcheck batchnorm (function): passed" in result.stdout
     assert "- cs231n_layers.py:rnn_step: skipped: cannot make up inputs" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == "1 passed, 1 failed, 1 skipped"
+    # Loss functions returning (loss, dx): scores and labels made up by their names.
+    assert "gradcheck softmax_loss (function): FAILED" in result.stdout
+    assert "the gradient of x is ×3 too large" in result.stdout
+    assert "gradcheck softmax_loss_naive (function): passed" in result.stdout
+    assert "W (4, 5), X (3, 4), y (3,), reg 0.1" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "2 passed, 2 failed, 1 skipped"
 
 
 def test_a_function_pair_is_named_by_its_stem(repository: Path) -> None:

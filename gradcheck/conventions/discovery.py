@@ -1,8 +1,9 @@
 """Find checkable code: by name (``module:Name``, ``path/to/file.py:Name``) or a module.
 
-Candidates are layer and model classes, and forward/backward function pairs named
+Candidates are layer and model classes, forward/backward function pairs named
 ``<stem>_forward`` / ``<stem>_backward`` (cs231n's ``affine_forward``; a pair is named by
-its stem, ``affine``). A class is *checkable without help* when it offers example
+its stem, ``affine``), and functions named like a loss (``softmax_loss``), which return
+``(loss, gradients)``. A class is *checkable without help* when it offers example
 inputs: a classmethod ``example(rng, dtype)`` returning ``(instance, inputs)`` — the
 protocol of ``reference_layers``; others are checked at made-up inputs
 (:mod:`gradcheck.faces.examples`). The CLI (``gradcheck check``, ``gradcheck list``) and
@@ -67,14 +68,19 @@ class Candidate:
         return isinstance(self.obj, tuple)
 
     @property
+    def is_function(self) -> bool:
+        """Whether this is code without a class: a function pair or a loss function."""
+        return not inspect.isclass(self.obj)
+
+    @property
     def has_example(self) -> bool:
         """Whether the class offers ``example(rng, dtype)``."""
-        return not self.is_pair and callable(getattr(self.obj, "example", None))
+        return not self.is_function and callable(getattr(self.obj, "example", None))
 
     def example(self, rng: np.random.Generator, dtype: Any = np.float64) -> tuple[Any, tuple]:
         """A ready ``(instance, inputs)`` pair from the class's ``example``."""
         factory: Callable[..., Any] | None = getattr(self.obj, "example", None)
-        if factory is None or self.is_pair:
+        if factory is None or self.is_function:
             raise LoadError(
                 f"{self.qualified} has no example(rng, dtype) classmethod; give its inputs "
                 "(e.g. --shape) or add one."
@@ -183,9 +189,15 @@ def _pairs_in(module: ModuleType, names: list[str], exported: bool) -> list[Cand
     return found
 
 
+def _is_loss_function(obj: Any, name: str) -> bool:
+    """A function named like a loss (``svm_loss``, ``softmax_loss_naive``), which cs231n's
+    code writes to return ``(loss, gradients)``."""
+    return inspect.isfunction(obj) and "loss" in name.lower()
+
+
 def candidates_in(module: ModuleType) -> list[Candidate]:
-    """Checkable classes and function pairs a module defines or exports (its ``__all__``
-    when it has one)."""
+    """Checkable classes, function pairs and loss functions a module defines or exports
+    (its ``__all__`` when it has one)."""
     exported = getattr(module, "__all__", None)
     names = exported or [n for n in vars(module) if not n.startswith("_")]
     found = []
@@ -194,7 +206,9 @@ def candidates_in(module: ModuleType) -> list[Candidate]:
         # Without __all__, a class imported from elsewhere (``from lib import Affine``) is
         # not this module's to check: it would be checked, and reported, under a wrong name.
         defined_here = exported or getattr(obj, "__module__", None) == module.__name__
-        if isinstance(obj, type) and _is_checkable_class(obj) and defined_here:
+        checkable = ((isinstance(obj, type) and _is_checkable_class(obj))
+                     or _is_loss_function(obj, name))
+        if checkable and defined_here:
             found.append(Candidate(name, module.__name__, obj))
     return found + _pairs_in(module, list(names), bool(exported))
 
@@ -230,15 +244,18 @@ def resolve(spec: str) -> list[Candidate]:
             raise LoadError(
                 f"{module_part} has no attribute {name!r} (checkable classes: {available})"
             )
+        if _is_loss_function(obj, name):
+            return [Candidate(name, module.__name__, obj)]
         if not _is_checkable_class(obj):
             raise LoadError(
                 f"{spec} is not a layer class (forward/backward), a model class "
-                "(loss/gradient) or a <name>_forward function with its <name>_backward"
+                "(loss/gradient), a <name>_forward function with its <name>_backward, or a "
+                "loss function returning (loss, gradients)"
             )
         assert isinstance(obj, type)
         return [Candidate(name, module.__name__, obj)]
     found = candidates_in(module)
     if not found:
-        raise LoadError(f"{module_part} defines no layer or model classes and no "
-                        "<name>_forward/<name>_backward function pairs")
+        raise LoadError(f"{module_part} defines no layer or model classes, no "
+                        "<name>_forward/<name>_backward function pairs and no loss functions")
     return found

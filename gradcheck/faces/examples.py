@@ -1,5 +1,5 @@
-"""What a discovered class or function pair is checked at when nobody said: the same for
-the ``gradcheck`` command and ``--gradcheck-layers``.
+"""What a discovered class, function pair or loss function is checked at when nobody
+said: the same for the ``gradcheck`` command and ``--gradcheck-layers``.
 
 A class's own ``example(rng, dtype)`` comes first. Otherwise a class is constructed bare,
 or with weights made up by the names of its constructor's parameters (``W``, ``b``,
@@ -14,7 +14,9 @@ of forward's parameters, the way the code people write names them:
   wrong;
 * for cs231n function pairs, shapes that fit together (``x (3, 4)``, ``w (4, 5)``,
   ``b (5,)``, ``gamma (4,)``; ``(N, C, H, W)`` inputs and ``(F, C, 3, 3)`` filters for
-  a convolution or pooling) and the dicts they take (``conv_param``, ``bn_param``...).
+  a convolution or pooling) and the dicts they take (``conv_param``, ``bn_param``...);
+* for cs231n loss functions, scores ``x (3, 5)`` and labels ``y`` below 5, or data
+  ``X (3, 4)``, weights ``W (4, 5)`` and a number ``reg``.
 
 Made-up inputs are a guess: :func:`attempts` lists them in order, each with a note for
 the report, and a face moves to the next when the check raises on one.
@@ -259,13 +261,56 @@ def _pair_attempts(pair: tuple[Any, Any], name: str, rng: np.random.Generator,
     return [Attempt(pair, inputs, f"inputs made up from the argument names: {shapes}")]
 
 
+# A loss function's arguments, by name: scores of 3 samples over 5 classes, or data of 4
+# features with (4, 5) weights; labels below 5; a regularisation strength.
+_LOSS_CLASSES = 5
+
+
+def _loss_argument(name: str, rng: np.random.Generator, dtype: Any) -> Any:
+    n, d, c = DEFAULT_SHAPE[0], DEFAULT_SHAPE[1], _LOSS_CLASSES
+    if name in ("x", "scores", "logits"):
+        return rng.standard_normal((n, c)).astype(dtype)
+    if name == "X":
+        return rng.standard_normal((n, d)).astype(dtype)
+    if name.lower() in ("w", "weights"):
+        return (0.1 * rng.standard_normal((d, c))).astype(dtype)
+    if name.lower() in ("b", "bias"):
+        return (0.1 * rng.standard_normal(c)).astype(dtype)
+    if name in _TARGETS or name == "y":
+        return rng.integers(0, c, size=n)
+    if name == "reg":
+        return 0.1
+    return None
+
+
+def _loss_attempts(function: Any, rng: np.random.Generator, dtype: Any) -> list[Attempt] | str:
+    """A loss function at arguments made up from their names (cs231n's ``softmax_loss(x,
+    y)``, ``softmax_loss_naive(W, X, y, reg)``)."""
+    names = _required(function) or []
+    signature = f"{function.__name__}{inspect.signature(function)}"
+    inputs = [_loss_argument(name, rng, dtype) for name in names]
+    if not names or any(x is None for x in inputs):
+        return (f"cannot make up inputs for {signature}: name its arguments like cs231n's "
+                "(x, y; or W, X, y, reg), or check it in a test")
+    try:
+        returned = function(*[x.copy() if isinstance(x, np.ndarray) else x for x in inputs])
+    except Exception as error:
+        return f"made-up inputs do not fit {signature} ({type(error).__name__}: {error})"
+    if not (isinstance(returned, tuple) and len(returned) >= 2 and np.ndim(returned[0]) == 0):
+        return f"{signature} does not return (loss, gradients)"
+    shapes = ", ".join(f"{n} {tuple(x.shape)}" if isinstance(x, np.ndarray) else f"{n} {x!r}"
+                       for n, x in zip(names, inputs, strict=True))
+    return [Attempt(function, tuple(inputs),
+                    f"inputs made up from the argument names: {shapes}")]
+
+
 def attempts(candidate: Any, rng: np.random.Generator, dtype: Any) -> list[Attempt] | str:
     """The ways to check a discovery candidate, in order, or why there is none.
 
     Parameters
     ----------
     candidate : gradcheck.conventions.discovery.Candidate
-        A class or a function pair found in a module.
+        A class, a function pair or a loss function found in a module.
     rng : numpy.random.Generator
         For the example or the made-up arrays.
     dtype : dtype
@@ -279,6 +324,8 @@ def attempts(candidate: Any, rng: np.random.Generator, dtype: Any) -> list[Attem
     """
     if candidate.is_pair:
         return _pair_attempts(candidate.obj, candidate.name, rng, dtype)
+    if candidate.is_function:
+        return _loss_attempts(candidate.obj, rng, dtype)
     if candidate.has_example:
         instance, inputs = candidate.example(rng, dtype)
         return [Attempt(instance, inputs)]

@@ -90,7 +90,7 @@ def _run_one(item: TargetClass, args: argparse.Namespace, options: dict[str, Any
     except Exception as error:
         return _raised(name, f"{candidate.name}.example", error, args)
     if isinstance(prepared, str):
-        hint = "" if candidate.is_pair else "; name it with --shape (and --param/--kwargs)"
+        hint = "" if candidate.is_function else "; name it with --shape (and --param/--kwargs)"
         return _Outcome(name, "skipped", message=prepared + hint)
     outcomes = []
     for attempt in prepared:

@@ -69,7 +69,7 @@ def prepare(item: TargetClass, args: argparse.Namespace, seed: int) -> list[Atte
     has_arguments = bool(args.kwargs or args.param)
     if args.shape:
         inputs = tuple(rng.standard_normal(shape).astype(dtype) for shape in args.shape)
-        if candidate.is_pair:
+        if candidate.is_function:
             return [Attempt(candidate.obj, inputs)]
         if not has_arguments and candidate.has_example:
             instance, _ = candidate.example(np.random.default_rng(seed), dtype)

@@ -32,7 +32,7 @@ def _list_entry(item: TargetClass, dtype: np.dtype) -> dict[str, Any]:
         entry["note"] = f"example(rng, dtype) fails: {type(error).__name__}: {error}"
         return entry
     if isinstance(found, str):
-        reason = found if candidate.is_pair else found.partition(";")[0]
+        reason = found if candidate.is_function else found.partition(";")[0]
         entry["note"] = f"{reason}: check it with --shape"
         return entry
     entry["checkable"] = True
