@@ -618,6 +618,8 @@ def test_a_function_pair_is_named_by_its_stem(repository: Path) -> None:
     listed = run_installed("list", "cs231n_layers.py", cwd=repository).stdout
     assert re.search(r"cs231n_layers.py:affine +inputs x \(3, 4\) float64, w \(4, 5\) "
                      r"float64, b \(5,\) float64", listed)
+    assert re.search(r"softmax_loss_naive +inputs W \(4, 5\) float64, X \(3, 4\) float64, "
+                     r"y \(3,\) int64, reg 0.1", listed)
 
 
 def test_an_array_the_output_depends_on_without_a_gradient_exits_1(tmp_path: Path) -> None:

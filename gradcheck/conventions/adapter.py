@@ -180,7 +180,7 @@ class ConventionTarget(Target):
             if gradient is None:
                 reason = (f"{self.calls[1]} returned {len(grads)} gradient(s) for "
                           f"{len(self.inputs)} inputs" if position >= len(grads)
-                          else f"{self.calls[1]} returned None for it")
+                          else f"{self.calls[1]} returned no gradient for it")
                 if not isinstance(value, np.ndarray):
                     reason = f"a {type(value).__name__}, passed as given"
                 self.constants.append(Constant(name, reason))

@@ -13,7 +13,7 @@ from gradcheck.faces.cli.targets import TargetClass, resolve_all
 
 
 def _describe_array(value: Any) -> str:
-    if isinstance(value, dict | str):  # a constant argument (cs231n's conv_param)
+    if isinstance(value, dict | str | int | float):  # a constant (conv_param, reg)
         return repr(value)
     array = np.asarray(value)
     return f"{tuple(array.shape)} {array.dtype}"
