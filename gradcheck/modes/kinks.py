@@ -34,7 +34,7 @@ from gradcheck.vocabulary import Diagnostic, Result, Severity, Status
 __all__ = ["KinkResolution", "Nearby", "resolve_meeting_kinks"]
 
 # How many nearby points decide, how far they are moved (relative to each variable's
-# typical size: far beyond any stencil's steps, close enough to be the same situation),
+# spread: far beyond any stencil's steps, close enough to be the same situation),
 # and how many wrong elements are examined for meeting kinks.
 _POINTS = 3
 _MOVE = 1e-3
