@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from mutants import Chain
 
 import gradcheck
-from reference_layers import LeakyRelu, Pooling, Relu
+import gradcheck.modes.kinks as kinks
+from reference_layers import Affine, LeakyRelu, MeanSquaredError, Pooling, Relu
 
 # Values at a kink (0), within a step of it, and far from it.
 near_kink = st.sampled_from([0.0, 1e-12, -1e-12, 1e-7, -1e-7, 1e-5, -1e-5]) | st.floats(
@@ -59,3 +61,24 @@ def test_a_wrong_subgradient_at_a_kink_is_caught() -> None:
     report = gradcheck.check(ReluTwiceAtZero(), np.array([[0.0, 1.0], [-1.0, 0.0]]))
     assert not report.passed
     assert report.variable("x").mismatches == 2
+
+
+def test_nearby_points_that_only_skip_the_same_elements_leave_the_check_incomplete(
+    monkeypatch: Any,
+) -> None:
+    # Every ReLU unit of a one-sample batch at its kink, behind a loss: the nearby points
+    # decide. Made to keep one unit at its kink, they skip the element again instead of
+    # verifying it: the check must not pass.
+    def one_unit_at_its_kink(target: Any, rng: Any) -> dict[str, Any]:
+        values = {v.name: v.value.astype(np.float64) for v in target.variables}
+        pre = (values["x0"] @ values["W0"])[0]
+        values["b0"] = np.where(np.arange(pre.size) == 0, -pre, -pre + 1.0)
+        return values
+
+    monkeypatch.setattr(kinks, "_nearby", one_unit_at_its_kink)
+    rng = np.random.default_rng(0)
+    x, W = rng.standard_normal((1, 5)), rng.standard_normal((5, 3)) / np.sqrt(5)
+    chain = Chain([Affine(W, -(x @ W)[0]), Relu()], loss=MeanSquaredError())
+    report = gradcheck.check(chain, x, rng.standard_normal((1, 3)))
+    assert str(report.verdict) == "INCOMPLETE", str(report)
+    assert "skipped, not verified" in str(report)

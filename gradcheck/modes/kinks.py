@@ -103,15 +103,17 @@ def resolve_meeting_kinks(
             return resolution
         if not all(np.all(report.variable(name).status[mask] == Status.OK)
                    for name, mask in wrong.items()):
-            # Skipped as kinks again, or unresolved: a pass that verified nothing there.
-            resolution.outcomes = _marked(outcomes, wrong, Status.UNRESOLVED)
+            # Skipped as kinks again, or unresolved: a pass that verified nothing there. The
+            # elements are skipped as kinks, and the check says it is not complete.
+            resolution.outcomes = _marked(outcomes, wrong, Status.KINK)
             resolution.diagnostics.append(Diagnostic(
                 "kinks-meet", Severity.INCOMPLETE,
-                "every mismatch sits where several kinks meet, where backward's value can be "
-                "valid outside both one-sided derivatives, and nearby points could not verify "
-                "those elements either (their steps cross structure there too: inputs far "
-                "larger than their spread?); they are unresolved. method='complex' or "
-                "inputs closer to 0 can settle them.",
+                f"{sum(int(m.sum()) for m in wrong.values())} element(s) sit at kinks where "
+                "several may meet, where backward's value can be valid outside both one-sided "
+                "derivatives, and nearby points could not verify them either (kinks there "
+                "too, or steps wider than the inputs' spread); they are skipped, not verified. "
+                "Check again at a point away from the kinks, or with method='complex' if the "
+                "layer allows it.",
             ))
             return resolution
     count = sum(int(mask.sum()) for mask in wrong.values())
