@@ -117,7 +117,7 @@ def stencil_derivatives(
         Unit roundoff of ``f``'s computation (default: that of ``x``'s dtype; a layer that
         computes in float32 from float64 input rounds like float32).
     shrink : float, optional
-        Divide the steps by this (a second look at a kink: a real one stays).
+        Divide the steps by this (a second look at smaller steps).
     last_bit : float, optional
         Unit roundoff of the number ``f`` returns, the least noise it can have (default:
         ``eps``; a float32 output summed in float64 rounds its sum like float64).
@@ -405,22 +405,24 @@ def supports_complex_step(
     def real_part(point: NDArray) -> float:
         return complex((real_pass or f)(point)).real
 
-    if along == 0.0:  # nothing of the imaginary part reached the output (abs, a cast)
-        central = (real_part(real + t * direction) - real_part(real - t * direction)) / (2 * t)
-        if central != 0.0:
-            return False, (
-                f"the complex step's imaginary part vanished (0 against central differences' "
-                f"{central:.6g}); the forward pass is not analytic (abs, max or a cast to "
-                "real?)"
-            )
+    def centrals(step: float) -> tuple[float, float]:
+        """Central differences along the direction at ``step`` and ``2·step``."""
+        plus, minus = real + step * direction, real - step * direction
+        wide_plus, wide_minus = real + 2 * step * direction, real - 2 * step * direction
+        return ((real_part(plus) - real_part(minus)) / (2 * step),
+                (real_part(wide_plus) - real_part(wide_minus)) / (4 * step))
+
     # Steps scaled by |x| can be far wider than the function's structure (inputs of 1e5
     # around a spread of 1): before the complex step is refused, a step a thousand times
     # smaller has its say.
     for step in (t, t * _PROBE_SHRINK):
-        central = (real_part(real + step * direction) - real_part(real - step * direction)) / (
-            2 * step)
-        central2 = (real_part(real + 2 * step * direction)
-                    - real_part(real - 2 * step * direction)) / (4 * step)
+        central, central2 = centrals(step)
+        if along == 0.0 and central != 0.0:  # no imaginary part reached the output
+            return False, (
+                f"the complex step's imaginary part vanished (0 against central "
+                f"differences' {central:.6g}); the forward pass is not analytic (abs, max or "
+                "a cast to real?)"
+            )
         slack = 10 * abs(central2 - central) + 1e-6 * max(abs(central), abs(along), 1e-12)
         if abs(along - central) <= slack:
             return True, ""

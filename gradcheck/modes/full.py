@@ -300,6 +300,12 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
     return Outcome(numerical, result, f"{outcome.method}, {count} fitted over {FIT_STEPS} steps")
 
 
+def _second_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
+    """What a real stencil accuses or leaves unresolved, looked at with smaller steps, and
+    (where forward passes round like float32) fitted over many."""
+    return _fitted_where_unresolved(var, ctx, _refined(var, ctx, outcome))
+
+
 # A kink the explaining stencil reports is looked at again with steps this much smaller.
 _SHRINK = 1e3
 
@@ -368,8 +374,8 @@ def _judged(
     numerical = numerical.pooled()
     result = compare(analytic, numerical, tolerance)
     if engine(method).arithmetic != "complex":
-        outcome = _sharpened(var, ctx, method, Outcome(numerical, result, label))
-        return _fitted_where_unresolved(var, ctx, _refined(var, ctx, outcome))
+        return _second_looks(var, ctx, _sharpened(var, ctx, method,
+                                                  Outcome(numerical, result, label)))
     suspects = result.status == Status.MISMATCH
     if not suspects.any():
         return Outcome(numerical, result, label)
@@ -396,5 +402,5 @@ def _judged(
     status = np.where(explained, verdict.status, result.status).astype(np.int8)
     result = replace(compare(analytic, numerical, tolerance), status=status)
     outcome = Outcome(numerical, result, f"{label}, +{count} {confirm}")
-    # The stencil now judges: its accusations get the second look they get elsewhere.
-    return _refined(var, ctx, outcome) if invalid.any() else outcome
+    # The stencil now judges: its accusations get the second looks they get elsewhere.
+    return _second_looks(var, ctx, outcome) if invalid.any() else outcome
