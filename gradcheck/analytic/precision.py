@@ -27,16 +27,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.accuracy import ANALYTIC_ROUNDING
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
-from gradcheck.verdict.compare import typical_size
 from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = ["Precision", "measure_precision"]
 
-# Rounding of a gradient element, in unit roundoffs of the size of the terms it sums:
-# a few operations per term, and the sum itself.
-_TERM_ROUNDING = 16.0
 # float64 rounding from a float32 run: its difference times ε64/ε32, for both sides (the
 # numerical derivative shares backward's sensitivity to the input's last bit), with a
 # margin for a run whose inputs happened to round little.
@@ -57,15 +54,7 @@ class Precision:
     rounding : dict
         Per variable, each element's rounding allowance of the analytic side.
     terms : dict
-        Per variable, the size of the terms each gradient element sums — at least the
-        typical size of the gradients flowing through the computation (``flow``).
-    flow : float
-        The typical size of the gradients flowing through the computation (the largest
-        median ``|gradient|`` of the variables): the scale of rounding, a few ulps of it.
-    small_flow : float
-        The same by typical *small* gradients (:func:`~gradcheck.verdict.compare.
-        typical_size`), which half the elements being huge does not set: the scale below
-        which a gradient counts as 0 (``atol``).
+        Per variable, the size of the terms each gradient element sums.
     notes : list of Diagnostic
         What the report should say about precision.
     """
@@ -74,20 +63,12 @@ class Precision:
     output_dtype: np.dtype
     rounding: dict[str, NDArray] = field(default_factory=dict)
     terms: dict[str, NDArray] = field(default_factory=dict)
-    flow: float = 0.0
-    small_flow: float = 0.0
     notes: list[Diagnostic] = field(default_factory=list)
 
     @property
     def eps(self) -> float:
         """The unit roundoff of the numerical side's forward passes."""
         return float(np.finfo(self.output_dtype).eps)
-
-    @property
-    def floor(self) -> float:
-        """The finest resolution of the numerical side: rounding of the gradients flowing
-        through the computation. An error bar this small is as resolved as can be."""
-        return _TERM_ROUNDING * self.eps * self.flow
 
     def compute_dtype(self, var: Variable) -> np.dtype:
         """The precision ``var``'s gradient is computed in: its own or the output's, the
@@ -131,24 +112,8 @@ def measure_precision(target: Target, analytic: AnalyticPass) -> Precision:
             f"{target.name} returns {output_dtype} for float64 input: it computes in "
             f"{output_dtype}, so tolerances and error estimates follow {output_dtype}.",
         ))
-    flow = _flow(analytic)
-    small = max((typical_size(np.asarray(g, dtype=np.float64))
-                 for g in analytic.gradients.values()), default=0.0)
-    terms = {name: np.maximum(size, flow) for name, size in analytic.terms.items()}
-    precision = Precision(real_dtype, output_dtype, terms=terms, flow=flow, small_flow=small,
-                          notes=notes)
+    precision = Precision(real_dtype, output_dtype, terms=dict(analytic.terms), notes=notes)
     return _with_rounding(target, analytic, precision)
-
-
-def _flow(analytic: AnalyticPass) -> float:
-    """The typical size of the gradients flowing through the computation: the largest
-    median ``|gradient|`` of its variables and of ``dout``, the one flowing in (a
-    softmax or ``1 + tanh`` that saturates cancels terms of its size down to a gradient
-    of 1e-15, whose rounding no precision run can see: both give 0). It only ever scales
-    allowances of a few ulps, so a huge median costs nothing."""
-    arrays = [np.asarray(analytic.dout), *analytic.gradients.values()]
-    medians = [float(np.median(np.abs(a))) for a in arrays if np.size(a)]
-    return max(medians, default=0.0)
 
 
 def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision) -> Precision:
@@ -160,9 +125,9 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
             rounding[var.name] = measured[var.name]
             continue
         eps = float(np.finfo(precision.compute_dtype(var)).eps)
-        terms = precision.terms.get(var.name, precision.flow)
+        terms = precision.terms.get(var.name, 0.0)
         rounding[var.name] = np.maximum(measured.get(var.name, 0.0),
-                                        _TERM_ROUNDING * eps * terms)
+                                        ANALYTIC_ROUNDING * eps * terms)
     return replace(precision, rounding=rounding)
 
 

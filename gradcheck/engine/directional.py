@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.accuracy import COMPLEX_ROUNDING, TRUNCATION_SAFETY
 from gradcheck.engine.numeric import ScalarFunction
 from gradcheck.engine.spec import COMPLEX_STEP, NOISE_FACTOR, engine
 
@@ -108,7 +109,8 @@ def directional_derivative(
     if kink_wanted and stencil.left is not None and stencil.right is not None:
         kink = bool(abs(stencil.right - stencil.left) > _KINK_NOISE * noise)
     return DirectionalDerivative(
-        float(stencil.estimate), float(stencil.truncation) + noise, method, evaluations, kink
+        float(stencil.estimate), TRUNCATION_SAFETY * float(stencil.truncation) + 2 * noise,
+        method, evaluations, kink
     )
 
 
@@ -121,4 +123,5 @@ def _complex(
         value = complex(f(x)).imag / COMPLEX_STEP
     finally:
         np.copyto(x, saved)
-    return DirectionalDerivative(value, NOISE_FACTOR * eps * (abs(value) + scale), "complex", 1)
+    return DirectionalDerivative(value, COMPLEX_ROUNDING * eps * (abs(value) + scale), "complex",
+                                 1)

@@ -21,13 +21,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.accuracy import NOISE_SIGMAS, TRUNCATION_SAFETY
 from gradcheck.engine.spec import NOISE_FACTOR
 
 __all__ = ["NoiseSamples", "NumericalGradient"]
 
-# A derivative's rounding error is within this many noise levels of f over h: the central
-# difference's noise has a standard deviation of 0.7 σ/h, so this is about eleven of them.
-NOISE_SIGMAS = 8.0
 # Fewer samples than this are not pooled by their median but by their largest, with a
 # fraction of the worst case as a floor (one draw can be small by chance).
 _POOL = 8
@@ -87,7 +85,8 @@ class NoiseSamples:
             return np.zeros_like(self.sample)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(self.measured, self.gain / self.step, 0.0)
-        worst = NOISE_FACTOR * np.where(usable, self.worst, float(np.max(self.worst[usable])))
+        worst = 2 * NOISE_FACTOR * np.where(usable, self.worst,
+                                            float(np.max(self.worst[usable])))
         worst = worst * scale
         few = samples.size < _POOL
         level = float(np.max(samples)) if few else float(np.median(samples))
@@ -188,10 +187,11 @@ class NumericalGradient:
         return replace(self, noise=replace(noise, truncation=truncation))
 
     def pooled(self) -> NumericalGradient:
-        """Error estimates from the noise measured over all checked elements together.
+        """Error bars from the noise measured over all checked elements together.
 
-        ``error = truncation + spread`` (see :meth:`NoiseSamples.spread`) and the sides'
-        error a few times that spread, plus their gap's truncation where it is known.
+        ``error = TRUNCATION_SAFETY·truncation + spread`` (see :meth:`NoiseSamples.spread`)
+        and the sides' error a few times that spread, plus their gap's truncation where it
+        is known.
         Pooling after merging partial results (chunks on an executor, confirmations)
         gives the same numbers however the work was split.
         """
@@ -199,8 +199,9 @@ class NumericalGradient:
         if noise is None or not noise.measured.any():
             return self
         spread = noise.spread()
-        error = np.where(noise.measured, noise.truncation + spread, self.error)
-        sides = 0.0 if noise.side_truncation is None else noise.side_truncation
+        error = np.where(noise.measured, TRUNCATION_SAFETY * noise.truncation + spread,
+                         self.error)
+        sides = 0.0 if noise.side_truncation is None else TRUNCATION_SAFETY * noise.side_truncation
         side = None if self.side_error is None else np.where(
             noise.measured, 4 * spread + sides, self.side_error
         )
@@ -210,7 +211,7 @@ class NumericalGradient:
         """This gradient with each element's truncation estimate raised to ``bound``
         (where a second look at a smaller step showed the first estimate was off)."""
         noise = self.noise
-        error = np.maximum(self.error, bound)
+        error = np.maximum(self.error, TRUNCATION_SAFETY * bound)
         if noise is None:
             return replace(self, error=error)
         truncation = np.where(noise.measured, np.maximum(noise.truncation, bound),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.accuracy import COMPLEX_ROUNDING, TRUNCATION_SAFETY
 from gradcheck.engine.gradient import NoiseSamples, NumericalGradient
 from gradcheck.engine.spec import COMPLEX_STEP, ENGINES, NOISE_FACTOR, Engine, engine
 
@@ -48,10 +49,42 @@ def _flat_indices(x: NDArray, indices: NDArray | None) -> NDArray[np.intp]:
     return np.asarray(indices, dtype=np.intp).ravel()
 
 
+def spread(x: NDArray) -> float:
+    """A robust scale of the values of ``x``: how far its elements typically are from each
+    other, not from 0 (inputs of 1e6 around a spread of 1 have a spread of 1).
+
+    ``1.4826·MAD`` (the standard deviation for normal data, blind to a few outliers); where
+    most elements are equal (a sparse array), the root-mean-square deviation from their
+    median; for a constant array its size; 1 for an array of zeros, which says nothing.
+
+    >>> spread(np.array([1e6 + 1, 1e6 - 1, 1e6 + 2, 1e6 - 2]))
+    2.2239
+    """
+    values = np.abs(x.real.astype(np.float64).ravel()) if x.size else np.zeros(1)
+    centred = x.real.astype(np.float64).ravel() - float(np.median(x.real)) if x.size else values
+    deviations = np.abs(centred)
+    for candidate in (1.4826 * float(np.median(deviations)),
+                      float(np.sqrt(np.mean(np.square(centred)))),
+                      float(np.median(values)), float(np.max(values))):
+        if candidate > 0 and np.isfinite(candidate):
+            return candidate
+    return 1.0
+
+
 def step_units(x: NDArray, method: str) -> NDArray:
-    """The size of one element's step for ``|x| = 1`` scaled to each element: ``max(|x|,
-    floor)`` with the engine's floor. Directions of fast mode use the same units."""
-    return np.maximum(np.abs(x.real), engine(method).step_floor)
+    """The size of each element's step for an optimal relative step of 1, from the
+    variable's own scale: ``max(|x − median(x)|, spread(x))`` — an offset of 1e6 around a
+    spread of 1 moves by the spread, an outlier by its own size, and nothing depends on
+    the units the values are written in. An engine with a step floor below 1 (one-sided
+    differences at a domain's edge) steps relative to ``|x|`` instead, down to that floor
+    times the spread. Directions of fast mode use the same units."""
+    real = x.real.astype(np.float64)
+    scale = spread(real)
+    floor = engine(method).step_floor
+    if floor < 1.0:
+        return np.maximum(np.abs(real), floor * scale)
+    median = float(np.median(real)) if real.size else 0.0
+    return np.maximum(np.abs(real - median), scale)
 
 
 def _eps(x: NDArray, eps: float | None) -> float:
@@ -76,7 +109,7 @@ def _steps(
     """
     dtype = x.real.dtype
     base = x.ravel()[flat].real.astype(dtype)
-    scale = step_units(base, spec.name)
+    scale = step_units(x, spec.name).ravel()[flat]
     relative = _eps(x, eps) * max(noise, 1.0)
     h = (min(relative, 1e-2) ** spec.step_exponent * scale / shrink).astype(dtype)
     with np.errstate(over="ignore"):
@@ -225,13 +258,13 @@ def stencil_from_table(
     spec = _real_engine(method)
     unit = _eps(x, eps)
     worst = unit * np.maximum(np.abs(f0), scale or 0.0)
-    noise = spec.rounding_gain * NOISE_FACTOR * worst / h
+    noise = 2 * spec.rounding_gain * NOISE_FACTOR * worst / h
     stencil = spec.combine(f0, table, h)
-    sides = 0.0 if stencil.side_truncation is None else stencil.side_truncation
+    sides = 0.0 if stencil.side_truncation is None else TRUNCATION_SAFETY * stencil.side_truncation
     side_error = None if stencil.left is None else 4 * noise + sides
     result = _assemble(
-        x, flat, method, evaluations, stencil.estimate, stencil.truncation + noise,
-        stencil.left, stencil.right, side_error,
+        x, flat, method, evaluations, stencil.estimate,
+        TRUNCATION_SAFETY * stencil.truncation + noise, stencil.left, stencil.right, side_error,
     )
     sample = spec.noise_sample(f0, table)
     if sample is None:
@@ -316,7 +349,7 @@ def complex_from_values(
         size = np.full(flat.size, float(np.mean(np.abs(values))) if values.size else 0.0)
     else:
         size = np.asarray(terms, dtype=np.float64).reshape(-1)[flat]
-    error = NOISE_FACTOR * _eps(x, eps) * (np.abs(values) + size)
+    error = COMPLEX_ROUNDING * _eps(x, eps) * (np.abs(values) + size)
     return _assemble(x, flat, "complex", evaluations, values, error, None, None, None)
 
 

@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.accuracy import COMPLEX_ROUNDING, LOSS_RESOLUTION, LOSS_ROUNDING
 from gradcheck.analytic.precision import Precision
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
 from gradcheck.engine.executors import executor_for
 from gradcheck.engine.gradient import NumericalGradient
+from gradcheck.engine.numeric import spread
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
 from gradcheck.options import CheckOptions
@@ -123,9 +125,37 @@ class Context:
             return self.eps
         return float(np.finfo(np.float64).eps)
 
+    @property
+    def loss_terms(self) -> float:
+        """``Σ|dout ⊙ f|``: the size of the terms the loss adds up."""
+        return float(np.sum(np.abs(self.dout.astype(np.float64) * self.analytic.output)))
+
+    def resolution(self, var: Variable) -> float:
+        """The loss's resolution for ``var``: a gradient error that moves the loss by less
+        than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` units in the last place of its
+        terms when ``var`` moves by its own spread — the default ``atol``."""
+        return LOSS_RESOLUTION * self.last_bit * self.loss_terms / spread(var.value)
+
     def terms(self, var: Variable) -> NDArray | None:
-        """The size of the terms each element of ``var``'s gradient sums, if measured."""
-        return self.precision.terms.get(var.name)
+        """The size of the terms each element of ``var``'s gradient sums, as the complex
+        step's rounding sees them: the analytic terms, times how far the inputs lie from
+        their spread (a forward pass at inputs of 1e6 around a spread of 1 is exact at a
+        point off by ε·1e6, which the complex step differentiates), and at least the
+        loss's own terms per unit of ``var`` (a saturated softmax cancels terms of that
+        size down to nothing; its rounding does not cancel)."""
+        measured = self.precision.terms.get(var.name)
+        if measured is None:
+            return None
+        analytic = np.abs(np.asarray(self.analytic.gradients[var.name], dtype=np.float64))
+        floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_terms / spread(var.value)
+        return self.offset_ratio * (measured + analytic) + floor
+
+    @property
+    def offset_ratio(self) -> float:
+        """How far the variables lie from 0 in units of their spread, at least 1."""
+        ratios = [float(np.max(np.abs(v.value.real))) / spread(v.value)
+                  for v in self.target.variables if v.value.size]
+        return max([1.0, *ratios])
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""
@@ -145,5 +175,5 @@ class Context:
         return default_tolerance(
             self.precision.compute_dtype(var), rtol=opts.rtol, atol=opts.atol,
             strict=opts.strict, rounding=self.precision.rounding.get(var.name, 0.0),
-            floor=self.precision.floor, flow=self.precision.small_flow,
+            resolution=self.resolution(var),
         )

@@ -83,7 +83,7 @@ def fast_check(
     ``max_evaluations`` stops the search.
     """
     analytic = ctx.analytic.gradients[var.name]
-    tolerance = ctx.tolerance(var).sized(np.asarray(analytic, dtype=np.float64))
+    tolerance = ctx.tolerance(var)
     per_element = element_cost(ctx, method)
     search = DirectionalSearch(
         ctx.runners(method), var.name, ctx.dout, analytic,

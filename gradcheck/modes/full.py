@@ -28,7 +28,7 @@ from gradcheck.engine.passes import TASKS, Runner, chunks
 from gradcheck.engine.spec import engine
 from gradcheck.modes.context import Context, Outcome
 from gradcheck.modes.probe import confirming_engine, real_engine, rounds_like_float32
-from gradcheck.verdict.compare import ERROR_WEIGHT, Tolerance, compare
+from gradcheck.verdict.compare import Tolerance, compare
 from gradcheck.vocabulary import Diagnostic, Severity, Status
 
 __all__ = ["colouring_for", "full_check", "full_cost", "some_elements"]
@@ -252,7 +252,7 @@ def _refined(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
             break
         fine = _plain(var, ctx, method, suspects[:_REFINED_MOST], shrink=shrink).pooled()
         gap = np.abs(numerical.value - fine.value)
-        inconsistent = gap > ERROR_WEIGHT * (numerical.error + fine.error)
+        inconsistent = gap > numerical.error + fine.error
         moved = fine.checked & (inconsistent | (fine.error < numerical.error))
         if not moved.any():
             continue
@@ -344,7 +344,7 @@ def _on_a_side(
     """
     if real.left is None or real.right is None:
         return np.zeros(real.value.shape, dtype=bool)
-    margin = threshold + ERROR_WEIGHT * (real.side_error if real.side_error is not None else 0)
+    margin = threshold + (real.side_error if real.side_error is not None else 0)
     value = complex_step.value
     side: NDArray[np.bool_] = (np.abs(value - real.left) <= margin) | (
         np.abs(value - real.right) <= margin
@@ -387,12 +387,12 @@ def _judged(
         again = _plain(var, ctx, confirm, np.flatnonzero(suspects))
     real = replace(again, checked=again.checked & suspects).pooled()
     verdict = compare(analytic, real, tolerance)
-    agrees = np.abs(numerical.value - real.value) <= ERROR_WEIGHT * real.error
+    agrees = np.abs(numerical.value - real.value) <= real.error
     claimed = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)
     kink = _kinks_that_stay(var, ctx, confirm, analytic, tolerance, claimed)
     # Where the stencil finds the analytic value right, the complex step is not valid; nor
     # where it says exactly 0 and the stencil clearly not (the imaginary part vanished).
-    vanished = (numerical.value == 0) & (np.abs(real.value) > ERROR_WEIGHT * real.error)
+    vanished = (numerical.value == 0) & (np.abs(real.value) > real.error)
     invalid = suspects & (((verdict.status == Status.OK) & ~agrees) | vanished)
     # Not valid at one element (an ``abs`` drops the imaginary part), it is trusted at none
     # of the variable's: beside an element near the kink the stencil straddles, its 0

@@ -50,7 +50,6 @@ from gradcheck.engine.directional import directional_derivative
 from gradcheck.engine.numeric import random_direction, step_units
 from gradcheck.engine.passes import Runner, Runners
 from gradcheck.engine.spec import engine
-from gradcheck.verdict.compare import ERROR_WEIGHT
 
 __all__ = ["DirectionalSearch", "Directions", "Measurement", "Suspects"]
 
@@ -225,7 +224,7 @@ class DirectionalSearch:
         terms = self._task.terms[direction, members] if weights is None else weights[members] * v
         eps = float(np.finfo(self.analytic.dtype).eps) if self.analytic.dtype.kind == "f" else 0
         threshold = (
-            ERROR_WEIGHT * measured.error
+            measured.error
             + _SPREAD * math.sqrt(float(np.sum(np.square(self.tolerance.ravel()[members] * v))))
             + _ANALYTIC_ROUNDING * eps * math.sqrt(float(np.sum(np.square(terms))))
         )

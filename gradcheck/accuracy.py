@@ -1,0 +1,63 @@
+"""Every accuracy constant of the check, in one table, with what justifies it.
+
+An error bar is a promise: ``|numerical − true| ≤ bar`` for all but fewer than one element
+in ten thousand, in every family of layer (``benchmarks/bench_calibration.py`` measures
+it). The constants below turn measured quantities (a truncation estimate, samples of the
+rounding noise, the size of a gradient's terms) into bars and tolerances. Each says what
+it multiplies and why that factor; the calibration benchmark is the measurement that keeps
+them honest — change one, run it, and quote its table.
+
+Nothing here is a tolerance a user would tune: those are the ``rtol``/``atol`` options.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "ANALYTIC_ROUNDING",
+    "COMPLEX_ROUNDING",
+    "DEFAULT_RTOL",
+    "LOSS_RESOLUTION",
+    "LOSS_ROUNDING",
+    "NOISE_SIGMAS",
+    "STRICT_FACTOR",
+    "TRUNCATION_SAFETY",
+]
+
+# -- tolerances ------------------------------------------------------------------------
+#: Relative tolerance by the precision a gradient is computed in. float64: a correct
+#: backward rounds far below 1e-5, and ×1.001 is a hundred times above it. float32
+#: (ε ≈ 1.2e-7): the worst correct element of the reference layers, Affine 784→50,
+#: Convolution 6→8 and BatchNorm over 100 samples used at most 3 % of 1e-4 (60 seeds).
+DEFAULT_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4,
+                np.dtype(np.float16): 1e-2}
+#: ``strict=True`` divides the relative tolerance by ten.
+STRICT_FACTOR = 0.1
+#: The absolute tolerance by default: an error that moves the loss by less than this many
+#: units in the last place of its terms when the variable moves by its own spread
+#: (``atol = LOSS_RESOLUTION · ε · Σ|dout ⊙ f| / spread``). Below it no forward pass in
+#: the loss's precision can tell the difference, whatever the step; it is scaled by the
+#: loss and the inputs, so gradients of 1e-12 and of 1e12 are judged alike, and it is
+#: never set by the variable's other elements (a row of dW a million times smaller than
+#: the rest is judged by its own size).
+LOSS_RESOLUTION = 64.0
+#: The analytic side's own rounding: this many unit roundoffs of the size of the terms
+#: each gradient element sums (a few operations per term, and the sum).
+ANALYTIC_ROUNDING = 16.0
+
+# -- error bars ------------------------------------------------------------------------
+#: A rounding error is within this many measured noise levels. The noise of ``f`` is
+#: estimated from fourth differences; a central difference's noise has a standard
+#: deviation of 0.7 σ/h, so 16 of them is over twenty standard deviations — margin for a
+#: noise level measured from few samples.
+NOISE_SIGMAS = 16.0
+#: A truncation estimate from two steps (``|D(2h) − D(h)| / 3``) is exact only in the
+#: asymptotic regime; this factor covers the next term of the expansion.
+TRUNCATION_SAFETY = 2.0
+#: The complex step's rounding: this many unit roundoffs of the derivative's terms.
+COMPLEX_ROUNDING = 32.0
+#: ... and at least this many of the loss's terms per unit of the variable's spread: a
+#: saturated softmax cancels terms of that size to nothing, and their rounding does not
+#: cancel. Well below ``LOSS_RESOLUTION``, so the complex step resolves what matters.
+LOSS_ROUNDING = 4.0
