@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_RTOL",
     "LOSS_RESOLUTION",
     "LOSS_ROUNDING",
+    "NOISE_POOL_QUANTILE",
     "NOISE_SIGMAS",
     "STRICT_FACTOR",
     "TRUNCATION_SAFETY",
@@ -52,6 +53,10 @@ ANALYTIC_ROUNDING = 16.0
 #: deviation of 0.7 σ/h, so 16 of them is over twenty standard deviations — margin for a
 #: noise level measured from few samples.
 NOISE_SIGMAS = 16.0
+#: Rounding samples are pooled by this quantile of their ratio to each element's unit: a
+#: lower quantile, so that elements whose stencil straddles a kink (their fourth
+#: difference is the kink, not noise) cannot set the level unless they are most of them.
+NOISE_POOL_QUANTILE = 0.25
 #: A truncation estimate from two steps (``|D(2h) − D(h)| / 3``) is exact only in the
 #: asymptotic regime; this factor covers the next term of the expansion.
 TRUNCATION_SAFETY = 2.0

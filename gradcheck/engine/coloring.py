@@ -264,7 +264,7 @@ def coloured_gradient(
     rng: np.random.Generator,
     eps: float | None = None,
     terms: NDArray | None = None,
-    last_bit: float | None = None,
+    multiplier: float = 1.0,
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
@@ -272,9 +272,9 @@ def coloured_gradient(
     (real working copies) or ``"complex"`` (complex ones). The numbers equal those of the
     element-by-element engines (same steps, same error estimates, one-sided derivatives
     for kinks) as long as the pattern holds — which the extra directional pass verifies.
-    ``eps`` (unit roundoff of ``f``'s computation), ``terms`` (size of each element's
-    chain-rule terms, shaped like the variable) and ``last_bit`` (unit roundoff of the
-    sums the rows are) refine the error estimates as they do for the element engines.
+    ``eps`` (unit roundoff of ``f``'s computation) and ``terms`` (size of each element's
+    chain-rule terms, shaped like the variable) refine the error bars as they do for the
+    element engines; ``multiplier`` scales the steps as it does theirs.
     """
     x = runners.main.arrays[name]
     w = weights.astype(np.float64).ravel()
@@ -283,7 +283,7 @@ def coloured_gradient(
         eps = float(np.finfo(x.real.dtype).eps)
     if engine(method).arithmetic == "complex":
         return _complex(runners, name, colouring, w, r, eps, terms)
-    return _real(runners, name, colouring, w, r, method, scale, eps, last_bit)
+    return _real(runners, name, colouring, w, r, method, eps, multiplier)
 
 
 def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
@@ -352,16 +352,14 @@ def _real(
     w: NDArray,
     r: NDArray,
     method: str,
-    scale: float,
     eps: float,
-    last_bit: float | None,
+    multiplier: float,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
     before = runners.passes
     base = main.output().ravel().astype(np.float64)
-    f0 = float(np.sum(w * base))
-    h = step_sizes(x, method=method, noise=max(abs(f0), scale), eps=eps)
+    h = step_sizes(x, method=method, eps=eps, multiplier=multiplier)
     plan = _RealPass(name, colouring, engine(method), w, r, h, base, eps)
     parts = runners.map(plan.run, _colour_chunks(runners, colouring))
     predicted = plan.spec.combine(
@@ -375,11 +373,14 @@ def _real(
     if refuted:
         return Coloured(None, refuted)
     flat = colouring.order
-    f0_rows = _block_sums(colouring, w * base)[colouring.element_block[flat]]
+    blocks = colouring.element_block[flat]
+    f0_rows = _block_sums(colouring, w * base)[blocks]
+    # A row's rounding is that of its block's outputs, whatever the others do.
+    magnitude = _block_sums(colouring, np.abs(w * base))[blocks]
     table = np.concatenate([p.rows for p in parts])
     numerical = stencil_from_table(
-        x, flat, method, runners.passes - before, f0_rows, table, h[flat], scale=scale, eps=eps,
-        last_bit=last_bit,
+        x, flat, method, runners.passes - before, f0_rows, table, h[flat], eps=eps,
+        magnitude=np.maximum(magnitude, np.max(np.abs(table), axis=1)),
     )
     return Coloured(numerical, "")
 

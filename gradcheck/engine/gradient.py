@@ -1,17 +1,21 @@
-"""The result of a numerical differentiation: values, error estimates, kinks, and noise.
+"""The result of a numerical differentiation: values, error bars, kinks, and noise.
 
-A :class:`NumericalGradient` holds one derivative per element with an estimate of its
-error: the engine's truncation estimate plus the rounding noise of ``f`` divided by the
-step. How noisy ``f`` is, is *measured*, not guessed (Moré & Wild's idea in "Estimating
-computational noise"): a central stencil evaluates ``f`` at five equally spaced points
-``x − 2h … x + 2h``, whose fourth difference is ``h⁴f⁗`` — negligible at these steps —
-plus the rounding noise of ``f`` with 70 times its variance. One such sample per element
-(:class:`NoiseSamples`), pooled over the variable by their median
-(:meth:`NumericalGradient.pooled`), gives the noise level: robust against the few
-elements whose stencil crosses a kink, and far below the worst case ``ε·Σ|terms|`` when
-moving one element changes few outputs (an elementwise layer changes one). The worst case
-caps it (a variable whose every element sits at a kink measures only kinks), and
-variables with few elements keep a fraction of it as a floor.
+A :class:`NumericalGradient` holds one derivative per element with its error bar: the
+engine's truncation estimate (times a safety factor) plus the rounding noise of ``f``
+divided by the step. How noisy ``f`` is, is *measured*, not guessed (Moré & Wild's idea
+in "Estimating computational noise"): a central stencil evaluates ``f`` at five equally
+spaced points ``x − 2h … x + 2h``, whose fourth difference is ``h⁴f⁗`` — negligible at
+these steps — plus the rounding noise of ``f`` with 70 times its variance.
+
+One sample per element is one draw: small by chance one time in a hundred. So samples
+are pooled over the variable (:meth:`NoiseSamples.levels`), relative to each element's
+own *unit*: one unit in the last place of the outputs the element moves (``ε·Σ|dout ⊙
+f|`` over those outputs: moving one input of an elementwise layer moves one output of
+thousands, and rounds like it). The pool's ratio of noise to unit — measured, so a
+forward pass that rounds like float32 inside float64 shows it — times each element's
+unit is its noise level; a lower quantile makes the pool robust against elements whose
+stencil straddles a kink (their "noise" is the kink). An element whose own sample is
+far above the pool's level (it rounds unlike the others) keeps its own.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.accuracy import NOISE_SIGMAS, TRUNCATION_SAFETY
-from gradcheck.engine.spec import NOISE_FACTOR
+from gradcheck.accuracy import NOISE_POOL_QUANTILE, NOISE_SIGMAS, TRUNCATION_SAFETY
 
 __all__ = ["NoiseSamples", "NumericalGradient"]
 
-# Fewer samples than this are not pooled by their median but by their largest, with a
-# fraction of the worst case as a floor (one draw can be small by chance).
+# Fewer samples than this are pooled by their largest ratio instead of a quantile.
 _POOL = 8
-# The worst case counts every term of f as rounding; pooling replaces it by a measurement,
-# which for few samples is trusted down to this fraction of the worst case.
-_WORST_CASE_FRACTION = 1 / 256
+# |Z|'s quantiles for a normal Z, turning a quantile of |samples| into a noise level.
+_HALF_NORMAL = {0.25: 0.3186, 0.5: 0.6745}
+# An element's own sample sets its level where it exceeds the pool's this many times
+# (for one draw that is rare by chance: it rounds unlike the others).
+_OWN = 4.0
+# The pooled ratio is at least this: a function that did not move by a unit in its last
+# place (exactly linear, exactly representable) still rounds its differences.
+_LEAST_RATIO = 1 / 16
 
 
 @dataclass(frozen=True)
@@ -44,11 +51,9 @@ class NoiseSamples:
     ----------
     sample : ndarray
         ``|Δ⁴f| / √70``: one draw of the noise level of ``f`` near the element.
-    floor : ndarray
-        ``ε·|f(x)|``: the least noise ``f`` can have (its own last bit).
-    worst : ndarray
-        ``ε·max(|f(x)|, S)``: the worst case, every term of ``f`` rounding (``S`` the
-        size of the terms), used when too few samples were taken.
+    unit : ndarray
+        ``ε·Σ|dout ⊙ f|`` over the outputs the element moves (or the whole loss's, where
+        the engine cannot tell): one unit in the last place of what it rounds.
     step : ndarray
         The step ``h`` of each element.
     truncation : ndarray
@@ -59,42 +64,53 @@ class NoiseSamples:
         Which elements carry a sample.
     side_truncation : ndarray or None
         The truncation of the one-sided derivatives' gap, where the engine estimates it.
+    ratio : float or None
+        The noise in units of the last place, measured apart from the stencils (away from
+        kinks: :mod:`gradcheck.modes.noise`), when it was.
     """
 
     sample: NDArray[np.float64]
-    floor: NDArray[np.float64]
-    worst: NDArray[np.float64]
+    unit: NDArray[np.float64]
     step: NDArray[np.float64]
     truncation: NDArray[np.float64]
     gain: float
     measured: NDArray[np.bool_]
     side_truncation: NDArray[np.float64] | None = None
+    ratio: float | None = None
 
-    def spread(self) -> NDArray[np.float64]:
-        """Each element's rounding error bound: the pooled measurement, capped by the
-        worst case (which a pool full of kinks would exceed), floored by ``f``'s last bit.
+    def levels(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Each element's rounding error bound, for its value and for its sides.
 
-        ``NOISE_SIGMAS·gain·median(samples)/h``, at most ``NOISE_FACTOR·gain·worst/h``
-        (the worst case); for fewer than a few samples their largest instead of their
-        median, and at least a fraction of the worst case; at least
-        ``NOISE_SIGMAS·gain·floor/h``. Zero where nothing was measured.
+        The ratio ``q`` of noise to unit — measured apart from the stencils where it was
+        (:attr:`ratio`), and at least the pool's (a lower quantile of ``sample/unit``,
+        scaled to a noise level), which alone decides otherwise (its largest ratio when
+        there are few) — times each element's unit, times ``NOISE_SIGMAS·gain/h``. The
+        value's bound rises to the element's own sample where that is far above the pool's (an element that rounds
+        unlike the others); the sides' does not (a sample that straddles a kink measures
+        the kink, and must not hide it). Zero where nothing was measured.
         """
-        usable = self.measured & np.isfinite(self.sample) & np.isfinite(self.worst)
-        samples = self.sample[usable]
-        if samples.size == 0:
-            return np.zeros_like(self.sample)
+        usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
+                  & (self.unit > 0))
+        zeros = np.zeros_like(self.sample)
+        if not usable.any():
+            return zeros, zeros
+        ratios = self.sample[usable] / self.unit[usable]
+        if ratios.size >= _POOL:
+            quantile = float(np.quantile(ratios, NOISE_POOL_QUANTILE))
+            ratio = max(quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE], self.ratio or 0.0)
+        elif self.ratio is not None:
+            ratio = self.ratio
+        else:
+            ratio = float(np.max(ratios)) / _HALF_NORMAL[0.25]
+        ratio = max(ratio, _LEAST_RATIO)
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(self.measured, self.gain / self.step, 0.0)
-        worst = 2 * NOISE_FACTOR * np.where(usable, self.worst,
-                                            float(np.max(self.worst[usable])))
-        worst = worst * scale
-        few = samples.size < _POOL
-        level = float(np.max(samples)) if few else float(np.median(samples))
-        spread = np.minimum(NOISE_SIGMAS * level * scale, worst)
-        if few:
-            spread = np.maximum(spread, _WORST_CASE_FRACTION * worst)
-        result: NDArray[np.float64] = np.maximum(spread, NOISE_SIGMAS * self.floor * scale)
-        return result
+            scale = np.where(self.measured, NOISE_SIGMAS * self.gain / self.step, 0.0)
+        unit = np.where(self.unit > 0, self.unit, float(np.max(self.unit[usable])))
+        pooled = ratio * unit
+        own = np.where(usable, self.sample, 0.0) / _OWN
+        value: NDArray[np.float64] = np.maximum(pooled, own) * scale
+        sides: NDArray[np.float64] = pooled * scale
+        return value, sides
 
     def merged(self, patch: NoiseSamples, where: NDArray[np.bool_]) -> NoiseSamples:
         """These samples with those of ``patch`` where ``where`` is True."""
@@ -109,18 +125,19 @@ class NoiseSamples:
                             for s in (self.side_truncation, patch.side_truncation))
             sides = np.where(where, theirs, mine)
         return NoiseSamples(
-            sample=pick("sample"), floor=pick("floor"), worst=pick("worst"),
+            sample=pick("sample"), unit=pick("unit"),
             step=pick("step"), truncation=pick("truncation"),
             gain=max(self.gain, patch.gain),
             measured=np.where(where, patch.measured, self.measured),
             side_truncation=sides,
+            ratio=max((r for r in (self.ratio, patch.ratio) if r is not None), default=None),
         )
 
     @staticmethod
     def none(shape: tuple[int, ...]) -> NoiseSamples:
         """No sample anywhere (for merging with an engine that takes none)."""
         zeros = np.zeros(shape)
-        return NoiseSamples(zeros, zeros, zeros, np.ones(shape), zeros, 1.0,
+        return NoiseSamples(zeros, zeros, np.ones(shape), zeros, 1.0,
                             np.zeros(shape, dtype=bool))
 
 
@@ -186,24 +203,30 @@ class NumericalGradient:
         truncation = np.where(missing, safety * ratio * np.square(noise.step), noise.truncation)
         return replace(self, noise=replace(noise, truncation=truncation))
 
+    def with_noise_ratio(self, ratio: float | None) -> NumericalGradient:
+        """This gradient with the noise ratio measured apart from its stencils."""
+        if self.noise is None or ratio is None:
+            return self
+        return replace(self, noise=replace(self.noise, ratio=ratio))
+
     def pooled(self) -> NumericalGradient:
         """Error bars from the noise measured over all checked elements together.
 
-        ``error = TRUNCATION_SAFETY·truncation + spread`` (see :meth:`NoiseSamples.spread`)
-        and the sides' error a few times that spread, plus their gap's truncation where it
-        is known.
+        ``error = TRUNCATION_SAFETY·truncation + noise`` (see :meth:`NoiseSamples.levels`)
+        and the sides' error a few times the pooled noise, plus their gap's truncation
+        where it is known.
         Pooling after merging partial results (chunks on an executor, confirmations)
         gives the same numbers however the work was split.
         """
         noise = self.noise
         if noise is None or not noise.measured.any():
             return self
-        spread = noise.spread()
-        error = np.where(noise.measured, TRUNCATION_SAFETY * noise.truncation + spread,
+        value, sides_noise = noise.levels()
+        error = np.where(noise.measured, TRUNCATION_SAFETY * noise.truncation + value,
                          self.error)
         sides = 0.0 if noise.side_truncation is None else TRUNCATION_SAFETY * noise.side_truncation
         side = None if self.side_error is None else np.where(
-            noise.measured, 4 * spread + sides, self.side_error
+            noise.measured, 4 * sides_noise + sides, self.side_error
         )
         return replace(self, error=error, side_error=side)
 

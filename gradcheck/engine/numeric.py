@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.accuracy import COMPLEX_ROUNDING, TRUNCATION_SAFETY
+from gradcheck.accuracy import COMPLEX_ROUNDING, NOISE_SIGMAS, TRUNCATION_SAFETY
 from gradcheck.engine.gradient import NoiseSamples, NumericalGradient
-from gradcheck.engine.spec import COMPLEX_STEP, ENGINES, NOISE_FACTOR, Engine, engine
+from gradcheck.engine.spec import COMPLEX_STEP, ENGINES, Engine, engine
 
 __all__ = [
     "NumericalGradient",
@@ -96,22 +96,21 @@ def _steps(
     x: NDArray,
     flat: NDArray[np.intp],
     spec: Engine,
-    noise: float,
     eps: float | None = None,
-    shrink: float = 1.0,
+    multiplier: NDArray | float = 1.0,
 ) -> NDArray:
-    """Per-element steps ``(ε·noise)^exponent·max(|x|, floor)``, exactly representable.
+    """Per-element steps ``ε^exponent · units · multiplier``, exactly representable.
 
-    ``noise`` is the size of the terms ``f`` sums, relative to one element's share: when
-    ``f`` adds up many terms its rounding grows with them while one element's effect does
-    not, so the step that balances truncation against rounding grows as ``noise^(1/3)``.
-    Taking ``(x + h) − x`` removes the rounding of ``x + h`` from the step itself.
+    ``ε^exponent`` (``ε^(1/3)`` for central differences) balances truncation against
+    rounding for a function whose scale is the element's units (:func:`step_units`); the
+    ``multiplier`` is what a measurement of the function says on top (a forward pass that
+    rounds more than its dtype, a function that varies faster or slower than its inputs'
+    spread). Taking ``(x + h) − x`` removes the rounding of ``x + h`` from the step.
     """
     dtype = x.real.dtype
     base = x.ravel()[flat].real.astype(dtype)
-    scale = step_units(x, spec.name).ravel()[flat]
-    relative = _eps(x, eps) * max(noise, 1.0)
-    h = (min(relative, 1e-2) ** spec.step_exponent * scale / shrink).astype(dtype)
+    units = step_units(x, spec.name).ravel()[flat]
+    h = (_eps(x, eps) ** spec.step_exponent * units * multiplier).astype(dtype)
     with np.errstate(over="ignore"):
         return ((base + h) - base).astype(np.float64)
 
@@ -124,14 +123,15 @@ def stencil_derivatives(
     indices: NDArray | None = None,
     scale: float | None = None,
     eps: float | None = None,
-    shrink: float = 1.0,
-    last_bit: float | None = None,
+    multiplier: NDArray | float = 1.0,
 ) -> NumericalGradient:
     """Differentiate ``f`` at ``x`` with a real finite-difference engine.
 
     ``x`` is perturbed in place, one element at a time, and restored from a saved copy;
-    ``f(x)`` must return a real number. ``scale`` is the size of the terms that ``f``
-    sums (default ``|f(x)|``); it sets the rounding-noise floor of the error estimate.
+    ``f(x)`` must return a real number. The rounding of ``f`` is measured in units of the
+    size of what it adds up: ``f.magnitude`` after each call when ``f`` says (a
+    :class:`~gradcheck.engine.passes.Loss` does: the outputs the perturbation moved), else
+    ``scale`` (default: ``|f|`` itself).
 
     Parameters
     ----------
@@ -149,11 +149,9 @@ def stencil_derivatives(
     eps : float, optional
         Unit roundoff of ``f``'s computation (default: that of ``x``'s dtype; a layer that
         computes in float32 from float64 input rounds like float32).
-    shrink : float, optional
-        Divide the steps by this (a second look at smaller steps).
-    last_bit : float, optional
-        Unit roundoff of the number ``f`` returns, the least noise it can have (default:
-        ``eps``; a float32 output summed in float64 rounds its sum like float64).
+    multiplier : float or ndarray, optional
+        Multiply the steps by this (one number, or one per differentiated element): what
+        a measurement of the function says about its scale (:mod:`gradcheck.modes.ladder`).
 
     Returns
     -------
@@ -166,20 +164,29 @@ def stencil_derivatives(
     if not np.shares_memory(view, x):
         raise ValueError("x must be contiguous so that it can be perturbed in place")
     f0 = float(f(x))
-    h = _steps(x, flat, spec, max(abs(f0), scale or 0.0), eps, shrink)
+    h = _steps(x, flat, spec, eps, multiplier)
     table = np.empty((flat.size, len(offsets)))
+    moved = np.zeros(flat.size)
     for row, (i, step) in enumerate(zip(flat, h, strict=True)):
         saved = view[i].copy()
         try:
             for col, offset in enumerate(offsets):
                 view[i] = saved + offset * step
                 table[row, col] = float(f(x))
+                moved[row] = max(moved[row], _magnitude(f, table[row, col], scale))
         finally:
             view[i] = saved
     return stencil_from_table(
-        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, scale=scale, eps=eps,
-        last_bit=last_bit,
+        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, eps=eps, magnitude=moved,
     )
+
+
+def _magnitude(f: ScalarFunction, value: float, scale: float | None) -> float:
+    """The size of what ``f``'s last call added up (see :func:`stencil_derivatives`)."""
+    measured = getattr(f, "magnitude", None)
+    if measured is not None:
+        return float(measured)
+    return max(abs(value), scale or 0.0)
 
 
 def central_core(
@@ -190,7 +197,7 @@ def central_core(
     indices: NDArray | None = None,
     scale: float | None = None,
     eps: float | None = None,
-    last_bit: float | None = None,
+    multiplier: float = 1.0,
 ) -> NumericalGradient:
     """``D(h) = (f(x+h) − f(x−h)) / 2h`` for each element: two passes per element, the
     textbook loop's price, with the steps of engine ``method`` (whose first offsets must
@@ -206,27 +213,26 @@ def central_core(
         raise ValueError(f"{method!r} has no (1, -1) core")
     flat = _flat_indices(x, indices)
     view = x.reshape(-1)
-    f0 = float(f(x))
-    noise = max(abs(f0), scale or 0.0)
-    h = _steps(x, flat, spec, noise, eps)
-    plus, minus = np.empty(flat.size), np.empty(flat.size)
+    f(x)
+    h = _steps(x, flat, spec, eps, multiplier)
+    plus, minus, moved = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
     for row, (i, step) in enumerate(zip(flat, h, strict=True)):
         saved = view[i].copy()
         try:
             view[i] = saved + step
             plus[row] = float(f(x))
+            moved[row] = _magnitude(f, plus[row], scale)
             view[i] = saved - step
             minus[row] = float(f(x))
+            moved[row] = max(moved[row], _magnitude(f, minus[row], scale))
         finally:
             view[i] = saved
     unknown = np.full(flat.size, np.nan)
     result = _assemble(x, flat, method, 1 + 2 * flat.size, (plus - minus) / (2 * h), unknown,
                        None, None, None)
-    unit = _eps(x, eps)
     return replace(result, noise=NoiseSamples(
         sample=_spread(x, flat, unknown),
-        floor=_spread(x, flat, (last_bit or unit) * abs(f0) * np.ones_like(h)),
-        worst=_spread(x, flat, unit * noise * np.ones_like(h)),
+        unit=_spread(x, flat, _eps(x, eps) * moved),
         step=_spread(x, flat, h),
         truncation=_spread(x, flat, unknown),
         gain=spec.rounding_gain,
@@ -243,22 +249,24 @@ def stencil_from_table(
     table: NDArray,
     h: NDArray,
     *,
-    scale: float | None = None,
     eps: float | None = None,
-    last_bit: float | None = None,
+    magnitude: NDArray | None = None,
 ) -> NumericalGradient:
-    """Turn a table of engine evaluations into derivatives, error estimates and sides.
+    """Turn a table of engine evaluations into derivatives, error bars and sides.
 
     ``table[row, k]`` is the value of ``f`` with element ``flat[row]`` moved by
     ``offsets[k] * h[row]`` (the offsets of engine ``method``); ``f0`` is ``f`` at ``x`` —
     one number, or one per row when each row reads its own part of a vector output (a
     coloured check, where ``f`` for an element is the sum over the outputs only that
-    element affects).
+    element affects). ``magnitude`` (per row) is the size of what those values add up,
+    the unit their rounding is measured in (default: their own size).
     """
     spec = _real_engine(method)
-    unit = _eps(x, eps)
-    worst = unit * np.maximum(np.abs(f0), scale or 0.0)
-    noise = 2 * spec.rounding_gain * NOISE_FACTOR * worst / h
+    if magnitude is None:
+        magnitude = np.maximum(np.abs(np.broadcast_to(f0, h.shape)),
+                               np.max(np.abs(table), axis=1))
+    unit = _eps(x, eps) * magnitude
+    noise = 2 * spec.rounding_gain * NOISE_SIGMAS * unit / h
     stencil = spec.combine(f0, table, h)
     sides = 0.0 if stencil.side_truncation is None else TRUNCATION_SAFETY * stencil.side_truncation
     side_error = None if stencil.left is None else 4 * noise + sides
@@ -271,8 +279,7 @@ def stencil_from_table(
         return result
     samples = NoiseSamples(
         sample=_spread(x, flat, sample),
-        floor=_spread(x, flat, (last_bit or unit) * np.abs(np.broadcast_to(f0, h.shape))),
-        worst=_spread(x, flat, worst * np.ones_like(h)),
+        unit=_spread(x, flat, unit),
         step=_spread(x, flat, h),
         truncation=_spread(x, flat, stencil.truncation),
         gain=spec.rounding_gain,
@@ -517,11 +524,11 @@ def numerical_gradient(
 
 def step_sizes(
     x: NDArray, *, method: str = "central", indices: NDArray | None = None,
-    noise: float = 0.0, eps: float | None = None,
+    eps: float | None = None, multiplier: float = 1.0,
 ) -> NDArray:
     """The per-element steps :func:`stencil_derivatives` uses (float64, flat).
 
     A coloured check moves many elements at once and must use the very same steps, so
     that its numbers equal those of the element-by-element stencil.
     """
-    return _steps(x, _flat_indices(x, indices), _real_engine(method), noise, eps)
+    return _steps(x, _flat_indices(x, indices), _real_engine(method), eps, multiplier)

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from gradcheck.errors import UsageError
 
-__all__ = ["TASKS", "Runner", "Runners", "WorkingCopy", "chunks"]
+__all__ = ["TASKS", "Loss", "Runner", "Runners", "WorkingCopy", "chunks"]
 
 # Independent pieces of work handed to an executor at once: enough to keep a pool busy,
 # few enough that building a working copy per task stays cheap.
@@ -58,6 +58,14 @@ class Runner:
         self.instance = instance
         self.passes = 0
         self.fastest = float("inf")  # the quickest pass so far: what a pass costs, measured
+        self._base: NDArray | None = None
+
+    def base(self) -> NDArray:
+        """The output at the working copy's own point (one pass, the first time: a working
+        copy is made at that point, and engines restore it after every perturbation)."""
+        if self._base is None:
+            self._base = self.output()
+        return self._base
 
     def timed_pass(self, at_least: int) -> float:
         """The fastest of this runner's passes, after running more until there are
@@ -80,33 +88,51 @@ class Runner:
         finally:
             self.fastest = min(self.fastest, time.perf_counter() - started)
 
-    def loss(self, name: str, weights: NDArray) -> Callable[[NDArray], complex | float]:
-        """``L(x) = Σ weights ⊙ forward()`` with variable ``name`` set to ``x``.
-
-        The engines perturb the working array in place (no copy per call); any other
-        array is copied into it first. Summed in double precision.
-        """
-        weights = weights.astype(np.float64)
+    def loss(self, name: str, weights: NDArray) -> Loss:
+        """``L(x) = Σ weights ⊙ (forward() − base)`` with variable ``name`` set to ``x``
+        (see :class:`Loss`)."""
         work = self.arrays[name]
-        if weights.ndim == 0:  # a loss: one number, no array arithmetic per pass
-            weight = float(weights)
+        base = None if np.iscomplexobj(work) or np.ndim(weights) == 0 else self.base()
+        return Loss(self, work, weights.astype(np.float64), base)
 
-            def scalar_loss(x: NDArray) -> complex | float:
-                if x is not work:
-                    np.copyto(work, x)
-                value: complex | float = weight * self.output().item()
-                return value
 
-            return scalar_loss
+class Loss:
+    """``L(x) = Σ weights ⊙ (forward() − base)`` with a variable's working array set to ``x``.
 
-        def loss(x: NDArray) -> complex | float:
-            if x is not work:
-                np.copyto(work, x)
-            output = self.output()
-            total = np.sum(weights * output.astype(np.result_type(output.dtype, np.float64)))
-            return complex(total) if np.iscomplexobj(total) else float(total)
+    The engines perturb the working array in place (no copy per call); any other array is
+    copied into it first. Summed in double precision, after subtracting the output at the
+    point (:meth:`Runner.base`) output by output: outputs a perturbation does not reach
+    are bit for bit the same and drop out exactly, so a difference of ``L`` rounds like the
+    outputs it moves, not like the whole sum (moving one input of an elementwise layer
+    changes one output of thousands). The constant it subtracts changes no derivative.
 
-        return loss
+    After each call, :attr:`magnitude` is ``Σ|weights ⊙ forward()|`` over the outputs that
+    moved: what the call's rounding is made of.
+    """
+
+    def __init__(self, runner: Runner, work: NDArray, weights: NDArray,
+                 base: NDArray | None) -> None:
+        self.runner, self.work, self.weights = runner, work, weights
+        self.base = None if base is None else base.astype(np.float64)
+        self.magnitude = 0.0
+
+    def __call__(self, x: NDArray) -> complex | float:
+        if x is not self.work:
+            np.copyto(self.work, x)
+        output = self.runner.output()
+        if self.weights.ndim == 0:  # a loss: one number, no array arithmetic per pass
+            value: complex | float = float(self.weights) * output.item()
+            self.magnitude = abs(value)
+            return value
+        wide = output.astype(np.result_type(output.dtype, np.float64))
+        if self.base is None:
+            total = np.sum(self.weights * wide)
+            self.magnitude = float(np.sum(np.abs(self.weights * wide.real)))
+        else:
+            moved = wide != self.base
+            total = np.sum(self.weights * (wide - self.base))
+            self.magnitude = float(np.sum(np.abs(self.weights[moved] * wide[moved])))
+        return complex(total) if np.iscomplexobj(total) else float(total)
 
 
 class Runners:

@@ -24,6 +24,7 @@ from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.numeric import spread
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
+from gradcheck.modes.noise import Noise
 from gradcheck.options import CheckOptions
 from gradcheck.verdict.compare import Comparison, Tolerance, default_tolerance
 from gradcheck.vocabulary import Diagnostic
@@ -105,6 +106,20 @@ class Context:
     complex_for_all: bool = False
     # Variables the complex step could not be used for, and why (one note per reason).
     without_complex_step: dict[str, str] = field(default_factory=dict)
+    # The noise of the loss, all variables moved together (see modes.noise).
+    noise: Noise = field(default_factory=lambda: Noise(0.0, 0.0))
+    # Per variable a real stencil differentiates: its noise ratio, and the factor its
+    # steps need beyond what that ratio says (the function's own scale), once measured.
+    noise_ratios: dict[str, float] = field(default_factory=dict)
+    multipliers: dict[str, float] = field(default_factory=dict)
+
+    def step_multiplier(self, name: str, method: str) -> float:
+        """The steps of variable ``name`` with engine ``method`` times this is what its
+        measurements asked for: a noise ``q`` times the dtype's balances truncation
+        against rounding at ``q^exponent`` times the steps, and the function's own scale
+        may want more or less."""
+        ratio = max(self.noise_ratios.get(name, 1.0), 1.0)
+        return ratio ** engine(method).step_exponent * self.multipliers.get(name, 1.0)
 
     @property
     def dout(self) -> NDArray:
@@ -130,32 +145,31 @@ class Context:
         """``Σ|dout ⊙ f|``: the size of the terms the loss adds up."""
         return float(np.sum(np.abs(self.dout.astype(np.float64) * self.analytic.output)))
 
+    @property
+    def loss_noise(self) -> float:
+        """What the loss can resolve: one unit in the last place of its terms, or its
+        measured noise where that is more (a cancellation, an offset, float32 inside)."""
+        return max(self.last_bit * self.loss_terms, self.noise.sigma)
+
     def resolution(self, var: Variable) -> float:
         """The loss's resolution for ``var``: a gradient error that moves the loss by less
-        than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` units in the last place of its
-        terms when ``var`` moves by its own spread — the default ``atol``."""
-        return LOSS_RESOLUTION * self.last_bit * self.loss_terms / spread(var.value)
+        than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` times its noise when ``var``
+        moves by its own spread — the default ``atol``."""
+        return LOSS_RESOLUTION * self.loss_noise / spread(var.value)
 
     def terms(self, var: Variable) -> NDArray | None:
         """The size of the terms each element of ``var``'s gradient sums, as the complex
-        step's rounding sees them: the analytic terms, times how far the inputs lie from
-        their spread (a forward pass at inputs of 1e6 around a spread of 1 is exact at a
-        point off by ε·1e6, which the complex step differentiates), and at least the
-        loss's own terms per unit of ``var`` (a saturated softmax cancels terms of that
-        size down to nothing; its rounding does not cancel)."""
+        step's rounding sees them: the analytic terms, times the loss's measured noise in
+        units of its last place (a forward pass at inputs of 1e6 around a spread of 1 is exact at a point off by ε·1e6, which the
+        complex step differentiates), and at least the loss's noise per unit of ``var``
+        (a saturated softmax cancels terms of that size down to nothing; its rounding
+        does not cancel)."""
         measured = self.precision.terms.get(var.name)
         if measured is None:
             return None
         analytic = np.abs(np.asarray(self.analytic.gradients[var.name], dtype=np.float64))
-        floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_terms / spread(var.value)
-        return self.offset_ratio * (measured + analytic) + floor
-
-    @property
-    def offset_ratio(self) -> float:
-        """How far the variables lie from 0 in units of their spread, at least 1."""
-        ratios = [float(np.max(np.abs(v.value.real))) / spread(v.value)
-                  for v in self.target.variables if v.value.size]
-        return max([1.0, *ratios])
+        floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_noise / self.eps / spread(var.value)
+        return max(self.noise.ratio, 1.0) * (measured + analytic) + floor
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""

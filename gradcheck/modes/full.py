@@ -27,8 +27,10 @@ from gradcheck.engine.numeric import central_core, complex_step, stencil_derivat
 from gradcheck.engine.passes import TASKS, Runner, chunks
 from gradcheck.engine.spec import engine
 from gradcheck.modes.context import Context, Outcome
+from gradcheck.modes.ladder import Differentiate, Judge, Ladder, climb
+from gradcheck.modes.noise import measure_noise
 from gradcheck.modes.probe import confirming_engine, real_engine, rounds_like_float32
-from gradcheck.verdict.compare import Tolerance, compare
+from gradcheck.verdict.compare import Comparison, compare
 from gradcheck.vocabulary import Diagnostic, Severity, Status
 
 __all__ = ["colouring_for", "full_check", "full_cost", "some_elements"]
@@ -84,9 +86,8 @@ class _Elements:
     scale: float
     eps: float
     terms: NDArray | None
-    last_bit: float
     core: bool = False
-    shrink: float = 1.0
+    multiplier: NDArray | float = 1.0  # one per element of ``flat``, or for all
 
     def run(self, runner: Runner, part: NDArray[np.intp]) -> NumericalGradient:
         """The derivatives of elements ``flat[part]`` on ``runner``'s working copy."""
@@ -95,14 +96,16 @@ class _Elements:
         indices = self.flat[part]
         if engine(self.method).arithmetic == "complex":
             return complex_step(loss, work, indices=indices, terms=self.terms, eps=self.eps)
+        multiplier = (self.multiplier[part] if isinstance(self.multiplier, np.ndarray)
+                      else self.multiplier)
         if self.core:
             return central_core(
                 loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-                last_bit=self.last_bit,
+                multiplier=float(np.median(multiplier)),
             )
         return stencil_derivatives(
             loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-            shrink=self.shrink, last_bit=self.last_bit,
+            multiplier=multiplier,
         )
 
 
@@ -113,19 +116,22 @@ def _plain(
     indices: NDArray | None,
     *,
     core: bool = False,
-    shrink: float = 1.0,
+    multiplier: NDArray | float | None = None,
 ) -> NumericalGradient:
-    """Element by element (``indices`` only, or all), in chunks when there is an executor."""
+    """Element by element (``indices`` only, or all), in chunks when there is an executor,
+    at the variable's measured steps unless ``multiplier`` says otherwise."""
     runners = ctx.runners(method)
     flat = np.arange(var.value.size) if indices is None else np.asarray(indices, dtype=np.intp)
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
+    if multiplier is None:
+        multiplier = ctx.step_multiplier(var.name, method)
     task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, ctx.eps, ctx.terms(var),
-                     ctx.last_bit, core, shrink)
+                     core, multiplier)
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.patched(part)
-    return merged
+    return merged.with_noise_ratio(ctx.noise_ratios.get(var.name))
 
 
 def _whole(
@@ -136,9 +142,11 @@ def _whole(
         coloured = coloured_gradient(
             ctx.runners(method), var.name, colouring, ctx.dout,
             method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps, terms=ctx.terms(var),
-            last_bit=ctx.last_bit,
+            multiplier=ctx.step_multiplier(var.name, method),
         )
         if coloured.numerical is not None:
+            coloured.numerical = coloured.numerical.with_noise_ratio(
+                ctx.noise_ratios.get(var.name))
             colours = colouring.colours
             plural = "" if colours == 1 else "s"
             return coloured.numerical, f"{method}, {colours} colour{plural} ({colouring.name})"
@@ -151,6 +159,8 @@ def _whole(
 
 def full_check(var: Variable, ctx: Context, method: str, colouring: Colouring | None) -> Outcome:
     """The numerical gradient of every element of ``var`` and its comparison."""
+    if engine(method).arithmetic == "real":
+        calibrate_steps(var, ctx, method)
     if colouring is None and _at_the_floor_pays(var, ctx, method):
         outcome = _at_the_floor(var, ctx, method)
         if outcome is not None:
@@ -185,6 +195,7 @@ def _at_the_floor(var: Variable, ctx: Context, method: str) -> Outcome | None:
     analytic = ctx.analytic.gradients[var.name]
     tolerance = ctx.tolerance(var)
     size = var.value.size
+    calibrate_steps(var, ctx, "central")
     sample = np.sort(ctx.rng.choice(size, size=_FLOOR_SAMPLE, replace=False))
     sampled = _plain(var, ctx, "central", sample).pooled()
     seen = compare(analytic, sampled, tolerance).status
@@ -213,65 +224,79 @@ def some_elements(var: Variable, ctx: Context, method: str, indices: NDArray) ->
     return _judged(var, ctx, method, numerical, method, None)
 
 
-def _sharpened(var: Variable, ctx: Context, method: str, outcome: Outcome) -> Outcome:
-    """Under ``method="auto"``, elements central differences could not resolve are
-    differentiated again by Richardson extrapolation, whose error is far smaller."""
-    unresolved = np.flatnonzero(outcome.result.status == Status.UNRESOLVED)
-    sharper = confirming_engine(ctx)
-    if ctx.options.method != "auto" or method == sharper or not unresolved.size:
-        return outcome
-    again = _plain(var, ctx, sharper, unresolved)
-    numerical = outcome.numerical.patched(again).pooled()
-    result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
-    return Outcome(numerical, result, f"{outcome.method}, +{unresolved.size} {sharper}")
+# Elements of a variable whose steps are measured before its bulk is differentiated.
+_STEP_SAMPLE = 3
 
 
-# Elements a real stencil finds wrong or cannot resolve are looked at again, this many at
-# most, with steps this much smaller.
-_REFINED_MOST = 64
-_REFINE = (2.0, 4.0)
+def calibrate_steps(var: Variable, ctx: Context, method: str) -> None:
+    """Measure what ``var``'s steps need, once, and keep it in ``ctx``: its noise ratio
+    (:mod:`gradcheck.modes.noise`), then — on a few of its elements, by the ladder's rule
+    (:mod:`gradcheck.modes.ladder`) — the function's own scale. A variable too small to be
+    worth the second measurement leaves it to its doubtful elements' own second looks."""
+    if var.name in ctx.multipliers:
+        return
+    runner = ctx.numerics.real.main
+    ctx.noise_ratios[var.name] = measure_noise(runner, [var.name], ctx.dout, ctx.rng,
+                                               ctx.eps).ratio
+    ctx.multipliers[var.name] = 1.0
+    size = var.value.size
+    if size <= _STEP_SAMPLE:
+        return
+    sample = np.sort(ctx.rng.choice(size, size=_STEP_SAMPLE, replace=False))
+    start = _plain(var, ctx, method, sample).pooled()
+    mask = np.zeros(size, dtype=bool)
+    mask[sample] = True
+    settled = climb(Ladder(start, np.ones(size)), mask, _differentiator(var, ctx, method),
+                    _judge(var, ctx), method, until_settled=True)
+    ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[sample]))))
 
 
-def _refined(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
-    """A real stencil's accusation must survive a smaller step.
+def _differentiator(var: Variable, ctx: Context, method: str) -> Differentiate:
+    """The ladder's way to differentiate ``var``: ``multiplier`` relative to its steps."""
+    def differentiate(indices: NDArray[np.intp], multiplier: NDArray) -> NumericalGradient:
+        base = ctx.step_multiplier(var.name, method)
+        return _plain(var, ctx, method, indices, multiplier=base * multiplier)
 
-    Too large a step for the function (Richardson's, when the forward rounds like float32)
-    leaves a truncation error its own estimate misses, and a false mismatch. The suspects
-    are differentiated again with steps two, then four times smaller: where a finer value
-    and the current one disagree beyond their errors, the finer replaces it, with the
-    difference as a lower bound of its error; where they agree, the one with the smaller
-    error bar is kept (rounding grows as the step shrinks, so the best step lies between).
-    """
-    numerical, result, count = outcome.numerical, outcome.result, 0
+    return differentiate
+
+
+def _judge(var: Variable, ctx: Context) -> Judge:
     analytic, tolerance = ctx.analytic.gradients[var.name], ctx.tolerance(var)
-    method = confirming_engine(ctx)
-    for shrink in _REFINE:
-        status = result.status
-        suspects = np.flatnonzero((status == Status.MISMATCH) | (status == Status.UNRESOLVED))
-        if not suspects.size:
-            break
-        fine = _plain(var, ctx, method, suspects[:_REFINED_MOST], shrink=shrink).pooled()
-        gap = np.abs(numerical.value - fine.value)
-        inconsistent = gap > numerical.error + fine.error
-        moved = fine.checked & (inconsistent | (fine.error < numerical.error))
-        if not moved.any():
-            continue
-        # Richardson's error falls as h⁴: a step k times smaller leaves 1/k⁴ of the
-        # coarser error, so the gap between the two is about k⁴ - 1 times the finer one's.
-        bound = np.where(moved & inconsistent, gap, 0) / (shrink**4 - 1)
-        finer = replace(fine, checked=moved).with_truncation_at_least(bound)
-        # Not pooled again with the coarse samples: their fourth differences carry the
-        # coarse steps' curvature, which would be charged to the finer steps as noise.
-        numerical = numerical.patched(finer)
+
+    def judge(numerical: NumericalGradient) -> tuple[NDArray[np.int8], NDArray[np.float64]]:
         result = compare(analytic, numerical, tolerance)
-        count += int(moved.sum())
-    if not count:
+        return result.status, result.threshold - numerical.error
+
+    return judge
+
+
+def _climbed(var: Variable, ctx: Context, outcome: Outcome, wanted: NDArray[np.bool_]
+             ) -> Outcome:
+    """``outcome`` after the ``wanted`` elements' second looks at other steps, by the
+    most accurate real stencil."""
+    if not wanted.any():
         return outcome
-    return Outcome(numerical, result, f"{outcome.method}, {count} at smaller steps")
+    method = confirming_engine(ctx)
+    start = Ladder(outcome.numerical, np.ones(var.value.size))
+    climbed = climb(start, wanted.ravel(), _differentiator(var, ctx, method), _judge(var, ctx),
+                    method)
+    if not climbed.looks:
+        return outcome
+    numerical = climbed.numerical
+    result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
+    return Outcome(numerical, result, f"{outcome.method}, {climbed.looks} looks at other steps")
 
 
-# Elements still unresolved are fitted over many steps, this many at most, with steps
-# 1 to 4, then 4 to 16 times smaller than the stencil's own.
+def _doubtful(result: Comparison) -> NDArray[np.bool_]:
+    status = result.status
+    doubtful: NDArray[np.bool_] = ((status == Status.MISMATCH) | (status == Status.UNRESOLVED)
+                                   | (status == Status.KINK))
+    return doubtful
+
+
+# Elements still unresolved where forward passes round like float32 are fitted over many
+# steps, this many at most, with steps 1 to 4, then 4 to 16 times smaller than the
+# stencil's own.
 _FITTED_MOST = 16
 _FIT_RANGES = (1.0, 4.0)
 
@@ -284,11 +309,12 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
         return outcome
     numerical, result, count = outcome.numerical, outcome.result, 0
     method = confirming_engine(ctx)
+    base = ctx.multipliers.get(var.name, 1.0)
     for low in _FIT_RANGES:
         unresolved = np.flatnonzero(result.status == Status.UNRESOLVED)[:_FITTED_MOST]
         if not unresolved.size:
             break
-        fit = fitted([_plain(var, ctx, method, unresolved, shrink=shrink).pooled()
+        fit = fitted([_plain(var, ctx, method, unresolved, multiplier=base / shrink).pooled()
                       for shrink in fitting_shrinks(low=low)])
         better = fit.checked & (fit.error < numerical.error)
         if better.any():
@@ -301,35 +327,10 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
 
 
 def _second_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
-    """What a real stencil accuses or leaves unresolved, looked at with smaller steps, and
-    (where forward passes round like float32) fitted over many."""
-    return _fitted_where_unresolved(var, ctx, _refined(var, ctx, outcome))
-
-
-# A kink the explaining stencil reports is looked at again with steps this much smaller.
-_SHRINK = 1e3
-
-
-def _kinks_that_stay(
-    var: Variable,
-    ctx: Context,
-    method: str,
-    analytic: NDArray,
-    tolerance: Tolerance,
-    claimed: NDArray[np.bool_],
-) -> NDArray[np.bool_]:
-    """The claimed kinks that a stencil with far smaller steps still sees.
-
-    A kink at the point stays whatever the step; one the steps merely crossed (inputs of
-    1e5 around a spread of 1 make the steps a thousand times the spread) is gone.
-    """
-    if not claimed.any():
-        return claimed
-    again = _plain(var, ctx, method, np.flatnonzero(claimed), shrink=_SHRINK)
-    closer = compare(analytic, replace(again, checked=again.checked & claimed).pooled(),
-                     tolerance)
-    stays: NDArray[np.bool_] = claimed & (closer.status == Status.KINK)
-    return stays
+    """What a real stencil accuses, calls a kink or leaves unresolved, looked at again at
+    other steps, and (where forward passes round like float32) fitted over many."""
+    return _fitted_where_unresolved(
+        var, ctx, _climbed(var, ctx, outcome, _doubtful(outcome.result)))
 
 
 def _on_a_side(
@@ -374,33 +375,41 @@ def _judged(
     numerical = numerical.pooled()
     result = compare(analytic, numerical, tolerance)
     if engine(method).arithmetic != "complex":
-        return _second_looks(var, ctx, _sharpened(var, ctx, method,
-                                                  Outcome(numerical, result, label)))
+        return _second_looks(var, ctx, Outcome(numerical, result, label))
     suspects = result.status == Status.MISMATCH
     if not suspects.any():
         return Outcome(numerical, result, label)
     confirm = confirming_engine(ctx)
+    calibrate_steps(var, ctx, confirm)
     count = int(suspects.sum())
     if colouring is not None and colouring.colours < count:
         again, _ = _whole(var, ctx, confirm, colouring)
     else:
         again = _plain(var, ctx, confirm, np.flatnonzero(suspects))
     real = replace(again, checked=again.checked & suspects).pooled()
-    verdict = compare(analytic, real, tolerance)
+    # The stencil's own doubts (a kink it claims, an accusation, a bar too wide) get their
+    # second looks before it explains anything: a kink must stay at finer steps.
+    looked = _climbed(var, ctx, Outcome(real, compare(analytic, real, tolerance), confirm),
+                      _doubtful(compare(analytic, real, tolerance)) & suspects)
+    real, verdict = looked.numerical, looked.result
     agrees = np.abs(numerical.value - real.value) <= real.error
-    claimed = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)
-    kink = _kinks_that_stay(var, ctx, confirm, analytic, tolerance, claimed)
+    kink = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)
     # Where the stencil finds the analytic value right, the complex step is not valid; nor
     # where it says exactly 0 and the stencil clearly not (the imaginary part vanished).
     vanished = (numerical.value == 0) & (np.abs(real.value) > real.error)
     invalid = suspects & (((verdict.status == Status.OK) & ~agrees) | vanished)
-    # Not valid at one element (an ``abs`` drops the imaginary part), it is trusted at none
-    # of the variable's: beside an element near the kink the stencil straddles, its 0
-    # would otherwise stand as the verdict.
-    explained = suspects if invalid.any() else suspects & kink
-    numerical = numerical.patched(replace(real, checked=explained)).pooled()
-    status = np.where(explained, verdict.status, result.status).astype(np.int8)
+    if invalid.any():
+        # Not valid at one element (an ``abs`` drops the imaginary part), it decides none
+        # of the variable's: where it agreed with backward, both may have dropped the same
+        # branch. Real stencils check the whole variable.
+        ctx.without_complex_step[var.name] = (
+            f"the complex step disagrees with real differences at {int(invalid.sum())} "
+            "element(s) where backward agrees with them: the forward pass is not analytic "
+            "there (abs, max or a cast to real?)")
+        outcome = full_check(var, ctx, real_engine(ctx), colouring)
+        outcome.method = f"{outcome.method} (complex step invalid)"
+        return outcome
+    numerical = numerical.patched(replace(real, checked=suspects & kink)).pooled()
+    status = np.where(suspects & kink, verdict.status, result.status).astype(np.int8)
     result = replace(compare(analytic, numerical, tolerance), status=status)
-    outcome = Outcome(numerical, result, f"{label}, +{count} {confirm}")
-    # The stencil now judges: its accusations get the second looks they get elsewhere.
-    return _second_looks(var, ctx, outcome) if invalid.any() else outcome
+    return Outcome(numerical, result, f"{label}, +{count} {confirm}")

@@ -1,0 +1,153 @@
+"""Second looks at other steps: one rule for every doubtful number of a real stencil.
+
+A real stencil's error bar is its truncation estimate plus its measured rounding, and
+both rest on the step suiting the function. A step far wider than the function's
+structure (inputs of 1e6 around a spread of 1, a function that saturates within the
+step) makes the truncation estimate meaningless; one far narrower (a forward pass that
+rounds like float32, or like the 1e6 it subtracts) drowns the derivative in rounding.
+So the steps are measured, not assumed:
+
+* **The rule.** Where an element's bar is too wide to judge it, or it is accused (a
+  mismatch) or called a kink, it is differentiated again with steps
+  :data:`FACTOR` times smaller — where truncation dominates its bar, or where an
+  accusation or a kink must survive a finer look — or :data:`FACTOR` times larger, where
+  rounding does (a flat direction, whose derivative is 0 at any step, is resolved by a
+  large one). Of two estimates, a finer one that disagrees with a coarser one beyond
+  both bars shows that the coarser step was too wide: the coarser is dropped and the
+  finer keeps the gap's share as a lower bound of its error. Otherwise the smaller bar
+  wins. An element moves on in the same direction while the new look wins, for at most
+  :data:`RUNGS` looks.
+* **The step of a variable** is found by the same rule on a few of its elements
+  (:func:`calibrated_multiplier`) before the bulk is differentiated, so that one
+  measurement, not a guess from ``|x|``, sets the steps of every element, every colour
+  and the textbook-priced one-step bulk.
+
+This replaces what used to be several special cases (Richardson for what central
+differences leave unresolved, second looks two and four times smaller, kinks confirmed a
+thousand times smaller, probes retried smaller): each was one rung of this ladder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.accuracy import TRUNCATION_SAFETY
+from gradcheck.engine.gradient import NumericalGradient
+from gradcheck.engine.spec import engine
+from gradcheck.vocabulary import Status
+
+__all__ = ["FACTOR", "RUNGS", "Ladder", "climb"]
+
+#: Each second look moves the step by at least this factor ...
+FACTOR = 4.0
+#: ... and at most by this one, as far as the bar's parts say it should move to reach
+#: half the element's tolerance (rounding falls as 1/h, truncation as h^order).
+LEAP = 1e4
+#: At most this many second looks per element.
+RUNGS = 4
+#: At most this many elements of a variable get second looks (the rest keep their verdict:
+#: unresolved stays unresolved, never a match).
+MOST = 64
+
+# Differentiate elements ``indices`` (flat) with per-element step multipliers.
+Differentiate = Callable[[NDArray[np.intp], NDArray[np.float64]], NumericalGradient]
+# Each element's status under the current numbers, and its tolerance.
+Judge = Callable[[NumericalGradient], tuple[NDArray[np.int8], NDArray[np.float64]]]
+
+
+@dataclass
+class Ladder:
+    """A variable's best numbers so far, and the step multiplier each was taken at."""
+
+    numerical: NumericalGradient
+    multiplier: NDArray[np.float64]  # flat, one per element
+    looks: int = 0  # elements differentiated again
+
+
+def _order(method: str) -> int:
+    """The power of ``h`` of an engine's truncation (2 for central, 4 for Richardson)."""
+    return 4 if len(engine(method).offsets) >= 6 else 2
+
+
+def _moves(
+    numerical: NumericalGradient, flat: NDArray[np.intp], status: NDArray[np.int8],
+    target: NDArray[np.float64], order: int,
+) -> NDArray[np.float64]:
+    """How much to multiply each element's step by for its next look.
+
+    Accusations and kinks are confirmed at a finer step. Otherwise the bar's larger part
+    says which way: rounding (∝ 1/h) a larger step, truncation (∝ h^order) a smaller one,
+    by as much as it takes to bring that part to ``target``, within [FACTOR, LEAP].
+    """
+    noise = numerical.noise
+    bar = numerical.error.ravel()[flat]
+    truncation = (np.zeros(flat.size) if noise is None
+                  else TRUNCATION_SAFETY * noise.truncation.ravel()[flat])
+    rounding = bar - truncation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.clip(np.nan_to_num(rounding / target, nan=FACTOR, posinf=LEAP), FACTOR, LEAP)
+        down = np.clip(np.nan_to_num((truncation / target) ** (1 / order), nan=FACTOR,
+                                     posinf=LEAP), FACTOR, LEAP)
+    confirm = (status[flat] == Status.MISMATCH) | (status[flat] == Status.KINK)
+    move: NDArray[np.float64] = np.where(confirm, 1 / FACTOR,
+                                         np.where(rounding > truncation, up, 1 / down))
+    return move
+
+
+def climb(
+    ladder: Ladder,
+    wanted: NDArray[np.bool_],
+    differentiate: Differentiate,
+    judge: Judge,
+    method: str,
+    *,
+    until_settled: bool = False,
+) -> Ladder:
+    """Look again at the ``wanted`` elements (flat mask) at other steps.
+
+    An element keeps moving while its status is doubtful (mismatch, kink, unresolved) and
+    the new look wins; with ``until_settled`` (measuring a variable's step) it keeps
+    moving while the new look wins whatever its status.
+    """
+    numerical, multiplier = ladder.numerical, ladder.multiplier.copy()
+    status, tolerance = (a.ravel() for a in judge(numerical))
+    chosen = np.flatnonzero(wanted)[:MOST]
+    doubtful = (status != Status.OK) & (status != Status.UNCHECKED)
+    moving = chosen[until_settled | doubtful[chosen]]
+    looks = ladder.looks
+    order = _order(method)
+    for _ in range(RUNGS):
+        if not moving.size:
+            break
+        direction = _moves(numerical, moving, status, tolerance[moving] / 2, order)
+        fresh = differentiate(moving, multiplier[moving] * direction)
+        looks += moving.size
+        candidate = numerical.patched(fresh).pooled()
+        old_value, old_bar = numerical.value.ravel()[moving], numerical.error.ravel()[moving]
+        new_value = candidate.value.ravel()[moving]
+        new_bar = candidate.error.ravel()[moving]
+        gap = np.abs(new_value - old_value)
+        contradicted = gap > old_bar + new_bar
+        finer = direction < 1
+        # A finer look that contradicts a coarser one wins whatever its bar; a coarser look
+        # that contradicts a finer one loses; otherwise the smaller bar wins.
+        wins = np.where(contradicted, finer, new_bar < old_bar)
+        bound = np.where(contradicted & finer, gap / (direction ** -order - 1), 0.0)
+        won = moving[wins]
+        mask = np.zeros(numerical.value.size, dtype=bool)
+        mask[won] = True
+        taken = replace(fresh, checked=fresh.checked & mask.reshape(fresh.checked.shape))
+        lower = np.zeros(numerical.value.size)
+        lower[moving] = bound
+        numerical = numerical.patched(
+            taken.with_truncation_at_least(lower.reshape(fresh.value.shape))).pooled()
+        multiplier[won] *= direction[wins]
+        status, tolerance = (a.ravel() for a in judge(numerical))
+        keep = wins & (until_settled | ((status[moving] != Status.OK)
+                                        & (status[moving] != Status.UNCHECKED)))
+        moving = moving[keep]
+    return Ladder(numerical, multiplier, looks)
