@@ -523,11 +523,13 @@ class Tally:
     """Elements counted by family, family × dtype, engine, mode and status; the worst
     elements; the cases by truth precision, and the skipped ones by reason."""
 
-    KEEP = 25
+    # The worst elements kept per family: each variable of a case gives at most its worst
+    # one, so that one case's many elements do not hide the other causes.
+    KEEP = 4
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str, str], Group] = defaultdict(Group)
-        self.worst: list[Worst] = []
+        self.worst: dict[str, list[Worst]] = defaultdict(list)
         self.truths: Counter[tuple[str, str]] = Counter()
         self.skipped: Counter[tuple[str, str]] = Counter()
         self.cases: Counter[str] = Counter()
@@ -572,25 +574,29 @@ class Tally:
 
     def _keep_worst(self, result: CaseResult, var: VariableElements) -> None:
         beyond = np.flatnonzero(var.outside(1.0))
-        for flat in beyond[np.argsort(-var.ratio[beyond])][: self.KEEP]:
-            worst = Worst(
-                float(var.ratio[flat]), result.family, result.seed, result.dtype, var.name,
-                var.index(int(flat)), STATUS_NAMES.get(Status(int(var.status[flat])), "?"),
-                float(var.numerical[flat]), float(var.truth[flat]), float(var.analytic[flat]),
-                float(var.bar[flat]), float(var.uncertainty[flat]), str(var.engines[flat]),
-                var.method)
-            if len(self.worst) < self.KEEP:
-                heapq.heappush(self.worst, worst)
-            else:
-                heapq.heappushpop(self.worst, worst)
+        if not beyond.size:
+            return
+        flat = int(beyond[np.argmax(var.ratio[beyond])])
+        worst = Worst(
+            float(var.ratio[flat]), result.family, result.seed, result.dtype, var.name,
+            var.index(flat), STATUS_NAMES.get(Status(int(var.status[flat])), "?"),
+            float(var.numerical[flat]), float(var.truth[flat]), float(var.analytic[flat]),
+            float(var.bar[flat]), float(var.uncertainty[flat]), str(var.engines[flat]),
+            var.method)
+        kept = self.worst[result.family]
+        if len(kept) < self.KEEP:
+            heapq.heappush(kept, worst)
+        else:
+            heapq.heappushpop(kept, worst)
 
     def labels(self, kind: str) -> list[str]:
         """The labels of one kind of group, sorted."""
         return sorted(label for k, label in self.groups if k == kind)
 
     def worst_first(self) -> list[Worst]:
-        """The worst elements kept, largest ratio first."""
-        return sorted(self.worst, reverse=True)
+        """The worst elements kept, by family, largest ratio first within each."""
+        return [w for family in sorted(self.worst)
+                for w in sorted(self.worst[family], reverse=True)]
 
 
 def run(chosen: Iterable[Source], seeds: Iterable[int], **options: Any
