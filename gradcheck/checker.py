@@ -30,7 +30,7 @@ from gradcheck.errors import GradientCheckError, UsageError
 from gradcheck.modes.auto import differentiate, refuse_over_budget
 from gradcheck.modes.context import Context, make_numerics
 from gradcheck.modes.kinks import resolve_meeting_kinks
-from gradcheck.modes.noise import measure_noise
+from gradcheck.modes.noise import measure_derivative_noise, measure_noise
 from gradcheck.modes.probe import complex_step_notes, joint_complex_probe
 from gradcheck.options import CheckOptions, resolve_options
 from gradcheck.report.records import VariableReport
@@ -187,8 +187,13 @@ def _compare_all(
         rng=np.random.default_rng(options.seed),
         diagnostics=diagnostics,
     )
-    ctx.noise = measure_noise(numerics.real.main, [v.name for v in target.variables],
-                              ctx.dout, ctx.rng, ctx.eps)
+    names = [v.name for v in target.variables]
+    ctx.noise = measure_noise(numerics.real.main, names, ctx.dout, ctx.rng, ctx.eps)
+    if numerics.complex is not None:
+        ctx.derivative_noise = measure_derivative_noise(
+            numerics.complex.main, names, ctx.dout, ctx.rng, ctx.eps,
+            [ctx.step_units(v) for v in target.variables],
+            [ctx.gradient_size(v) for v in target.variables])
     ctx.complex_for_all = joint_complex_probe(chosen, ctx)
     outcomes = {var.name: differentiate(var, ctx) for var in chosen}
     diagnostics += complex_step_notes(ctx)

@@ -264,7 +264,7 @@ def coloured_gradient(
     rng: np.random.Generator,
     eps: float | None = None,
     terms: NDArray | None = None,
-    multiplier: float = 1.0,
+    multiplier: NDArray | float = 1.0,
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
@@ -353,7 +353,7 @@ def _real(
     r: NDArray,
     method: str,
     eps: float,
-    multiplier: float,
+    multiplier: NDArray | float,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
@@ -376,7 +376,7 @@ def _real(
     blocks = colouring.element_block[flat]
     f0_rows = _block_sums(colouring, w * base)[blocks]
     # A row's rounding is that of its block's outputs, whatever the others do.
-    magnitude = _block_sums(colouring, np.abs(w * base))[blocks]
+    magnitude = np.sqrt(_block_sums(colouring, np.square(w * base)))[blocks]
     table = np.concatenate([p.rows for p in parts])
     numerical = stencil_from_table(
         x, flat, method, runners.passes - before, f0_rows, table, h[flat], eps=eps,

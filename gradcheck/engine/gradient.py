@@ -9,8 +9,8 @@ these steps — plus the rounding noise of ``f`` with 70 times its variance.
 
 One sample per element is one draw: small by chance one time in a hundred. So samples
 are pooled over the variable (:meth:`NoiseSamples.levels`), relative to each element's
-own *unit*: one unit in the last place of the outputs the element moves (``ε·Σ|dout ⊙
-f|`` over those outputs: moving one input of an elementwise layer moves one output of
+own *unit*: one unit in the last place of the outputs the element moves (``ε·√Σ(dout ⊙
+f)²`` over those outputs: moving one input of an elementwise layer moves one output of
 thousands, and rounds like it). The pool's ratio of noise to unit — measured, so a
 forward pass that rounds like float32 inside float64 shows it — times each element's
 unit is its noise level; a lower quantile makes the pool robust against elements whose
@@ -52,8 +52,9 @@ class NoiseSamples:
     sample : ndarray
         ``|Δ⁴f| / √70``: one draw of the noise level of ``f`` near the element.
     unit : ndarray
-        ``ε·Σ|dout ⊙ f|`` over the outputs the element moves (or the whole loss's, where
-        the engine cannot tell): one unit in the last place of what it rounds.
+        ``ε·√Σ(dout ⊙ f)²`` over the outputs the element moves (or the whole loss's,
+        where the engine cannot tell): one unit in the last place of what it rounds, as
+        independent roundings add up.
     step : ndarray
         The step ``h`` of each element.
     truncation : ndarray
@@ -67,6 +68,13 @@ class NoiseSamples:
     ratio : float or None
         The noise in units of the last place, measured apart from the stencils (away from
         kinks: :mod:`gradcheck.modes.noise`), when it was.
+    floor : ndarray or None
+        The least error bar of each element whatever its stencil says: how far the
+        function as computed (at inputs off by their rounding, through a float32 buffer)
+        may lie from the one the analytic side differentiates.
+    unbounded : ndarray or None
+        Where the engine's estimates at its steps do not converge, by how much (see
+        :class:`~gradcheck.engine.spec.Stencil`).
     """
 
     sample: NDArray[np.float64]
@@ -77,6 +85,8 @@ class NoiseSamples:
     measured: NDArray[np.bool_]
     side_truncation: NDArray[np.float64] | None = None
     ratio: float | None = None
+    floor: NDArray[np.float64] | None = None
+    unbounded: NDArray[np.float64] | None = None
 
     def levels(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Each element's rounding error bound, for its value and for its sides.
@@ -85,8 +95,8 @@ class NoiseSamples:
         (:attr:`ratio`), and at least the pool's (a lower quantile of ``sample/unit``,
         scaled to a noise level), which alone decides otherwise (its largest ratio when
         there are few) — times each element's unit, times ``NOISE_SIGMAS·gain/h``. The
-        value's bound rises to the element's own sample where that is far above the pool's (an element that rounds
-        unlike the others); the sides' does not (a sample that straddles a kink measures
+        value's bound rises to the element's own sample where that is far above the
+        pool's (an element that rounds unlike the others); the sides' does not (a sample that straddles a kink measures
         the kink, and must not hide it). Zero where nothing was measured.
         """
         usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
@@ -109,6 +119,8 @@ class NoiseSamples:
         pooled = ratio * unit
         own = np.where(usable, self.sample, 0.0) / _OWN
         value: NDArray[np.float64] = np.maximum(pooled, own) * scale
+        if self.floor is not None:
+            value = value + self.floor
         sides: NDArray[np.float64] = pooled * scale
         return value, sides
 
@@ -119,11 +131,16 @@ class NoiseSamples:
                                                    getattr(self, name))
             return chosen
 
-        sides = None
-        if self.side_truncation is not None or patch.side_truncation is not None:
-            mine, theirs = (np.zeros_like(self.sample) if s is None else s
-                            for s in (self.side_truncation, patch.side_truncation))
-            sides = np.where(where, theirs, mine)
+        def optional(name: str) -> NDArray[np.float64] | None:
+            mine, theirs = getattr(self, name), getattr(patch, name)
+            if mine is None and theirs is None:
+                return None
+            chosen: NDArray[np.float64] = np.where(
+                where, np.zeros_like(self.sample) if theirs is None else theirs,
+                np.zeros_like(self.sample) if mine is None else mine)
+            return chosen
+
+        sides = optional("side_truncation")
         return NoiseSamples(
             sample=pick("sample"), unit=pick("unit"),
             step=pick("step"), truncation=pick("truncation"),
@@ -131,6 +148,8 @@ class NoiseSamples:
             measured=np.where(where, patch.measured, self.measured),
             side_truncation=sides,
             ratio=max((r for r in (self.ratio, patch.ratio) if r is not None), default=None),
+            floor=self.floor if self.floor is not None else patch.floor,
+            unbounded=optional("unbounded"),
         )
 
     @staticmethod
@@ -203,11 +222,12 @@ class NumericalGradient:
         truncation = np.where(missing, safety * ratio * np.square(noise.step), noise.truncation)
         return replace(self, noise=replace(noise, truncation=truncation))
 
-    def with_noise_ratio(self, ratio: float | None) -> NumericalGradient:
-        """This gradient with the noise ratio measured apart from its stencils."""
-        if self.noise is None or ratio is None:
+    def with_noise(self, ratio: float | None, floor: NDArray | None) -> NumericalGradient:
+        """This gradient with the noise ratio measured apart from its stencils, and the
+        floor of its error bars (see :class:`NoiseSamples`)."""
+        if self.noise is None:
             return self
-        return replace(self, noise=replace(self.noise, ratio=ratio))
+        return replace(self, noise=replace(self.noise, ratio=ratio, floor=floor))
 
     def pooled(self) -> NumericalGradient:
         """Error bars from the noise measured over all checked elements together.
@@ -222,8 +242,10 @@ class NumericalGradient:
         if noise is None or not noise.measured.any():
             return self
         value, sides_noise = noise.levels()
-        error = np.where(noise.measured, TRUNCATION_SAFETY * noise.truncation + value,
-                         self.error)
+        bar = TRUNCATION_SAFETY * noise.truncation + value
+        if noise.unbounded is not None:  # estimates that diverge beyond the noise: no bar
+            bar = np.where(noise.unbounded > value, np.inf, bar)
+        error = np.where(noise.measured, bar, self.error)
         sides = 0.0 if noise.side_truncation is None else TRUNCATION_SAFETY * noise.side_truncation
         side = None if self.side_error is None else np.where(
             noise.measured, 4 * sides_noise + sides, self.side_error

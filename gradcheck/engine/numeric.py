@@ -197,7 +197,7 @@ def central_core(
     indices: NDArray | None = None,
     scale: float | None = None,
     eps: float | None = None,
-    multiplier: float = 1.0,
+    multiplier: NDArray | float = 1.0,
 ) -> NumericalGradient:
     """``D(h) = (f(x+h) − f(x−h)) / 2h`` for each element: two passes per element, the
     textbook loop's price, with the steps of engine ``method`` (whose first offsets must
@@ -286,6 +286,7 @@ def stencil_from_table(
         measured=result.checked,
         side_truncation=None if stencil.side_truncation is None
         else _spread(x, flat, stencil.side_truncation),
+        unbounded=None if stencil.unbounded is None else _spread(x, flat, stencil.unbounded),
     )
     return replace(result, noise=samples)
 
@@ -524,7 +525,7 @@ def numerical_gradient(
 
 def step_sizes(
     x: NDArray, *, method: str = "central", indices: NDArray | None = None,
-    eps: float | None = None, multiplier: float = 1.0,
+    eps: float | None = None, multiplier: NDArray | float = 1.0,
 ) -> NDArray:
     """The per-element steps :func:`stencil_derivatives` uses (float64, flat).
 

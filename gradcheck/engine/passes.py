@@ -106,8 +106,9 @@ class Loss:
     outputs it moves, not like the whole sum (moving one input of an elementwise layer
     changes one output of thousands). The constant it subtracts changes no derivative.
 
-    After each call, :attr:`magnitude` is ``Σ|weights ⊙ forward()|`` over the outputs that
-    moved: what the call's rounding is made of.
+    After each call, :attr:`magnitude` is ``√Σ(weights ⊙ forward())²`` over the outputs
+    that moved: the size of what the call's rounding is made of (the roundings of
+    independent outputs add up as a root-sum-square).
     """
 
     def __init__(self, runner: Runner, work: NDArray, weights: NDArray,
@@ -127,11 +128,12 @@ class Loss:
         wide = output.astype(np.result_type(output.dtype, np.float64))
         if self.base is None:
             total = np.sum(self.weights * wide)
-            self.magnitude = float(np.sum(np.abs(self.weights * wide.real)))
+            self.magnitude = float(np.sqrt(np.sum(np.square(self.weights * wide.real))))
         else:
             moved = wide != self.base
             total = np.sum(self.weights * (wide - self.base))
-            self.magnitude = float(np.sum(np.abs(self.weights[moved] * wide[moved])))
+            self.magnitude = float(np.sqrt(np.sum(np.square(
+                (self.weights * wide)[moved]))))
         return complex(total) if np.iscomplexobj(total) else float(total)
 
 

@@ -83,6 +83,11 @@ class Stencil:
         at a kink the gap between the sides stays as the steps double, while a gap that
         is truncation grows eightfold. Steps too coarse for the function (Richardson's,
         in float32) then do not pass for kinks.
+    unbounded : ndarray or None
+        For engines that can tell: how far the estimates at the stencil's steps disagree
+        where they do not converge as the expansion in ``h`` says (0 where they do). A
+        step wider than the function's structure bounds nothing: where this exceeds the
+        rounding noise, the estimate has no error bar.
     """
 
     estimate: NDArray[np.float64]
@@ -90,6 +95,7 @@ class Stencil:
     left: NDArray[np.float64] | None = None
     right: NDArray[np.float64] | None = None
     side_truncation: NDArray[np.float64] | None = None
+    unbounded: NDArray[np.float64] | None = None
 
 
 Combine = Callable[[Any, Table, Any], Stencil]
@@ -193,14 +199,21 @@ def _richardson(f0: Any, table: Table, h: Any) -> Stencil:
     d1, d2 = _central_differences(table, h)
     d4 = (table[..., 4] - table[..., 5]) / (8 * h)
     estimate = (4 * d1 - d2) / 3
+    coarse = (4 * d2 - d4) / 3
     left, right = _sides(f0, table, h)
     # The same sides from f(x ± 2h) and f(x ± 4h): for smooth f their gap is O(h³), so it
     # grows eightfold with the step; a kink's gap does not grow.
     wide_right = (-3 * f0 + 4 * table[..., 2] - table[..., 4]) / (4 * h)
     wide_left = (3 * f0 - 4 * table[..., 3] + table[..., 5]) / (4 * h)
     side_truncation = abs((wide_right - wide_left) - (right - left)) / 7
-    truncation = abs(estimate - (4 * d2 - d4) / 3) / 15
-    return Stencil(estimate, truncation, left, right, side_truncation)
+    truncation = abs(estimate - coarse) / 15
+    # That is its error only where the expansion in h converges: the h⁴ term small beside
+    # the h² term. A step wider than the function's structure (a saturating sigmoid, a
+    # kink a few steps away) breaks it, and then nothing seen at these steps bounds the
+    # derivative at the point.
+    converging = abs(estimate - coarse) <= abs(d2 - d1)
+    unbounded = (1 - converging) * abs(d1 - d4)
+    return Stencil(estimate, truncation, left, right, side_truncation, unbounded)
 
 
 def _forward(f0: Any, table: Table, h: Any) -> Stencil:

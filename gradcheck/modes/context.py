@@ -21,7 +21,7 @@ from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
 from gradcheck.engine.executors import executor_for
 from gradcheck.engine.gradient import NumericalGradient
-from gradcheck.engine.numeric import spread
+from gradcheck.engine.numeric import spread, step_units
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
 from gradcheck.modes.noise import Noise
@@ -112,14 +112,46 @@ class Context:
     # steps need beyond what that ratio says (the function's own scale), once measured.
     noise_ratios: dict[str, float] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
+    # How far the complex step's derivative moves with its inputs' last bits (see
+    # modes.noise), in units of the last place of its terms.
+    derivative_noise: float = 1.0
 
-    def step_multiplier(self, name: str, method: str) -> float:
-        """The steps of variable ``name`` with engine ``method`` times this is what its
-        measurements asked for: a noise ``q`` times the dtype's balances truncation
-        against rounding at ``q^exponent`` times the steps, and the function's own scale
-        may want more or less."""
-        ratio = max(self.noise_ratios.get(name, 1.0), 1.0)
-        return ratio ** engine(method).step_exponent * self.multipliers.get(name, 1.0)
+    def gradient_size(self, var: Variable) -> NDArray:
+        """Each element's analytic gradient and the terms it sums, in size."""
+        analytic = np.abs(np.asarray(self.analytic.gradients[var.name], dtype=np.float64))
+        terms = self.precision.terms.get(var.name, 0.0)
+        size: NDArray = analytic + np.broadcast_to(terms, analytic.shape)
+        return size
+
+    def step_units(self, var: Variable) -> NDArray:
+        """Each element's step for a relative step of 1: its own scale
+        (:func:`~gradcheck.engine.numeric.step_units`), but no more than the loss's terms
+        over the element's gradient terms — the length over which the element would move
+        the loss by its own size (a weight that multiplies a feature of 1e6 is a million
+        times steeper than its neighbours, whatever its own size)."""
+        units = step_units(var.value, "central").ravel()
+        terms = np.asarray(self.precision.terms.get(var.name, 0.0), dtype=np.float64)
+        steep = np.broadcast_to(terms, var.value.shape).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            length = np.where(steep > 0, self.loss_terms / steep, np.inf)
+        scaled: NDArray = np.minimum(units, length)
+        return np.where(scaled > 0, scaled, units)
+
+    def step_shape(self, var: Variable) -> NDArray:
+        """:meth:`step_units` relative to the variable's own units (at most 1)."""
+        units = step_units(var.value, "central").ravel()
+        shape: NDArray = self.step_units(var) / units
+        return shape
+
+    def step_multiplier(self, var: Variable, method: str) -> NDArray:
+        """Per element (flat), what the steps of ``var`` with engine ``method`` are
+        multiplied by: its :meth:`step_shape`; a noise ``q`` times the dtype's balances
+        truncation against rounding at ``q^exponent`` times the steps; and the function's
+        own scale, measured on a few elements, may want more or less."""
+        ratio = max(self.noise_ratios.get(var.name, 1.0), 1.0)
+        measured = ratio ** engine(method).step_exponent * self.multipliers.get(var.name, 1.0)
+        multiplier: NDArray = measured * self.step_shape(var)
+        return multiplier
 
     @property
     def dout(self) -> NDArray:
@@ -151,25 +183,38 @@ class Context:
         measured noise where that is more (a cancellation, an offset, float32 inside)."""
         return max(self.last_bit * self.loss_terms, self.noise.sigma)
 
-    def resolution(self, var: Variable) -> float:
-        """The loss's resolution for ``var``: a gradient error that moves the loss by less
-        than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` times its noise when ``var``
-        moves by its own spread — the default ``atol``."""
-        return LOSS_RESOLUTION * self.loss_noise / spread(var.value)
+    def resolution(self, var: Variable) -> NDArray:
+        """The loss's resolution for each element of ``var``: a gradient error that moves
+        the loss by less than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` times its noise
+        when the element moves by its own scale — the default ``atol``."""
+        scale = step_units(var.value, "central").reshape(var.value.shape)
+        resolution: NDArray = LOSS_RESOLUTION * self.loss_noise / scale
+        return resolution
+
+    def bar_floor(self, var: Variable) -> NDArray | None:
+        """The least error bar of any numerical derivative of ``var``: the complex step's
+        rounding (:meth:`terms`), which every engine shares — whatever differentiates the
+        function as computed, at inputs off by their rounding, not the exact one."""
+        terms = self.terms(var)
+        if terms is None:
+            return None
+        floor: NDArray = COMPLEX_ROUNDING * self.eps * terms
+        return floor
 
     def terms(self, var: Variable) -> NDArray | None:
         """The size of the terms each element of ``var``'s gradient sums, as the complex
         step's rounding sees them: the analytic terms, times the loss's measured noise in
-        units of its last place (a forward pass at inputs of 1e6 around a spread of 1 is exact at a point off by ε·1e6, which the
-        complex step differentiates), and at least the loss's noise per unit of ``var``
+        units of its last place (a forward pass at inputs of 1e6 around a spread of 1 is
+        exact at a point off by ε·1e6, which the complex step differentiates), and at least the loss's noise per unit of ``var``
         (a saturated softmax cancels terms of that size down to nothing; its rounding
         does not cancel)."""
-        measured = self.precision.terms.get(var.name)
-        if measured is None:
+        if var.name not in self.precision.terms:
             return None
-        analytic = np.abs(np.asarray(self.analytic.gradients[var.name], dtype=np.float64))
-        floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_noise / self.eps / spread(var.value)
-        return max(self.noise.ratio, 1.0) * (measured + analytic) + floor
+        scale = step_units(var.value, "central").reshape(var.value.shape)
+        floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_noise / self.eps / scale
+        ratio = max(self.noise.ratio, self.noise_ratios.get(var.name, 1.0),
+                    self.derivative_noise, 1.0)
+        return ratio * self.gradient_size(var) + floor
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""

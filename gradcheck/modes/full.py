@@ -101,7 +101,7 @@ class _Elements:
         if self.core:
             return central_core(
                 loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-                multiplier=float(np.median(multiplier)),
+                multiplier=multiplier,
             )
         return stencil_derivatives(
             loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
@@ -124,14 +124,14 @@ def _plain(
     flat = np.arange(var.value.size) if indices is None else np.asarray(indices, dtype=np.intp)
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
     if multiplier is None:
-        multiplier = ctx.step_multiplier(var.name, method)
+        multiplier = ctx.step_multiplier(var, method)[flat]
     task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, ctx.eps, ctx.terms(var),
                      core, multiplier)
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.patched(part)
-    return merged.with_noise_ratio(ctx.noise_ratios.get(var.name))
+    return merged.with_noise(ctx.noise_ratios.get(var.name), ctx.bar_floor(var))
 
 
 def _whole(
@@ -142,11 +142,11 @@ def _whole(
         coloured = coloured_gradient(
             ctx.runners(method), var.name, colouring, ctx.dout,
             method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps, terms=ctx.terms(var),
-            multiplier=ctx.step_multiplier(var.name, method),
+            multiplier=ctx.step_multiplier(var, method),
         )
         if coloured.numerical is not None:
-            coloured.numerical = coloured.numerical.with_noise_ratio(
-                ctx.noise_ratios.get(var.name))
+            coloured.numerical = coloured.numerical.with_noise(
+                ctx.noise_ratios.get(var.name), ctx.bar_floor(var))
             colours = colouring.colours
             plural = "" if colours == 1 else "s"
             return coloured.numerical, f"{method}, {colours} colour{plural} ({colouring.name})"
@@ -254,7 +254,7 @@ def calibrate_steps(var: Variable, ctx: Context, method: str) -> None:
 def _differentiator(var: Variable, ctx: Context, method: str) -> Differentiate:
     """The ladder's way to differentiate ``var``: ``multiplier`` relative to its steps."""
     def differentiate(indices: NDArray[np.intp], multiplier: NDArray) -> NumericalGradient:
-        base = ctx.step_multiplier(var.name, method)
+        base = ctx.step_multiplier(var, method)[indices]
         return _plain(var, ctx, method, indices, multiplier=base * multiplier)
 
     return differentiate
@@ -309,11 +309,11 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
         return outcome
     numerical, result, count = outcome.numerical, outcome.result, 0
     method = confirming_engine(ctx)
-    base = ctx.multipliers.get(var.name, 1.0)
     for low in _FIT_RANGES:
         unresolved = np.flatnonzero(result.status == Status.UNRESOLVED)[:_FITTED_MOST]
         if not unresolved.size:
             break
+        base = ctx.step_multiplier(var, method)[unresolved]
         fit = fitted([_plain(var, ctx, method, unresolved, multiplier=base / shrink).pooled()
                       for shrink in fitting_shrinks(low=low)])
         better = fit.checked & (fit.error < numerical.error)

@@ -48,7 +48,7 @@ FACTOR = 4.0
 #: half the element's tolerance (rounding falls as 1/h, truncation as h^order).
 LEAP = 1e4
 #: At most this many second looks per element.
-RUNGS = 4
+RUNGS = 6
 #: At most this many elements of a variable get second looks (the rest keep their verdict:
 #: unresolved stays unresolved, never a match).
 MOST = 64
@@ -79,15 +79,17 @@ def _moves(
 ) -> NDArray[np.float64]:
     """How much to multiply each element's step by for its next look.
 
-    Accusations and kinks are confirmed at a finer step. Otherwise the bar's larger part
-    says which way: rounding (∝ 1/h) a larger step, truncation (∝ h^order) a smaller one,
-    by as much as it takes to bring that part to ``target``, within [FACTOR, LEAP].
+    Accusations and kinks are confirmed at a finer step, and so is an estimate that has no
+    bar (its steps were wider than the function's structure). Otherwise the bar's larger
+    part says which way: rounding (∝ 1/h) a larger step, truncation (∝ h^order) a smaller
+    one, by as much as it takes to bring that part to ``target``, within [FACTOR, LEAP].
     """
     noise = numerical.noise
     bar = numerical.error.ravel()[flat]
     truncation = (np.zeros(flat.size) if noise is None
                   else TRUNCATION_SAFETY * noise.truncation.ravel()[flat])
     rounding = bar - truncation
+    truncation = np.where(np.isfinite(bar), truncation, np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         up = np.clip(np.nan_to_num(rounding / target, nan=FACTOR, posinf=LEAP), FACTOR, LEAP)
         down = np.clip(np.nan_to_num((truncation / target) ** (1 / order), nan=FACTOR,
@@ -120,10 +122,17 @@ def climb(
     moving = chosen[until_settled | doubtful[chosen]]
     looks = ladder.looks
     order = _order(method)
+    previous = np.ones(numerical.value.size)  # each element's last move
     for _ in range(RUNGS):
         if not moving.size:
             break
         direction = _moves(numerical, moving, status, tolerance[moving] / 2, order)
+        # A move that won and points the same way again was too timid: square it.
+        last = previous[moving]
+        again = np.sign(np.log(direction)) == np.sign(np.log(last))
+        direction = np.where(again, np.exp(np.sign(np.log(direction)) * np.minimum(
+            np.maximum(np.abs(np.log(direction)), 2 * np.abs(np.log(last))), np.log(LEAP))),
+            direction)
         fresh = differentiate(moving, multiplier[moving] * direction)
         looks += moving.size
         candidate = numerical.patched(fresh).pooled()
@@ -134,8 +143,10 @@ def climb(
         contradicted = gap > old_bar + new_bar
         finer = direction < 1
         # A finer look that contradicts a coarser one wins whatever its bar; a coarser look
-        # that contradicts a finer one loses; otherwise the smaller bar wins.
-        wins = np.where(contradicted, finer, new_bar < old_bar)
+        # that contradicts a finer one loses; otherwise the smaller bar wins — and where
+        # neither has one (steps wider than the function's structure), the finer.
+        unbounded = ~np.isfinite(old_bar) & ~np.isfinite(new_bar)
+        wins = np.where(contradicted, finer, (new_bar < old_bar) | (unbounded & finer))
         bound = np.where(contradicted & finer, gap / (direction ** -order - 1), 0.0)
         won = moving[wins]
         mask = np.zeros(numerical.value.size, dtype=bool)
@@ -146,6 +157,7 @@ def climb(
         numerical = numerical.patched(
             taken.with_truncation_at_least(lower.reshape(fresh.value.shape))).pooled()
         multiplier[won] *= direction[wins]
+        previous[moving] = np.where(wins, direction, 1.0)
         status, tolerance = (a.ravel() for a in judge(numerical))
         keep = wins & (until_settled | ((status[moving] != Status.OK)
                                         & (status[moving] != Status.UNCHECKED)))

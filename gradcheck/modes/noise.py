@@ -13,7 +13,8 @@ The points lie on one side of ``x``: a kink *at* the point (a ReLU input of exac
 is not crossed, as every two-sided stencil's fourth difference would cross it.
 
 The result is a ratio: the noise over one unit in the last place of the outputs the
-moves reach (``ε·Σ|dout ⊙ f|`` over them). One ratio per check (all variables moved
+moves reach, as independent roundings add up (``ε·√Σ(dout ⊙ f)²`` over them) — so that
+the ratio is each output's own, whether one output moves or a thousand. One ratio per check (all variables moved
 together) sets ``atol`` and the complex step's floor; one per variable a real stencil
 differentiates sets its elements' noise, each in its own units.
 """
@@ -29,15 +30,25 @@ from numpy.typing import NDArray
 
 from gradcheck.engine.numeric import random_direction, step_units
 from gradcheck.engine.passes import Runner
+from gradcheck.engine.spec import COMPLEX_STEP
 
-__all__ = ["PROBE_PASSES", "Noise", "measure_noise"]
+__all__ = [
+    "DERIVATIVE_PASSES",
+    "PROBE_PASSES",
+    "Noise",
+    "measure_derivative_noise",
+    "measure_noise",
+]
 
 #: Forward passes of one measurement (the point itself is the runner's base).
 PROBE_PASSES = 6
 # The moves, relative to each element's step units: small enough that the smooth part of
-# L adds nothing to a fourth difference, large enough to move inputs of 1e6 by many ulps
-# (and at least this many ulps of the working dtype).
-_MOVE, _ULPS = 1e-8, 1024
+# L adds nothing to a fourth difference ((1e-5)⁴ of L's size, far below a float64 ulp),
+# large enough to cross many float32 ulps (a float32 cast inside a float64 layer rounds
+# every move smaller than 1e-7 away) and at least this many ulps of the working dtype.
+# Where the differences still fall with their order (the smooth part shows), the
+# measurement is repeated with moves this much smaller.
+_MOVE, _ULPS, _SMALLER = 1e-5, 1024, 1e-2
 _ORDERS = (4, 5, 6)
 # A ratio below this is no measurement (a function that did not move): one unit in the
 # last place, a sixteenth of it, still rounds every difference.
@@ -53,8 +64,8 @@ class Noise:
     sigma : float
         Its standard deviation under small moves.
     unit : float
-        One unit in the last place of the outputs those moves reach:
-        ``ε·Σ|dout ⊙ f|`` over them.
+        One unit in the last place of the outputs those moves reach, as their roundings
+        add up: ``ε·√Σ(dout ⊙ f)²`` over them.
     """
 
     sigma: float
@@ -77,16 +88,30 @@ def measure_noise(
     """The noise of ``L = Σ dout ⊙ f`` when the variables ``names`` move together.
 
     Seven points on one side of ``x`` along a random direction (six passes beyond the
-    runner's base output); every working array is restored from a saved copy.
+    runner's base output, twelve when the first moves were too large); every working
+    array is restored from a saved copy.
     """
+    signs = [random_direction(rng, runner.arrays[name].shape) for name in names]
+    draws, unit = _draws(runner, names, dout, signs, eps, _MOVE)
+    if draws[-1] < draws[0] / 4:  # falling with the order: the smooth part, not noise
+        draws, unit = _draws(runner, names, dout, signs, eps, _MOVE * _SMALLER)
+    return Noise(sigma=float(np.median(draws)), unit=unit)
+
+
+def _draws(
+    runner: Runner, names: Sequence[str], dout: NDArray, signs: list[NDArray], eps: float,
+    relative: float,
+) -> tuple[list[float], float]:
+    """The noise draws of orders 4 to 6 along ``signs`` at moves ``relative`` to each
+    element's step units, and one unit in the last place of the outputs they moved."""
     arrays = [runner.arrays[name] for name in names]
     saved = [array.copy() for array in arrays]
     directions = []
-    for array in arrays:
+    for array, sign in zip(arrays, signs, strict=True):
         units = step_units(array, "central").reshape(array.shape)
         ulps = _ULPS * eps * np.abs(array.real) / np.maximum(units, 1e-300)
-        move = max(_MOVE, float(np.max(ulps))) if array.size else _MOVE
-        directions.append(move * units * random_direction(rng, array.shape))
+        move = max(relative, float(np.max(ulps))) if array.size else relative
+        directions.append(move * units * sign)
     weights = np.asarray(dout, dtype=np.float64)
     base = runner.base().astype(np.float64)
     values, magnitude = [0.0], 0.0
@@ -97,7 +122,8 @@ def measure_noise(
             output = runner.output().astype(np.float64)
             moved = output != base
             values.append(float(np.sum(weights * (output - base))))
-            magnitude = max(magnitude, float(np.sum(np.abs((weights * output)[moved]))))
+            magnitude = max(magnitude, float(np.sqrt(np.sum(np.square(
+                (weights * output)[moved])))))
     finally:
         for array, start in zip(arrays, saved, strict=True):
             np.copyto(array, start)
@@ -107,4 +133,52 @@ def measure_noise(
         differences = np.diff(table, n=order)
         draws.append(math.sqrt(float(np.mean(np.square(differences)))
                                / math.comb(2 * order, order)))
-    return Noise(sigma=float(np.median(draws)), unit=eps * magnitude)
+    return draws, eps * magnitude
+
+
+#: Complex passes of :func:`measure_derivative_noise`.
+DERIVATIVE_PASSES = 3
+# The nudges, in units in the last place of each input: what the forward pass's own
+# rounding moves its intermediates by.
+_NUDGE_ULPS = 4.0
+
+
+def measure_derivative_noise(
+    runner: Runner, names: Sequence[str], dout: NDArray, rng: np.random.Generator,
+    eps: float, units: Sequence[NDArray], sizes: Sequence[NDArray],
+) -> float:
+    """How far the complex step's derivative moves when the inputs move by a few units in
+    their last place, in units of the last place of the derivative's terms along the
+    direction (``Σ sizes_i·|v_i|``, ``sizes`` each element's gradient and its terms): the
+    derivative's own conditioning.
+
+    The complex step is exact for the function *as computed*, whose intermediates carry
+    rounding errors of a few ulps of the inputs; where the derivative is far more sensitive
+    to its inputs than the value is (a normalisation over two samples 1e-4 apart at 1e5),
+    that error is the complex step's, and no noise of the value shows it. Measured along a
+    random direction at the point and at two points nudged by a few ulps.
+    """
+    arrays = [runner.arrays[name] for name in names]
+    saved = [array.copy() for array in arrays]
+    direction = [u.reshape(a.shape) * random_direction(rng, a.shape)
+                 for a, u in zip(arrays, units, strict=True)]
+    loss = runner.loss(names[0], dout)
+    values = []
+    try:
+        for nudge in range(DERIVATIVE_PASSES):
+            for array, start, v in zip(arrays, saved, direction, strict=True):
+                moved = start.real
+                if nudge:
+                    signs = np.where(rng.random(start.shape) < 0.5, -1.0, 1.0)
+                    moved = moved + _NUDGE_ULPS * eps * np.abs(moved) * signs
+                np.copyto(array, moved + 1j * COMPLEX_STEP * v)
+            values.append(complex(loss(arrays[0])).imag / COMPLEX_STEP)
+    finally:
+        for array, start in zip(arrays, saved, strict=True):
+            np.copyto(array, start)
+    moved_by = max(abs(v - values[0]) for v in values[1:])
+    terms = sum(float(np.sum(np.abs(np.reshape(size, v.shape) * v)))
+                for size, v in zip(sizes, direction, strict=True))
+    if terms <= 0:
+        return _LEAST_RATIO
+    return max(moved_by / (_NUDGE_ULPS * eps * terms), _LEAST_RATIO)

@@ -2,10 +2,12 @@
 
 ``method="auto"`` (and ``"complex"``) probe the layer: the complex step is exact to
 rounding, but only for code that is analytic in its inputs (no ``abs``, ``np.maximum``,
-comparisons or casts to real on the way). One probe covers all variables at once; when it
+comparisons or casts to real on the way), so it decides only where real differences with
+an honest, tight error bar agree with it along a random direction
+(:mod:`gradcheck.engine.validity`). One probe covers all variables at once; when it
 fails, each variable is probed on its own, because a layer may be analytic in some inputs
-and not in others. A variable whose probe fails is differentiated by central differences,
-and the report says why.
+and not in others. A variable whose probe fails — or cannot tell — is differentiated by
+real stencils, and the report says why.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.conventions.target import Variable
-from gradcheck.engine.numeric import supports_complex_step
+from gradcheck.engine.numeric import random_direction
 from gradcheck.engine.passes import Runner
+from gradcheck.engine.validity import Verification, verify_complex_step
 from gradcheck.errors import UsageError
 from gradcheck.modes.context import Context
 from gradcheck.vocabulary import Diagnostic, Severity, sentence
@@ -32,56 +35,71 @@ __all__ = [
     "rounds_like_float32",
 ]
 
-# Passes of the complex-step probe (one complex, four real — in real arithmetic where the
-# layer computes in float64).
-PROBE_COST = 5
+# Passes of the complex-step probe when its first real estimate is tight enough (one
+# complex, one real at the point, six for a Richardson table along a direction).
+PROBE_COST = 8
 # Forward passes that round more than this (float32 and narrower) need Richardson.
 _WIDE_EPS = 1e-10
 
 
 def joint_complex_probe(chosen: list[Variable], ctx: Context) -> bool:
-    """One complex-step probe for all chosen variables at once (five passes in all)."""
+    """One complex-step probe for all chosen variables at once."""
     if ctx.options.method not in ("auto", "complex") or len(chosen) < 2:
         return False
-    runner = ctx.runners("complex").main
+    return _probe(chosen, ctx).valid is True
+
+
+def _probe(chosen: list[Variable], ctx: Context) -> Verification:
+    """The complex step along a random direction over ``chosen`` against real differences
+    (:mod:`gradcheck.engine.validity`), on the working copies, which are restored."""
+    complex_runner = ctx.runners("complex").main
     real_runner = ctx.numerics.real.main
-    real = {v.name: real_runner.arrays[v.name].copy() for v in chosen}
-    sizes = [real[v.name].size for v in chosen]
+    saved = {v.name: real_runner.arrays[v.name].copy() for v in chosen}
+    sizes = [v.value.size for v in chosen]
     ends = np.cumsum(sizes)
 
-    def on(target: Runner) -> Callable[[NDArray], complex | float]:
-        loss = target.loss(chosen[0].name, ctx.dout)
+    def on(runner: Runner) -> Callable[[NDArray], complex | float]:
+        loss = runner.loss(chosen[0].name, ctx.dout)
 
         def joint(z: NDArray) -> complex | float:
             for var, end, size in zip(chosen, ends, sizes, strict=True):
-                np.copyto(target.arrays[var.name], z[end - size:end].reshape(var.value.shape))
-            return loss(target.arrays[chosen[0].name])
+                np.copyto(runner.arrays[var.name], z[end - size:end].reshape(var.value.shape),
+                          casting="unsafe")
+            return loss(runner.arrays[chosen[0].name])
 
         return joint
 
-    point = np.concatenate([real[v.name].ravel() for v in chosen])
+    point = np.concatenate([saved[v.name].real.astype(np.float64).ravel() for v in chosen])
+    units = np.concatenate([ctx.step_units(v).ravel() for v in chosen])
+    direction = random_direction(ctx.rng, point.size) * units
+    gradient = np.concatenate([np.asarray(ctx.analytic.gradients[v.name], dtype=np.float64)
+                               .ravel() for v in chosen])
+    terms = np.concatenate([np.broadcast_to(ctx.precision.terms.get(v.name, 0.0),
+                                            v.value.shape).ravel() for v in chosen])
+    real_f = on(real_runner) if _computes_in_float64(real_runner) else on(complex_runner)
     try:
-        usable, _ = supports_complex_step(on(runner), point, ctx.rng, real_pass=_real_only(
-            on(real_runner), real_runner))
+        return verify_complex_step(
+            on(complex_runner), real_f, point, direction, eps=ctx.eps,
+            sigma=ctx.noise.sigma, scale=float(np.sum(np.abs((gradient + terms) * direction))),
+            resolution=min(ctx.tolerance(v).rtol for v in chosen),
+            noise_ratio=ctx.noise.ratio,
+        )
     finally:
         for var in chosen:
-            np.copyto(runner.arrays[var.name], real[var.name])
-            np.copyto(real_runner.arrays[var.name], real[var.name])
-    return usable
+            np.copyto(complex_runner.arrays[var.name], saved[var.name])
+            np.copyto(real_runner.arrays[var.name], saved[var.name])
 
 
-def _real_only(
-    f: Callable[[NDArray], complex | float], runner: Runner
-) -> Callable[[NDArray], complex | float] | None:
-    """``f`` on the real working copy, for the probe's real points — when that copy
-    computes in float64 (a float32-only layer's real copy would round more than the
-    probe's central differences allow)."""
+def _computes_in_float64(runner: Runner) -> bool:
+    """Whether the real working copy computes in float64: the probe's real points run
+    there (a float32-only layer's real copy would round more than the probe allows, and
+    its complex copy's real part is then the better real function)."""
     dtype = next(iter(runner.arrays.values())).dtype if runner.arrays else None
-    return f if dtype == np.float64 else None
+    return bool(dtype == np.float64)
 
 
 def engine_for(var: Variable, ctx: Context) -> str:
-    """The engine for ``var``: the complex step when the layer supports it, else a stencil.
+    """The engine for ``var``: the complex step where it is shown valid, else a stencil.
 
     Raises
     ------
@@ -93,20 +111,11 @@ def engine_for(var: Variable, ctx: Context) -> str:
         return method
     if ctx.complex_for_all:
         return "complex"
-    complex_runners = ctx.runners("complex")
-    real_runner = ctx.numerics.real.main
-    real_work = real_runner.arrays[var.name]
-    saved = real_work.copy()
-    complex_loss = complex_runners.main.loss(var.name, ctx.dout)
-    try:
-        usable, reason = supports_complex_step(
-            complex_loss, saved.copy(), ctx.rng,
-            real_pass=_real_only(real_runner.loss(var.name, ctx.dout), real_runner))
-    finally:
-        np.copyto(complex_runners.main.arrays[var.name], saved)
-        np.copyto(real_work, saved)
-    if usable:
+    verification = _probe([var], ctx)
+    if verification.valid:
         return "complex"
+    reason = (verification.reason if verification.valid is False
+              else f"it could not be verified at this point: {verification.reason}")
     if method == "complex":
         raise UsageError(f"{var.name}: method='complex' cannot be used: {reason}.")
     ctx.without_complex_step[var.name] = reason

@@ -52,12 +52,12 @@ class Tolerance:
     """Resolved tolerances for one variable.
 
     ``atol`` is the user's absolute tolerance or, by default, the loss's resolution for
-    this variable (one number). ``rounding`` is the analytic side's own rounding, per
+    each element of this variable. ``rounding`` is the analytic side's own rounding, per
     element (or one number): measured (see :mod:`gradcheck.analytic.precision`).
     """
 
     rtol: float
-    atol: float
+    atol: NDArray[np.float64] | float
     rounding: NDArray[np.float64] | float = 0.0
 
     def allowance(self, reference: NDArray) -> NDArray[np.float64]:
@@ -79,7 +79,7 @@ def default_tolerance(
     atol: float | None = None,
     strict: bool = False,
     rounding: NDArray[np.float64] | float = 0.0,
-    resolution: float = 0.0,
+    resolution: NDArray[np.float64] | float = 0.0,
 ) -> Tolerance:
     """Resolve tolerances for a gradient computed in ``dtype``.
 

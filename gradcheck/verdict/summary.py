@@ -63,7 +63,7 @@ def variable_report(
         max_rel_error=_largest(result.rel_error, compared & (result.relative_governs() | wrong)),
         worst_ratio=_largest(_ratio(result.abs_error, result.threshold), compared),
         rtol=result.tolerance.rtol,
-        atol=result.tolerance.atol or 0.0,
+        atol=float(np.median(result.tolerance.atol)),
         worst=findings(a, numerical.value, numerical.error, result.abs_error, shown, status),
         diagnosis=diagnosis or _kink_sentence(label, wrong, numerical, result)
         or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
