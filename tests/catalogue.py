@@ -654,14 +654,50 @@ def _zero_sample(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return layer, (x.astype(dtype),)
 
 
+def _narrowing_removed(*names: str) -> Callable[[Any], Any]:
+    """A ``truth``: a copy of the layer with its narrowing attributes set to None."""
+
+    def truth(layer: Any) -> Any:
+        wide = copy.deepcopy(layer)
+        for name in names:
+            setattr(wide, name, None)
+        return wide
+
+    return truth
+
+
 @dataclass(frozen=True)
 class Family:
-    """A kind of layer: how to draw a correct case, and the bugs it can carry."""
+    """A kind of layer: how to draw a correct case, and the bugs it can carry.
+
+    ``per_element``, ``scale_free`` and ``precision_bug`` say how a mutant counts as
+    detectable (:func:`mutants.detectable`): each element against its own size (rows of
+    very different scales); without the absolute floor of 1e-8 (gradients of any scale:
+    a loss ×1e-12); by the mutant's gradient in its own dtype (a bug that *is* float32
+    rounding, which widening to float64 would repair).
+
+    ``dtype`` is the only dtype the family is drawn in, whatever is asked (None: the one
+    asked for, or drawn): float64 inputs for a layer whose subject is narrowing inside,
+    float64 at offsets float32 cannot hold the spread of (at 1e6 its spacing is 0.06, and
+    every formula, the correct one too, loses the digits), float32 for cancellation that
+    only float32 suffers.
+
+    ``truth`` serves whoever needs the *true* gradient: the correct layer's analytic one
+    in higher precision, with every input and parameter cast to ``np.longdouble``
+    (``mutants.widened(layer, inputs, np.longdouble)``). Given a drawn correct layer it
+    returns a twin that computes the same mathematics with no narrowing (a float32 buffer
+    or cast made to follow the input); None when the layer itself does, as every layer
+    here does that has no hard-coded float32 (handed longdouble, it computes in it).
+    """
 
     name: str
     draw: Draw
     bugs: tuple[str, ...]
-    per_element: bool = False  # how a mutant is detectable: see mutants.detectable
+    per_element: bool = False
+    scale_free: bool = False
+    precision_bug: bool = False
+    dtype: Any = None
+    truth: Callable[[Any], Any] | None = None
 
 
 FAMILIES: dict[str, Family] = {
@@ -671,7 +707,8 @@ FAMILIES: dict[str, Family] = {
         Family("conv-stride-pad", _conv, StridedConvolution.BUGS),
         Family("avg-pool", _pool, AveragePooling.BUGS),
         Family("rnn", _rnn_draw(None), TimeRNN.BUGS),
-        Family("rnn-float32-buffers", _rnn_draw("f"), TimeRNN.BUGS),
+        Family("rnn-float32-buffers", _rnn_draw("f"), TimeRNN.BUGS, dtype=np.float64,
+               truth=_narrowing_removed("buffer")),
         Family("attention", _attention, Attention.BUGS),
         Family("gelu", _elementwise_draw(lambda rng: Gelu()), Gelu.BUGS),
         Family("swish", _elementwise_draw(lambda rng: Swish()), Swish.BUGS),
@@ -711,8 +748,10 @@ def _describe(layer: Any, inputs: tuple[Any, ...]) -> str:
     return f"{shown} at {', '.join(str(np.shape(x)) for x in inputs)}"
 
 
-def _dtype(rng: np.random.Generator, dtype: Any) -> np.dtype:
-    return np.dtype(dtype if dtype is not None else DTYPES[int(rng.integers(2))])
+def _dtype(rng: np.random.Generator, dtype: Any, family: Family) -> np.dtype:
+    # Drawn even when the family fixes its dtype: a seed gives the same case as before.
+    drawn = np.dtype(dtype if dtype is not None else DTYPES[int(rng.integers(2))])
+    return np.dtype(family.dtype) if family.dtype is not None else drawn
 
 
 def _family(rng: np.random.Generator, name: str | None) -> Family:
@@ -747,10 +786,11 @@ def family_case(rng: np.random.Generator, family: str | None = None, *, dtype: A
     family : str, optional
         A key of :data:`FAMILIES`.
     dtype : dtype, optional
-        float64 or float32 (default: drawn; ``rnn-float32-buffers`` always takes float64).
+        float64 or float32 (default: drawn); a family with a ``dtype`` of its own is drawn
+        in that one.
     """
     chosen = _family(rng, family)
-    return _drawn(rng, chosen, _dtype(rng, dtype), None)
+    return _drawn(rng, chosen, _dtype(rng, dtype, chosen), None)
 
 
 def family_mutant(
@@ -772,7 +812,7 @@ def family_mutant(
     bug : str, optional
         One of the family's bugs (default: drawn).
     dtype : dtype, optional
-        float64 or float32 (default: drawn).
+        float64 or float32 (default: drawn), unless the family has a ``dtype`` of its own.
     attempts : int
         How many points to try: a bug can be invisible at one (``drops-repeats`` where
         the repeated rows of ``dout`` happen to agree, ``alpha-dropped`` with α near 1).
@@ -782,12 +822,14 @@ def family_mutant(
     if bug not in chosen.bugs:
         raise ValueError(f"{chosen.name} has no bug {bug!r}; expected one of "
                          f"{', '.join(chosen.bugs)}")
-    dtype = _dtype(rng, dtype)
+    dtype = _dtype(rng, dtype, chosen)
     for _ in range(attempts):
         case = _drawn(rng, chosen, dtype, bug)
         mutant = copy.deepcopy(case.layer)
         mutant.bug = bug
-        if detectable(case.layer, mutant, case.inputs, per_element=chosen.per_element):
+        if detectable(case.layer, mutant, case.inputs, per_element=chosen.per_element,
+                      floor=0.0 if chosen.scale_free else 1e-8,
+                      native=chosen.precision_bug):
             return FamilyCase(mutant, case.inputs, case.dtype, case.description,
                               family=chosen.name, bug=bug)
     return None
