@@ -34,6 +34,13 @@ PARAMETERS = {
     "shared-affine": {"dW", "db"}, "unnormalised-feature": {"dW", "db"},
     "offset-normalisation": {"dgamma", "dbeta"}, "mean-loss-inplace": set(),
     "textbook-dropout": set(), "zero-sample-relu": {"dW", "db"},
+    "l2-normalize": set(), "layernorm-offset": {"dgamma", "dbeta"},
+    "batchnorm-offset": {"dgamma", "dbeta"}, "std-scaling": set(),
+    "groupnorm-outlier": {"dgamma", "dbeta"}, "wide-affine-one-element": {"dW", "db"},
+    "loss-scale": {"dW", "db"}, "float32-inside": {"dW", "db"},
+    "float32-buffer-tanh-affine": {"grads[0]"},
+    "one-pass-variance-batchnorm": {"dgamma", "dbeta"}, "maxpool-ties": set(),
+    "sort-ties": set(), "l1-exact-zeros": {"dW", "db"}, "features-at-scales": {"dW", "db"},
 }
 
 

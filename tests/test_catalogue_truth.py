@@ -45,9 +45,9 @@ MOST = 8  # elements checked of a variable larger than ALL (up to 20 longdouble 
 ALL = 64
 
 # Families whose layers have kinks, and those whose draws put elements on them on purpose.
-KINKED = {"elu", "zero-sample-relu"}
-AT_KINKS: set[str] = set()
-TIES: set[str] = set()
+KINKED = {"elu", "zero-sample-relu", "maxpool-ties", "sort-ties", "l1-exact-zeros"}
+AT_KINKS = {"maxpool-ties", "sort-ties", "l1-exact-zeros"}
+TIES = {"maxpool-ties", "sort-ties"}
 
 
 @dataclass(frozen=True)
