@@ -41,7 +41,7 @@ WIDE = np.longdouble
 SEEDS = range(3)
 STEPS = (1e-2, 1e-4)
 KINK_STEP = 1e-6
-MOST = 8  # elements checked of a variable larger than ALL (up to 20 longdouble forwards each)
+MOST = 8  # elements checked of a variable larger than ALL (up to 15 longdouble forwards each)
 ALL = 64
 
 # Families whose layers have kinks, and those whose draws put elements on them on purpose.
@@ -58,6 +58,7 @@ class Tolerance:
     atol: float
 
     def of(self, numerical: Any, rms: Any) -> Any:
+        """The allowed ``|a − n|`` for the derivative ``numerical``."""
         return self.rtol * abs(numerical) + self.atol * rms
 
 
@@ -71,6 +72,7 @@ FLOAT32 = Tolerance(2e-3, 1e-3)
 
 
 def _native_tolerance(family: Family, case: FamilyCase) -> Tolerance:
+    """How close the twin's own backward must come: by the precision it computes in."""
     if case.dtype == np.float32 or family.truth is not None:
         return FLOAT32
     return FLOAT64_PER_ELEMENT if family.per_element else FLOAT64
@@ -149,6 +151,7 @@ class Derivative:
 
 
 def _ulps(f0: Any, h: float) -> Any:
+    """A few longdouble ulps of the loss over the step: the oracle's error bar's floor."""
     return 8 * np.finfo(WIDE).eps * abs(f0) / h
 
 
@@ -193,6 +196,7 @@ def derivative(f: Callable[[Array], Any], x: Array, direction: Array, where: str
 
 def _indices(shape: tuple[int, ...], rng: np.random.Generator, extra: Iterable[int] = ()
              ) -> list[int]:
+    """Every flat index of a small variable; of a large one a sample, and ``extra``."""
     size = int(np.prod(shape))
     if size <= ALL:
         return list(range(size))
@@ -223,6 +227,8 @@ def tie_groups(x: Array) -> list[Array]:
 
 @dataclass
 class Judgement:
+    """What the oracle found wrong with one variable, and how many kinks it met."""
+
     problems: list[str]
     kinks: int
 
@@ -289,6 +295,8 @@ class Setting:
 
 
 def setting(family: Family, layer: Any, inputs: tuple[Any, ...]) -> Setting:
+    """``layer`` at ``inputs`` with the checker's ``dout``, and its correct twin's truth in
+    longdouble (``layer`` may be a mutant: the oracle differentiates the correct one)."""
     inputs = _checkable_point(family.name, inputs)
     state = np.random.get_state()  # noqa: NPY002
     np.random.set_state(seeded_global_state(0))  # noqa: NPY002

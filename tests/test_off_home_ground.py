@@ -3,14 +3,16 @@ fails.
 
 Just off the home ground — large offsets, one outlier, tiny loss scales, float32 inside
 float64, ties and exact zeros, one wrong element among tens of thousands, rows of very
-different scales — the checker once gave the wrong verdict on every one of these, most
-often a silent pass of a real bug. Where a single element is wrong, the report must also
-name it. Each layer is the issue's code (laid out one statement a line, the bug's factor
-made a parameter so the correct twin is the same class), at the issue's point with
+different scales — the issue found the checker giving the wrong verdict on each of these,
+most often a silent pass of a real bug. Where a single element is wrong, the report must
+also name it. Each layer is the issue's code (laid out one statement a line, the bug's
+factor made a parameter so the correct twin is the same class), at the issue's point with
 ``rng = np.random.default_rng(seed)``; the families of tests/catalogue.py draw the same
-layers at random for the benchmark.
+layers at random for the benchmark. A few neighbours stand beside them so a fix cannot
+trade one for the other: the normalisations with the reference's mean of squares as well
+as ``np.var``, a loss scaled by 1e12 as well as 1e-12, the small feature's row at three
+shapes.
 """
-
 from __future__ import annotations
 
 from typing import Any
