@@ -38,6 +38,37 @@ family                     bugs
 ``zero-sample-relu``       ``dx×1.05`` (Affine+ReLU on an all-zero sample, zero bias)
 =========================  ===================================================================
 
+The families after them sit just off the home ground (issue 19): large offsets,
+outliers, tiny and huge loss scales, float32 inside float64, ties and exact zeros, rows of
+very different scales, one wrong element among tens of thousands:
+
+===============================  ==============================================================
+family                           bugs
+===============================  ==============================================================
+``l2-normalize``                 ``projection-dropped`` (``dout / ‖x‖``); ``np.linalg.norm``,
+                                 one outlier up to 1e5 or an offset up to 1e5
+``layernorm-offset``             ``variance-branch-dropped``, ``dx×1.05``; ``x.var()``, each
+                                 sample offset by 1e3 to 1e6 (float64)
+``batchnorm-offset``             ``variance-branch-dropped``; the reference BatchNorm, each
+                                 feature offset by 1e5 to 1e6 (float64)
+``std-scaling``                  ``std-constant``; ``x / np.std(x)`` at 3e3 to 3e4 (float64)
+``groupnorm-outlier``            ``variance-branch-dropped``; ``np.var``, one outlier input
+                                 up to 1e5
+``wide-affine-one-element``      ``one-element`` (one ``dW`` element ×1.05 in ``W`` of 256×64
+                                 to 784×100, a batch of 16 to 32 pixels in [0, 1))
+``loss-scale``                   ``×1.05``; a softmax cross-entropy ×10**k, k in [-12, 12]
+``float32-inside``               ``one-element``; ``x.astype('f') @ W.astype('f')`` returned
+                                 as float64 (float64 inputs)
+``float32-buffer-tanh-affine``   ``one-element`` (in ``grads[0]``); the sequel book's
+                                 ``params``/``grads`` lists and ``np.empty(..., 'f')`` buffer
+``one-pass-variance-batchnorm``  ``one-pass-variance`` (``E[x²] − E[x]²``) at 1000 + N(0, 1)
+                                 in float32: precision damage, which must fail
+``maxpool-ties``                 ``every-tie-gets-dout``; windows with exact ties at their max
+``sort-ties``                    ``every-tie-gets-every-slot``; rows with an exact tied pair
+``l1-exact-zeros``               ``plus-2lambda-at-zero``; ``λ·Σ|W|`` with exact zeros in ``W``
+``features-at-scales``           ``small-row-sign-flip``; all but one feature ~3e6
+===============================  ==============================================================
+
 The last five are the reproducers of ``tests/test_verdict_holes.py`` and
 ``tests/test_properties.py``, grown into families. Their bugs are ×1.05, not ×1.01: a
 mutant only counts when it is *detectable* (as in ``mutants.py``: at the checker's own
@@ -45,10 +76,13 @@ mutant only counts when it is *detectable* (as in ``mutants.py``: at the checker
 same reason ``gelu``'s ``erf-derivative`` (off by at most 8.7e-4) almost never counts
 (only where every gradient element is about 0, as at ``x ≈ -0.75``). Like ``mutants.py``,
 mutants are drawn away from kinks: there a wrong formula can still give a valid
-subgradient. ``unnormalised-feature`` measures
+subgradient — except where the kink is the subject: ties and exact zeros are drawn on
+purpose, in correct layers and mutants alike. ``unnormalised-feature`` measures
 each element against its own size (``detectable(..., per_element=True)``): beside a row
 of ``dW`` a million times larger, a 5 % error in another row is 5 % of *its* size, but
-nothing next to the gradient's rms.
+nothing next to the gradient's rms; so do the families with one wrong element or row.
+``loss-scale`` is detectable at any scale, and ``one-pass-variance`` in the mutant's own
+float32 (see :class:`Family`).
 
 Everything is drawn from the generator given, so a seed reproduces a case::
 
@@ -518,6 +552,419 @@ class AffineRelu:
 
 
 # ---------------------------------------------------------------------------------------
+# Off the home ground: layers at large offsets, beside outliers, at tiny or huge loss
+# scales, computing in float32 inside float64, at ties and exact zeros (issue 19). Each
+# correct twin computes in the dtype it is handed (longdouble included), or says through
+# its family's ``truth`` how to make it do so.
+
+
+def _normalised_backward(dxn: Array, xn: Array, std: Array, axis: int, bug: str | None
+                         ) -> Array:
+    """``dx`` through ``xn = (x − mean) / std`` along ``axis``.
+
+    The mean's term and the variance's; ``variance-branch-dropped`` leaves out the second,
+    as if ``std`` were a constant (what a complex step through ``np.var`` also sees).
+    """
+    dx = dxn - np.mean(dxn, axis=axis, keepdims=True)
+    if bug != "variance-branch-dropped":
+        dx = dx - xn * np.mean(dxn * xn, axis=axis, keepdims=True)
+    return dx / std
+
+
+class L2Normalize:
+    """``y = x / ‖x‖`` per row, with ``np.linalg.norm`` (whose complex step is not valid).
+
+    ``dx = (dout − y·(y · dout)) / ‖x‖``: the second term projects out the row's own
+    direction, which ``projection-dropped`` forgets.
+    """
+
+    BUGS = ("projection-dropped",)
+
+    def __init__(self, bug: str | None = None) -> None:
+        self.bug = bug
+
+    def forward(self, x: Array) -> Array:
+        self.n = np.linalg.norm(x, axis=1, keepdims=True)
+        self.y = x / self.n
+        return self.y
+
+    def backward(self, dout: Array) -> Array:
+        if self.bug == "projection-dropped":
+            return dout / self.n
+        return (dout - self.y * np.sum(dout * self.y, axis=1, keepdims=True)) / self.n
+
+
+class VarLayerNorm:
+    """LayerNorm as students write it, with ``x.var()`` (whose complex step is not valid).
+
+    ``x`` is ``(N, D)``, normalised over each row; ``gamma`` and ``beta`` are ``(D,)``.
+    """
+
+    BUGS = ("variance-branch-dropped", "dx×1.05")
+
+    def __init__(self, gamma: Array, beta: Array, eps: float = 1e-5, bug: str | None = None
+                 ) -> None:
+        self.gamma, self.beta, self.eps, self.bug = gamma, beta, eps, bug
+
+    def forward(self, x: Array) -> Array:
+        mu = x.mean(axis=-1, keepdims=True)
+        self.std = np.sqrt(x.var(axis=-1, keepdims=True) + self.eps)
+        self.xn = (x - mu) / self.std
+        return self.gamma * self.xn + self.beta
+
+    def backward(self, dout: Array) -> Array:
+        self.dbeta = dout.sum(axis=0)
+        self.dgamma = (dout * self.xn).sum(axis=0)
+        dx = _normalised_backward(dout * self.gamma, self.xn, self.std, -1, self.bug)
+        return dx * 1.05 if self.bug == "dx×1.05" else dx
+
+
+class OffsetBatchNormBranch(BatchNormalization):
+    """The reference BatchNormalization (training), with ``variance-branch-dropped``."""
+
+    BUGS = ("variance-branch-dropped",)
+
+    def __init__(self, gamma: Array, beta: Array, bug: str | None = None) -> None:
+        super().__init__(gamma, beta)
+        self.bug = bug
+
+    def backward(self, dout: Array) -> Array:
+        if self.bug != "variance-branch-dropped":
+            return super().backward(dout)
+        assert self.xn is not None and self.std is not None
+        self.dbeta = dout.sum(axis=0)
+        self.dgamma = (dout * self.xn).sum(axis=0)
+        return _normalised_backward(dout * self.gamma, self.xn, self.std, 0, self.bug)
+
+
+class StdScaling:
+    """``y = x / std(x)`` per row, with ``np.std``; no centring, so ``y`` keeps the offset.
+
+    With ``s = std(x)`` over ``D`` elements, ``dx = dout / s − (x − mean)·(dout · x) /
+    (D·s³)``; at an offset of 1e4 the second term is the larger, and ``std-constant``
+    (``dout / s``, what a complex step through ``np.std`` also gives) drops it.
+    """
+
+    BUGS = ("std-constant",)
+
+    def __init__(self, bug: str | None = None) -> None:
+        self.bug = bug
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.s = np.std(x, axis=-1, keepdims=True)
+        return x / self.s
+
+    def backward(self, dout: Array) -> Array:
+        dx = dout / self.s
+        if self.bug == "std-constant":
+            return dx
+        x, s = self.x, self.s
+        centred = x - x.mean(axis=-1, keepdims=True)
+        return dx - centred * np.sum(dout * x, axis=-1, keepdims=True) / (x.shape[-1] * s**3)
+
+
+class GroupNorm:
+    """GroupNorm of ``(N, C, L)``: each sample's channels in ``groups`` groups, normalised
+    over a group's channels and positions with ``np.var``; ``gamma``, ``beta`` per channel.
+    """
+
+    BUGS = ("variance-branch-dropped",)
+
+    def __init__(self, gamma: Array, beta: Array, groups: int, eps: float = 1e-5,
+                 bug: str | None = None) -> None:
+        self.gamma, self.beta, self.groups, self.eps, self.bug = gamma, beta, groups, eps, bug
+
+    def __repr__(self) -> str:
+        return f"GroupNorm(C={self.gamma.shape[0]}, groups={self.groups})"
+
+    def forward(self, x: Array) -> Array:
+        grouped = x.reshape(x.shape[0], self.groups, -1)
+        mu = grouped.mean(axis=-1, keepdims=True)
+        self.std = np.sqrt(grouped.var(axis=-1, keepdims=True) + self.eps)
+        self.xn = ((grouped - mu) / self.std).reshape(x.shape)
+        return self.gamma[:, None] * self.xn + self.beta[:, None]
+
+    def backward(self, dout: Array) -> Array:
+        self.dbeta = dout.sum(axis=(0, 2))
+        self.dgamma = (dout * self.xn).sum(axis=(0, 2))
+        shape = (dout.shape[0], self.groups, -1)
+        dxn = (dout * self.gamma[:, None]).reshape(shape)
+        dx = _normalised_backward(dxn, self.xn.reshape(shape), self.std, -1, self.bug)
+        return dx.reshape(dout.shape)
+
+
+class OneElementAffine(Affine):
+    """The chapter's Affine; ``one-element`` makes one element of ``dW`` 5 % too large."""
+
+    BUGS = ("one-element",)
+
+    def __init__(self, W: Array, b: Array, element: tuple[int, int], bug: str | None = None
+                 ) -> None:
+        super().__init__(W, b)
+        self.element, self.bug = element, bug
+
+    def __repr__(self) -> str:
+        return f"Affine(W{self.W.shape}, element {self.element})"
+
+    def backward(self, dout: Array) -> Array:
+        dx = super().backward(dout)
+        if self.bug == "one-element":
+            assert self.dW is not None
+            self.dW[self.element] *= 1.05
+        return dx
+
+
+class ScaledSoftmaxLoss:
+    """``scale · CE(softmax(x W + b), t)``: a smooth loss whose scale is anything from
+    1e-12 to 1e12 (a mean over millions, a sum over a corpus); ``×1.05`` scales every
+    gradient."""
+
+    BUGS = ("×1.05",)
+
+    def __init__(self, W: Array, b: Array, scale: float, bug: str | None = None) -> None:
+        self.W, self.b, self.scale, self.bug = W, b, scale, bug
+
+    def __repr__(self) -> str:
+        return f"ScaledSoftmaxLoss(W{self.W.shape}, scale={self.scale:.2g})"
+
+    def forward(self, x: Array, t: Array) -> Any:
+        self.x, self.t = x, t
+        scores = log_softmax(x @ self.W + self.b)
+        self.y = np.exp(scores)
+        return self.scale * -np.mean(scores[np.arange(len(t)), t])
+
+    def backward(self, dout: Any = 1) -> Array:
+        dscores = self.y.copy()
+        dscores[np.arange(len(self.t)), self.t] -= 1
+        factor = 1.05 if self.bug == "×1.05" else 1.0
+        dscores = dscores * (self.scale * factor / len(self.t)) * dout
+        self.dW = self.x.T @ dscores
+        self.db = dscores.sum(axis=0)
+        return dscores @ self.W.T
+
+
+class Float32InsideAffine:
+    """``x W + b`` computed as ``x.astype('f') @ W.astype('f')``, returned as float64.
+
+    The forward narrows to ``inside`` and widens back to ``outside``; None for either
+    follows the input, which is how the family's ``truth`` computes without narrowing.
+    The backward is the exact formula in the input's dtype; ``one-element`` makes one
+    element of ``dW`` 5 % too large.
+    """
+
+    BUGS = ("one-element",)
+
+    def __init__(self, W: Array, b: Array, element: tuple[int, int], bug: str | None = None
+                 ) -> None:
+        self.W, self.b, self.element, self.bug = W, b, element, bug
+        self.inside: Any = "f"
+        self.outside: Any = np.float64
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        z = x.astype(self.inside or x.dtype) @ self.W.astype(self.inside or self.W.dtype)
+        return z.astype(self.outside or np.result_type(x, self.W)) + self.b
+
+    def backward(self, dout: Array) -> Array:
+        self.dW = self.x.T @ dout
+        if self.bug == "one-element":
+            self.dW[self.element] *= 1.05
+        self.db = dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+class BufferedTanhAffine:
+    """``tanh(x W)`` in the sequel book's style: ``params``/``grads`` lists, and the
+    output written into a ``np.empty(..., 'f')`` buffer whatever the input's dtype.
+
+    ``buffer`` None sizes the buffer by the computation's dtype instead (the family's
+    ``truth``); ``one-element`` makes one element of ``grads[0]`` 5 % too large.
+    """
+
+    BUGS = ("one-element",)
+
+    def __init__(self, W: Array, element: tuple[int, int], bug: str | None = None) -> None:
+        self.params, self.grads = [W], [np.zeros_like(W)]
+        self.element, self.bug = element, bug
+        self.buffer: Any = "f"
+
+    def __repr__(self) -> str:
+        return f"BufferedTanhAffine(W{self.params[0].shape}, buffer={self.buffer!r})"
+
+    def forward(self, x: Array) -> Array:
+        (W,) = self.params
+        self.x = x
+        self.out = np.empty((x.shape[0], W.shape[1]), self.buffer or np.result_type(x, W))
+        self.out[...] = np.tanh(x @ W)
+        return self.out
+
+    def backward(self, dout: Array) -> Array:
+        (W,) = self.params
+        dz = dout * (1 - self.out**2)
+        self.grads[0][...] = self.x.T @ dz
+        if self.bug == "one-element":
+            self.grads[0][self.element] *= 1.05
+        return dz @ W.T
+
+
+class TwoPassBatchNorm:
+    """BatchNorm (training) of ``(N, D)`` whose variance is ``mean((x − mu)²)``.
+
+    ``one-pass-variance`` computes ``E[x²] − E[x]²`` instead: the same mathematics, but at
+    an offset of 1000 in float32 the two terms cancel to a few digits, and the backward
+    that uses the resulting ``std`` is far from the true gradient (precision damage).
+    """
+
+    BUGS = ("one-pass-variance",)
+
+    def __init__(self, gamma: Array, beta: Array, eps: float = 1e-5, bug: str | None = None
+                 ) -> None:
+        self.gamma, self.beta, self.eps, self.bug = gamma, beta, eps, bug
+
+    def forward(self, x: Array) -> Array:
+        mu = x.mean(axis=0)
+        if self.bug == "one-pass-variance":
+            var = np.mean(x * x, axis=0) - mu * mu
+        else:
+            var = np.mean((x - mu) ** 2, axis=0)
+        self.std = np.sqrt(var + self.eps)
+        self.xn = (x - mu) / self.std
+        return self.gamma * self.xn + self.beta
+
+    def backward(self, dout: Array) -> Array:
+        self.dbeta = dout.sum(axis=0)
+        self.dgamma = (dout * self.xn).sum(axis=0)
+        return _normalised_backward(dout * self.gamma, self.xn, self.std, 0, None)
+
+
+class TiedMaxPooling:
+    """Max over non-overlapping ``ph × pw`` windows of ``(N, C, H, W)``, at exact ties.
+
+    At a tie the loss has a kink, and any split of ``dout`` among the tied maxima that
+    sums to ``dout`` is a valid subgradient. The correct twin gives all of it to the
+    first of them, as the textbook's ``Pooling.backward`` does through ``np.argmax``:
+    that is the code readers write, so it is the one the checker must pass.
+    ``every-tie-gets-dout`` gives each tied maximum the whole ``dout`` (a mask
+    ``window == max``): each element's value lies between its one-sided derivatives, yet
+    moving the tied elements together moves the output by ``dout`` once, not once each.
+    """
+
+    BUGS = ("every-tie-gets-dout",)
+
+    def __init__(self, ph: int, pw: int, bug: str | None = None) -> None:
+        self.ph, self.pw, self.bug = ph, pw, bug
+
+    def __repr__(self) -> str:
+        return f"TiedMaxPooling({self.ph}x{self.pw})"
+
+    def _windows(self, x: Array) -> Array:
+        N, C, H, W = x.shape
+        return (x.reshape(N, C, H // self.ph, self.ph, W // self.pw, self.pw)
+                .transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // self.ph, W // self.pw, -1))
+
+    def forward(self, x: Array) -> Array:
+        self.x_shape = x.shape
+        self.windows = self._windows(x)
+        return self.windows.max(axis=-1)
+
+    def backward(self, dout: Array) -> Array:
+        windows = self.windows
+        if self.bug == "every-tie-gets-dout":
+            mask = windows == windows.max(axis=-1, keepdims=True)
+        else:
+            first = np.argmax(windows, axis=-1)[..., None]
+            mask = np.arange(windows.shape[-1]) == first
+        dwin = mask * dout[..., None]
+        N, C, H, W = self.x_shape
+        return (dwin.reshape(N, C, H // self.ph, W // self.pw, self.ph, self.pw)
+                .transpose(0, 1, 2, 4, 3, 5).reshape(self.x_shape))
+
+
+class SortRows:
+    """``np.sort`` of each row, at exact ties; backward sends each ``dout`` back to where
+    its value came from (a stable ``argsort``).
+
+    A tied pair's slots ``k, k+1`` give its two elements ``dout_k`` and ``dout_{k+1}``
+    in either order, both valid. ``every-tie-gets-every-slot`` finds each element's slots
+    by value (``x == y_k``), as students do, so each tied element gets both.
+    """
+
+    BUGS = ("every-tie-gets-every-slot",)
+
+    def __init__(self, bug: str | None = None) -> None:
+        self.bug = bug
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.order = np.argsort(x, axis=-1, kind="stable")
+        self.y = np.take_along_axis(x, self.order, axis=-1)
+        return self.y
+
+    def backward(self, dout: Array) -> Array:
+        if self.bug == "every-tie-gets-every-slot":
+            slots = self.x[..., :, None] == self.y[..., None, :]
+            return np.sum(slots * dout[..., None, :], axis=-1)
+        dx = np.zeros_like(dout)
+        np.put_along_axis(dx, self.order, dout, axis=-1)
+        return dx
+
+
+class AffineSoftmaxL1:
+    """``CE(softmax(x W + b), t) + λ·Σ|W|`` with exact zeros in ``W`` (pruned weights).
+
+    ``np.sign(W)`` is 0 at a zero: the smooth part's gradient, the middle of the interval
+    ``[g − λ, g + λ]`` between the one-sided derivatives, a valid subgradient.
+    ``plus-2lambda-at-zero`` adds ``2λ`` there instead: outside the interval, wrong at a
+    single kink, and only there.
+    """
+
+    BUGS = ("plus-2lambda-at-zero",)
+
+    def __init__(self, W: Array, b: Array, lam: float, bug: str | None = None) -> None:
+        self.W, self.b, self.lam, self.bug = W, b, lam, bug
+
+    def __repr__(self) -> str:
+        return f"AffineSoftmaxL1(W{self.W.shape}, lambda={self.lam:.3g})"
+
+    def forward(self, x: Array, t: Array) -> Any:
+        self.x, self.t = x, t
+        scores = log_softmax(x @ self.W + self.b)
+        self.y = np.exp(scores)
+        data = -np.mean(scores[np.arange(len(t)), t])
+        return data + self.lam * np.sum(np.abs(self.W))
+
+    def backward(self, dout: Any = 1) -> Array:
+        dscores = self.y.copy()
+        dscores[np.arange(len(self.t)), self.t] -= 1
+        dscores = dscores * dout / len(self.t)
+        sign = np.sign(self.W)
+        if self.bug == "plus-2lambda-at-zero":
+            sign = np.where(self.W == 0, 2, sign)
+        self.dW = self.x.T @ dscores + self.lam * sign * dout
+        self.db = dscores.sum(axis=0)
+        return dscores @ self.W.T
+
+
+class ScaledFeaturesAffine(Affine):
+    """The chapter's Affine behind features at very different scales: every feature but
+    ``small`` is ~3e6; ``small-row-sign-flip`` negates that feature's row of ``dW``."""
+
+    BUGS = ("small-row-sign-flip",)
+
+    def __init__(self, W: Array, b: Array, small: int, bug: str | None = None) -> None:
+        super().__init__(W, b)
+        self.small, self.bug = small, bug
+
+    def backward(self, dout: Array) -> Array:
+        dx = super().backward(dout)
+        if self.bug == "small-row-sign-flip":
+            assert self.dW is not None
+            self.dW[self.small] *= -1
+        return dx
+
+
+# ---------------------------------------------------------------------------------------
 # Drawing a case of each family. A draw takes the generator, the dtype and the bug it
 # will carry (so it can make the bug matter: a stride above 1 for ``stride-ignored``), and
 # returns the correct layer and its inputs.
@@ -654,14 +1101,208 @@ def _zero_sample(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return layer, (x.astype(dtype),)
 
 
+def _log_uniform(rng: np.random.Generator, low: float, high: float, size: Any = None) -> Any:
+    """``10**u`` for ``u`` uniform in ``[log10 low, log10 high]``."""
+    return 10.0 ** rng.uniform(np.log10(low), np.log10(high), size=size)
+
+
+def _element(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(rng.integers(n)) for n in shape)
+
+
+def _l2_normalize(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                  ) -> tuple[Any, tuple[Any, ...]]:
+    N, D = _size(rng, 1, 4), _size(rng, 2, 6)
+    x = rng.standard_normal((N, D))
+    if rng.random() < 0.5:  # one outlier: its row's other elements get gradients ~1/|x|
+        x[_element(rng, x.shape)] = rng.choice([-1.0, 1.0]) * _log_uniform(rng, 1e2, 1e5)
+    else:  # every row far from 0, along (1, ..., 1)
+        x += rng.choice([-1.0, 1.0]) * _log_uniform(rng, 1e2, 1e5)
+    return L2Normalize(), (x.astype(dtype),)
+
+
+def _layernorm_offset(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                      ) -> tuple[Any, tuple[Any, ...]]:
+    N, D = _size(rng, 1, 4), _size(rng, 3, 6)  # two features normalise to ±1: no gradient
+    layer = VarLayerNorm(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
+    offsets = _log_uniform(rng, 1e3, 1e6, size=(N, 1)) * rng.choice([-1.0, 1.0], size=(N, 1))
+    return layer, ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
+
+
+def _batchnorm_offset(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                      ) -> tuple[Any, tuple[Any, ...]]:
+    N, D = _size(rng, 3, 6), _size(rng, 1, 4)  # two samples normalise to ±1: no gradient
+    layer = OffsetBatchNormBranch(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
+    offsets = _log_uniform(rng, 1e5, 1e6, size=D)
+    return layer, ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
+
+
+def _std_scaling(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                 ) -> tuple[Any, tuple[Any, ...]]:
+    N, D = _size(rng, 1, 4), _size(rng, 2, 6)
+    offsets = _log_uniform(rng, 3e3, 3e4, size=(N, 1))
+    return StdScaling(), ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
+
+
+def _groupnorm_outlier(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                       ) -> tuple[Any, tuple[Any, ...]]:
+    groups = _size(rng, 1, 3)
+    C, L = groups * _size(rng, 1, 3), _size(rng, 1, 4)
+    if C // groups * L < 3:  # a group of two normalises to ±1: no gradient
+        L = 3
+    N = _size(rng, 1, 3)
+    x = rng.standard_normal((N, C, L))
+    x[_element(rng, x.shape)] = rng.choice([-1.0, 1.0]) * _log_uniform(rng, 1e2, 1e5)
+    layer = GroupNorm(1 + _normal(rng, (C,), dtype, 0.3), _normal(rng, (C,), dtype), groups)
+    return layer, (x.astype(dtype),)
+
+
+_WIDE_SHAPES = ((256, 64), (300, 100), (512, 64), (784, 100))
+
+
+def _wide_affine(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                 ) -> tuple[Any, tuple[Any, ...]]:
+    D, M = _WIDE_SHAPES[int(rng.integers(len(_WIDE_SHAPES)))]
+    N = _size(rng, 16, 32)
+    W = _normal(rng, (D, M), dtype, 1 / np.sqrt(D))
+    b = np.zeros(M, dtype) if rng.random() < 0.5 else _normal(rng, (M,), dtype, 0.1)
+    layer = OneElementAffine(W, b, _element(rng, (D, M)))
+    return layer, (rng.random((N, D)).astype(dtype),)  # pixels in [0, 1)
+
+
+def _loss_scale(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                ) -> tuple[Any, tuple[Any, ...]]:
+    N, D, C = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 2, 4)
+    layer = ScaledSoftmaxLoss(_normal(rng, (D, C), dtype, 1 / np.sqrt(D)),
+                              _normal(rng, (C,), dtype, 0.1), float(10.0 ** rng.uniform(-12, 12)))
+    return layer, (_normal(rng, (N, D), dtype), rng.integers(0, C, size=N))
+
+
+def _float32_inside(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                    ) -> tuple[Any, tuple[Any, ...]]:
+    N, D, M = _size(rng, 2, 6), _size(rng, 2, 6), _size(rng, 2, 5)
+    layer = Float32InsideAffine(_normal(rng, (D, M), dtype, 1 / np.sqrt(D)),
+                                _normal(rng, (M,), dtype, 0.1), _element(rng, (D, M)))
+    return layer, (_normal(rng, (N, D), dtype),)
+
+
+def _buffered_tanh(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                   ) -> tuple[Any, tuple[Any, ...]]:
+    N, D, H = _size(rng, 2, 6), _size(rng, 2, 6), _size(rng, 2, 20)
+    W = _normal(rng, (D, H), dtype, float(rng.uniform(0.3, 1.0)))
+    return BufferedTanhAffine(W, _element(rng, (D, H))), (_normal(rng, (N, D), dtype),)
+
+
+def _one_pass_batchnorm(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                        ) -> tuple[Any, tuple[Any, ...]]:
+    N, D = _size(rng, 4, 8), _size(rng, 1, 4)
+    layer = TwoPassBatchNorm(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
+    offsets = rng.uniform(500, 1500, size=D)
+    return layer, ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
+
+
+def _tied(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    """Distinct values on a grid (no two closer than ``4 / size``), for ties to be planted."""
+    size = int(np.prod(shape))
+    return rng.permutation(np.linspace(-2.0, 2.0, size)).reshape(shape).astype(dtype)
+
+
+def _max_pool_ties(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                   ) -> tuple[Any, tuple[Any, ...]]:
+    ph, pw = _size(rng, 1, 2), _size(rng, 2, 3)
+    N, C, nh, nw = _size(rng, 1, 2), _size(rng, 1, 2), _size(rng, 1, 3), _size(rng, 1, 3)
+    layer = TiedMaxPooling(ph, pw)
+    x = _tied(rng, (N, C, nh * ph, nw * pw), dtype)
+    windows = layer._windows(x).reshape(-1, ph * pw)
+    tied = rng.random(len(windows)) < 0.5
+    tied[int(rng.integers(len(windows)))] = True  # at least one tie
+    for w in np.flatnonzero(tied):  # the window's maximum, copied to one to two other cells
+        top = int(np.argmax(windows[w]))
+        others = [i for i in range(ph * pw) if i != top]
+        copies = rng.choice(others, size=min(len(others), _size(rng, 1, 2)), replace=False)
+        windows[w, copies] = windows[w, top]
+    back = windows.reshape(N, C, nh, nw, ph, pw).transpose(0, 1, 2, 4, 3, 5)
+    return layer, (back.reshape(x.shape),)
+
+
+def _sort_ties(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+               ) -> tuple[Any, tuple[Any, ...]]:
+    N, D = _size(rng, 1, 4), _size(rng, 2, 6)
+    x = _tied(rng, (N, D), dtype)
+    tied = rng.random(N) < 0.6
+    tied[int(rng.integers(N))] = True
+    for row in np.flatnonzero(tied):  # one pair per row: at a triple tie the middle
+        i, j = rng.choice(D, size=2, replace=False)  # element's value need not lie
+        x[row, j] = x[row, i]  # between its one-sided derivatives, and a test reads them
+    return SortRows(), (x,)
+
+
+def _l1_exact_zeros(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                    ) -> tuple[Any, tuple[Any, ...]]:
+    N, D, C = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 2, 4)
+    W = _normal(rng, (D, C), dtype, 1 / np.sqrt(D))
+    pruned = rng.random(W.shape) < 0.4
+    pruned.flat[int(rng.integers(W.size))] = True  # at least one exact zero
+    W[pruned] = 0
+    layer = AffineSoftmaxL1(W, _normal(rng, (C,), dtype, 0.1), float(rng.uniform(0.05, 0.5)))
+    return layer, (_normal(rng, (N, D), dtype), rng.integers(0, C, size=N))
+
+
+def _features_at_scales(rng: np.random.Generator, dtype: np.dtype, bug: str | None
+                        ) -> tuple[Any, tuple[Any, ...]]:
+    N, D, M = _size(rng, 2, 8), _size(rng, 4, 6), _size(rng, 1, 4)
+    small = _size(rng, 0, D - 1)  # at most a quarter of dW's rows are small
+    x = 3e6 * (1 + rng.random((N, D)))
+    x[:, small] = rng.standard_normal(N)
+    b = np.zeros(M) if rng.random() < 0.5 else rng.standard_normal(M)
+    layer = ScaledFeaturesAffine(_normal(rng, (D, M), dtype, 0.1), b.astype(dtype), small)
+    return layer, (x.astype(dtype),)
+
+
+def _narrowing_removed(*names: str) -> Callable[[Any], Any]:
+    """A ``truth``: a copy of the layer with its narrowing attributes set to None."""
+
+    def truth(layer: Any) -> Any:
+        wide = copy.deepcopy(layer)
+        for name in names:
+            setattr(wide, name, None)
+        return wide
+
+    return truth
+
+
 @dataclass(frozen=True)
 class Family:
-    """A kind of layer: how to draw a correct case, and the bugs it can carry."""
+    """A kind of layer: how to draw a correct case, and the bugs it can carry.
+
+    ``per_element``, ``scale_free`` and ``precision_bug`` say how a mutant counts as
+    detectable (:func:`mutants.detectable`): each element against its own size (rows of
+    very different scales); without the absolute floor of 1e-8 (gradients of any scale:
+    a loss ×1e-12); by the mutant's gradient in its own dtype (a bug that *is* float32
+    rounding, which widening to float64 would repair).
+
+    ``dtype`` is the only dtype the family is drawn in, whatever is asked (None: the one
+    asked for, or drawn): float64 inputs for a layer whose subject is narrowing inside,
+    float64 at offsets float32 cannot hold the spread of (at 1e6 its spacing is 0.06, and
+    every formula, the correct one too, loses the digits), float32 for cancellation that
+    only float32 suffers.
+
+    ``truth`` serves whoever needs the *true* gradient: the correct layer's analytic one
+    in higher precision, with every input and parameter cast to ``np.longdouble``
+    (``mutants.widened(layer, inputs, np.longdouble)``). Given a drawn correct layer it
+    returns a twin that computes the same mathematics with no narrowing (a float32 buffer
+    or cast made to follow the input); None when the layer itself does, as every layer
+    here does that has no hard-coded float32 (handed longdouble, it computes in it).
+    """
 
     name: str
     draw: Draw
     bugs: tuple[str, ...]
-    per_element: bool = False  # how a mutant is detectable: see mutants.detectable
+    per_element: bool = False
+    scale_free: bool = False
+    precision_bug: bool = False
+    dtype: Any = None
+    truth: Callable[[Any], Any] | None = None
 
 
 FAMILIES: dict[str, Family] = {
@@ -671,7 +1312,8 @@ FAMILIES: dict[str, Family] = {
         Family("conv-stride-pad", _conv, StridedConvolution.BUGS),
         Family("avg-pool", _pool, AveragePooling.BUGS),
         Family("rnn", _rnn_draw(None), TimeRNN.BUGS),
-        Family("rnn-float32-buffers", _rnn_draw("f"), TimeRNN.BUGS),
+        Family("rnn-float32-buffers", _rnn_draw("f"), TimeRNN.BUGS, dtype=np.float64,
+               truth=_narrowing_removed("buffer")),
         Family("attention", _attention, Attention.BUGS),
         Family("gelu", _elementwise_draw(lambda rng: Gelu()), Gelu.BUGS),
         Family("swish", _elementwise_draw(lambda rng: Swish()), Swish.BUGS),
@@ -685,6 +1327,26 @@ FAMILIES: dict[str, Family] = {
         Family("mean-loss-inplace", _mean_loss, MeanLoss.BUGS),
         Family("textbook-dropout", _dropout, TextbookDropout.BUGS),
         Family("zero-sample-relu", _zero_sample, AffineRelu.BUGS),
+        Family("l2-normalize", _l2_normalize, L2Normalize.BUGS),
+        Family("layernorm-offset", _layernorm_offset, VarLayerNorm.BUGS, dtype=np.float64),
+        Family("batchnorm-offset", _batchnorm_offset, OffsetBatchNormBranch.BUGS,
+               dtype=np.float64),
+        Family("std-scaling", _std_scaling, StdScaling.BUGS, dtype=np.float64),
+        Family("groupnorm-outlier", _groupnorm_outlier, GroupNorm.BUGS),
+        Family("wide-affine-one-element", _wide_affine, OneElementAffine.BUGS,
+               per_element=True),
+        Family("loss-scale", _loss_scale, ScaledSoftmaxLoss.BUGS, scale_free=True),
+        Family("float32-inside", _float32_inside, Float32InsideAffine.BUGS, per_element=True,
+               dtype=np.float64, truth=_narrowing_removed("inside", "outside")),
+        Family("float32-buffer-tanh-affine", _buffered_tanh, BufferedTanhAffine.BUGS,
+               per_element=True, truth=_narrowing_removed("buffer")),
+        Family("one-pass-variance-batchnorm", _one_pass_batchnorm, TwoPassBatchNorm.BUGS,
+               precision_bug=True, dtype=np.float32),
+        Family("maxpool-ties", _max_pool_ties, TiedMaxPooling.BUGS),
+        Family("sort-ties", _sort_ties, SortRows.BUGS),
+        Family("l1-exact-zeros", _l1_exact_zeros, AffineSoftmaxL1.BUGS),
+        Family("features-at-scales", _features_at_scales, ScaledFeaturesAffine.BUGS,
+               per_element=True),
     )
 }
 
@@ -711,8 +1373,10 @@ def _describe(layer: Any, inputs: tuple[Any, ...]) -> str:
     return f"{shown} at {', '.join(str(np.shape(x)) for x in inputs)}"
 
 
-def _dtype(rng: np.random.Generator, dtype: Any) -> np.dtype:
-    return np.dtype(dtype if dtype is not None else DTYPES[int(rng.integers(2))])
+def _dtype(rng: np.random.Generator, dtype: Any, family: Family) -> np.dtype:
+    # Drawn even when the family fixes its dtype: a seed gives the same case as before.
+    drawn = np.dtype(dtype if dtype is not None else DTYPES[int(rng.integers(2))])
+    return np.dtype(family.dtype) if family.dtype is not None else drawn
 
 
 def _family(rng: np.random.Generator, name: str | None) -> Family:
@@ -747,10 +1411,11 @@ def family_case(rng: np.random.Generator, family: str | None = None, *, dtype: A
     family : str, optional
         A key of :data:`FAMILIES`.
     dtype : dtype, optional
-        float64 or float32 (default: drawn; ``rnn-float32-buffers`` always takes float64).
+        float64 or float32 (default: drawn); a family with a ``dtype`` of its own is drawn
+        in that one.
     """
     chosen = _family(rng, family)
-    return _drawn(rng, chosen, _dtype(rng, dtype), None)
+    return _drawn(rng, chosen, _dtype(rng, dtype, chosen), None)
 
 
 def family_mutant(
@@ -772,7 +1437,7 @@ def family_mutant(
     bug : str, optional
         One of the family's bugs (default: drawn).
     dtype : dtype, optional
-        float64 or float32 (default: drawn).
+        float64 or float32 (default: drawn), unless the family has a ``dtype`` of its own.
     attempts : int
         How many points to try: a bug can be invisible at one (``drops-repeats`` where
         the repeated rows of ``dout`` happen to agree, ``alpha-dropped`` with α near 1).
@@ -782,12 +1447,14 @@ def family_mutant(
     if bug not in chosen.bugs:
         raise ValueError(f"{chosen.name} has no bug {bug!r}; expected one of "
                          f"{', '.join(chosen.bugs)}")
-    dtype = _dtype(rng, dtype)
+    dtype = _dtype(rng, dtype, chosen)
     for _ in range(attempts):
         case = _drawn(rng, chosen, dtype, bug)
         mutant = copy.deepcopy(case.layer)
         mutant.bug = bug
-        if detectable(case.layer, mutant, case.inputs, per_element=chosen.per_element):
+        if detectable(case.layer, mutant, case.inputs, per_element=chosen.per_element,
+                      floor=0.0 if chosen.scale_free else 1e-8,
+                      native=chosen.precision_bug):
             return FamilyCase(mutant, case.inputs, case.dtype, case.description,
                               family=chosen.name, bug=bug)
     return None

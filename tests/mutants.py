@@ -644,13 +644,19 @@ def _finish(rng: np.random.Generator, site: Mutation, chain: Chain, dtype: np.dt
     return site
 
 
-def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0) -> dict[str, Array]:
+def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0, *,
+              dtype: Any = np.float64, dout: Any = None) -> dict[str, Array]:
     """Every gradient ``layer`` reports at ``inputs`` for the checker's ``dout`` (on a copy).
 
     That is what backward returns (None, for an input that gets no gradient, is left out),
-    the ``grads`` dict, and every ``dW`` attribute beside a float array ``W``. The global
+    the ``grads`` dict or list (the sequel book's ``grads[i]`` beside ``params[i]``, keyed
+    ``grads[i]``), and every ``dW`` attribute beside a float array ``W``. The global
     ``np.random`` state is the one the checker sets for ``seed`` (the textbook's Dropout
     draws from it), and is put back afterwards.
+
+    The gradients come in ``dtype`` (float64: exact enough to compare), or as the layer
+    returned them with ``dtype=None`` (to see what precision it really computed in).
+    ``dout`` replaces the checker's (the same one for a layer and its longdouble twin).
     """
     layer = copy.deepcopy(layer)
     state = np.random.get_state()  # noqa: NPY002 (the legacy global state, kept)
@@ -659,16 +665,19 @@ def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0) -> dict[str, A
         output = np.asarray(layer.forward(*inputs))
     finally:
         np.random.set_state(state)  # noqa: NPY002
-    returned = layer.backward(draw_dout(output, seed))
+    returned = layer.backward(draw_dout(output, seed) if dout is None else dout)
     found = dict(enumerate(returned if isinstance(returned, tuple) else (returned,)))
-    out = {f"input{i}": np.asarray(g, dtype=np.float64) for i, g in found.items()
+    out = {f"input{i}": np.asarray(g, dtype=dtype) for i, g in found.items()
            if g is not None}
-    for key, value in getattr(layer, "grads", {}).items():
-        out[key] = np.asarray(value, dtype=np.float64)
+    grads = getattr(layer, "grads", {})
+    listed = grads.items() if isinstance(grads, dict) else (
+        (f"grads[{i}]", g) for i, g in enumerate(grads))
+    for key, value in listed:
+        out[key] = np.asarray(value, dtype=dtype)
     for key, value in vars(layer).items():
         gradient = getattr(layer, "d" + key, None)
         if _is_float_array(value) and _is_float_array(gradient):
-            out["d" + key] = np.asarray(gradient, dtype=np.float64)
+            out["d" + key] = np.asarray(gradient, dtype=dtype)
     return out
 
 
@@ -676,10 +685,13 @@ def _is_float_array(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype.kind == "f"
 
 
-def widened(layer: Any, inputs: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
-    """Copies of ``layer`` and ``inputs`` with every float array in float64.
+def widened(layer: Any, inputs: tuple[Any, ...], dtype: Any = np.float64
+            ) -> tuple[Any, tuple[Any, ...]]:
+    """Copies of ``layer`` and ``inputs`` with every float array in ``dtype``.
 
     Arrays shared inside the layer (a ``params`` entry and a block's ``W``) stay shared.
+    ``dtype=np.longdouble`` is how the truth of a correct layer is computed beyond float64
+    (what ``catalogue.Family.truth`` prepares a layer for).
     """
     converted: dict[int, Array] = {}
     seen: set[int] = set()
@@ -687,7 +699,7 @@ def widened(layer: Any, inputs: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
     def widen(value: Any) -> Any:
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             if id(value) not in converted:
-                converted[id(value)] = value.astype(np.float64)
+                converted[id(value)] = value.astype(dtype)
             return converted[id(value)]
         if id(value) in seen or isinstance(value, np.random.Generator | type):
             return value
@@ -716,35 +728,44 @@ def detectable(
     margin: float = 0.02,
     *,
     per_element: bool = False,
+    floor: float = 1e-8,
+    native: bool = False,
 ) -> bool:
     """True when the mutant's exact gradient differs from the correct one, visibly.
 
     Measured in float64 (exact enough), at the checker's own ``dout`` for ``seed``: some
-    element must differ by more than ``margin·(|g| + rms(g)) + 1e-8`` *and* by more than
+    element must differ by more than ``margin·(|g| + rms(g)) + floor`` *and* by more than
     ten times the rounding error of the correct layer's own backward in its dtype (a
     float32 gradient that is all rounding noise cannot be told from a scaled one).
 
     ``per_element=True`` measures each element against its own size and rounding alone
-    (``margin·|g| + 1e-8``): for a gradient whose rows differ in scale by orders of
+    (``margin·|g| + floor``): for a gradient whose rows differ in scale by orders of
     magnitude (a feature ~3e6 beside features ~1), where the gradient's rms and its
     largest rounding error belong to the huge row and would hide every other one.
+
+    ``floor`` (1e-8) keeps gradients of about 0 from counting; ``floor=0`` judges
+    gradients of any scale alike (a loss ×1e-12, whose every gradient lies under 1e-8).
+    ``native=True`` takes the mutant's gradient in its own dtype, not widened: for a bug
+    that *is* precision (``E[x²] − E[x]²`` in float32), which widening would repair.
     """
     right = gradients(*widened(correct, inputs), seed)
-    wrong = gradients(*widened(mutant, inputs), seed)
-    native = gradients(correct, inputs, seed)
+    wrong = gradients(mutant, inputs, seed) if native else gradients(
+        *widened(mutant, inputs), seed)
+    own = gradients(correct, inputs, seed)
     for key, g in right.items():
         h = wrong[key]
         if h.shape != g.shape:
             return True
         if not g.size:
             continue
-        rounding: Any = np.abs(native[key] - g)
+        rounding: Any = np.abs(own[key] - g)
         size = 0.0
         if not per_element:
             size = float(np.sqrt(np.mean(g * g)))
             rounding = float(np.max(rounding))
         difference = np.abs(h - g)
-        if np.any((difference > margin * (np.abs(g) + size) + 1e-8) & (difference > 10 * rounding)):
+        if np.any((difference > margin * (np.abs(g) + size) + floor)
+                  & (difference > 10 * rounding)):
             return True
     return False
 
