@@ -91,13 +91,13 @@ class NoiseSamples:
     def levels(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Each element's rounding error bound, for its value and for its sides.
 
-        The ratio ``q`` of noise to unit — measured apart from the stencils where it was
-        (:attr:`ratio`), and at least the pool's (a lower quantile of ``sample/unit``,
-        scaled to a noise level), which alone decides otherwise (its largest ratio when
-        there are few) — times each element's unit, times ``NOISE_SIGMAS·gain/h``. The
-        value's bound rises to the element's own sample where that is far above the
-        pool's (an element that rounds unlike the others); the sides' does not (a sample that straddles a kink measures
-        the kink, and must not hide it). Zero where nothing was measured.
+        The ratio ``q`` of noise to unit — the smaller of the one measured apart from the
+        stencils (:attr:`ratio`) and the pool's (a lower quantile of ``sample/unit``,
+        scaled to a noise level, when there are enough; else their largest) — times each
+        element's unit, times ``NOISE_SIGMAS·gain/h``. The value's bound rises to
+        the element's own sample where that is far above the pool's (an element that rounds
+        unlike the others); the sides' does not (a sample that straddles a kink measures the
+        kink, and must not hide it). Zero where nothing was measured.
         """
         usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
                   & (self.unit > 0))
@@ -105,13 +105,15 @@ class NoiseSamples:
         if not usable.any():
             return zeros, zeros
         ratios = self.sample[usable] / self.unit[usable]
+        pool = None
         if ratios.size >= _POOL:
             quantile = float(np.quantile(ratios, NOISE_POOL_QUANTILE))
-            ratio = max(quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE], self.ratio or 0.0)
-        elif self.ratio is not None:
-            ratio = self.ratio
-        else:
-            ratio = float(np.max(ratios)) / _HALF_NORMAL[0.25]
+            pool = quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE]
+        # Each measurement can see structure as noise: the stencils a kink at the point
+        # (every element of a ReLU at 0), the one-sided moves a kink just beside it. Noise
+        # both see; structure one of them misses.
+        candidates = [r for r in (self.ratio, pool) if r is not None]
+        ratio = min(candidates) if candidates else float(np.max(ratios)) / _HALF_NORMAL[0.25]
         ratio = max(ratio, _LEAST_RATIO)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(self.measured, NOISE_SIGMAS * self.gain / self.step, 0.0)

@@ -21,7 +21,7 @@ from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
 from gradcheck.engine.executors import executor_for
 from gradcheck.engine.gradient import NumericalGradient
-from gradcheck.engine.numeric import spread, step_units
+from gradcheck.engine.numeric import step_units
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
 from gradcheck.modes.noise import Noise
@@ -203,11 +203,11 @@ class Context:
 
     def terms(self, var: Variable) -> NDArray | None:
         """The size of the terms each element of ``var``'s gradient sums, as the complex
-        step's rounding sees them: the analytic terms, times the loss's measured noise in
-        units of its last place (a forward pass at inputs of 1e6 around a spread of 1 is
-        exact at a point off by ε·1e6, which the complex step differentiates), and at least the loss's noise per unit of ``var``
-        (a saturated softmax cancels terms of that size down to nothing; its rounding
-        does not cancel)."""
+        step's rounding sees them: the analytic terms, times the loss's measured noise in units of
+        its last place (a forward pass at inputs of 1e6 around a spread of 1 is exact at a point off
+        by ε·1e6, which the complex step differentiates), and at least the loss's noise per unit of
+        ``var`` (a saturated softmax cancels terms of that size down to nothing; its rounding does
+        not cancel)."""
         if var.name not in self.precision.terms:
             return None
         scale = step_units(var.value, "central").reshape(var.value.shape)

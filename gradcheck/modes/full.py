@@ -160,7 +160,7 @@ def _whole(
 def full_check(var: Variable, ctx: Context, method: str, colouring: Colouring | None) -> Outcome:
     """The numerical gradient of every element of ``var`` and its comparison."""
     if engine(method).arithmetic == "real":
-        calibrate_steps(var, ctx, method)
+        calibrate_steps(var, ctx, scale_with=method if colouring is None else None)
     if colouring is None and _at_the_floor_pays(var, ctx, method):
         outcome = _at_the_floor(var, ctx, method)
         if outcome is not None:
@@ -195,7 +195,7 @@ def _at_the_floor(var: Variable, ctx: Context, method: str) -> Outcome | None:
     analytic = ctx.analytic.gradients[var.name]
     tolerance = ctx.tolerance(var)
     size = var.value.size
-    calibrate_steps(var, ctx, "central")
+    calibrate_steps(var, ctx, scale_with="central")
     sample = np.sort(ctx.rng.choice(size, size=_FLOOR_SAMPLE, replace=False))
     sampled = _plain(var, ctx, "central", sample).pooled()
     seen = compare(analytic, sampled, tolerance).status
@@ -225,30 +225,34 @@ def some_elements(var: Variable, ctx: Context, method: str, indices: NDArray) ->
 
 
 # Elements of a variable whose steps are measured before its bulk is differentiated.
-_STEP_SAMPLE = 3
+_STEP_SAMPLE = 4
 
 
-def calibrate_steps(var: Variable, ctx: Context, method: str) -> None:
+def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = None) -> None:
     """Measure what ``var``'s steps need, once, and keep it in ``ctx``: its noise ratio
-    (:mod:`gradcheck.modes.noise`), then — on a few of its elements, by the ladder's rule
-    (:mod:`gradcheck.modes.ladder`) — the function's own scale. A variable too small to be
-    worth the second measurement leaves it to its doubtful elements' own second looks."""
-    if var.name in ctx.multipliers:
-        return
-    runner = ctx.numerics.real.main
-    ctx.noise_ratios[var.name] = measure_noise(runner, [var.name], ctx.dout, ctx.rng,
-                                               ctx.eps).ratio
-    ctx.multipliers[var.name] = 1.0
+    (:mod:`gradcheck.modes.noise`), and — when ``scale_with`` names an engine about to
+    differentiate its many elements one by one — the function's own scale, on a few of
+    them by the ladder's rule (:mod:`gradcheck.modes.ladder`). Elsewhere (a few colours,
+    a few elements) each doubtful element finds its step on its own."""
+    if var.name not in ctx.noise_ratios:
+        ctx.noise_ratios[var.name] = measure_noise(
+            ctx.numerics.real.main, [var.name], ctx.dout, ctx.rng, ctx.eps).ratio
     size = var.value.size
-    if size <= _STEP_SAMPLE:
+    if scale_with is None or var.name in ctx.multipliers or size <= _STEP_SAMPLE:
         return
+    ctx.multipliers[var.name] = 1.0
     sample = np.sort(ctx.rng.choice(size, size=_STEP_SAMPLE, replace=False))
-    start = _plain(var, ctx, method, sample).pooled()
+    start = _plain(var, ctx, scale_with, sample).pooled()
     mask = np.zeros(size, dtype=bool)
     mask[sample] = True
-    settled = climb(Ladder(start, np.ones(size)), mask, _differentiator(var, ctx, method),
-                    _judge(var, ctx), method, until_settled=True)
-    ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[sample]))))
+    judge = _judge(var, ctx)
+    settled = climb(Ladder(start, np.ones(size)), mask, _differentiator(var, ctx, scale_with),
+                    judge, scale_with, until_settled=True)
+    # Elements that sit at a kink, or found no bar, say nothing about the scale.
+    status = judge(settled.numerical)[0].ravel()[sample]
+    usable = sample[(status != Status.KINK) & np.isfinite(settled.numerical.error.ravel()[sample])]
+    if usable.size:
+        ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[usable]))))
 
 
 def _differentiator(var: Variable, ctx: Context, method: str) -> Differentiate:
@@ -380,7 +384,7 @@ def _judged(
     if not suspects.any():
         return Outcome(numerical, result, label)
     confirm = confirming_engine(ctx)
-    calibrate_steps(var, ctx, confirm)
+    calibrate_steps(var, ctx)
     count = int(suspects.sum())
     if colouring is not None and colouring.colours < count:
         again, _ = _whole(var, ctx, confirm, colouring)

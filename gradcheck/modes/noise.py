@@ -12,11 +12,11 @@ four and higher; those differences, scaled by ``1/√C(2k, k)``, are draws of th
 The points lie on one side of ``x``: a kink *at* the point (a ReLU input of exactly 0)
 is not crossed, as every two-sided stencil's fourth difference would cross it.
 
-The result is a ratio: the noise over one unit in the last place of the outputs the
-moves reach, as independent roundings add up (``ε·√Σ(dout ⊙ f)²`` over them) — so that
-the ratio is each output's own, whether one output moves or a thousand. One ratio per check (all variables moved
-together) sets ``atol`` and the complex step's floor; one per variable a real stencil
-differentiates sets its elements' noise, each in its own units.
+The result is a ratio: the noise over one unit in the last place of the outputs the moves reach, as
+independent roundings add up (``ε·√Σ(dout ⊙ f)²`` over them) — so that the ratio is each output's
+own, whether one output moves or a thousand. One ratio per check (all variables moved together) sets
+``atol`` and the complex step's floor; one per variable a real stencil differentiates sets its
+elements' noise, each in its own units.
 """
 
 from __future__ import annotations
@@ -109,7 +109,12 @@ def _draws(
     directions = []
     for array, sign in zip(arrays, signs, strict=True):
         units = step_units(array, "central").reshape(array.shape)
-        ulps = _ULPS * eps * np.abs(array.real) / np.maximum(units, 1e-300)
+        # No further than the element's own size: an input a hair beside a kink at 0 (a
+        # ReLU input of 1e-12) is not carried across it. An input at 0 is at its kink, which
+        # moves on one side never cross.
+        size = np.abs(array.real)
+        units = np.where(size > 0, np.minimum(units, size), units)
+        ulps = _ULPS * eps * size / np.maximum(units, 1e-300)
         move = max(relative, float(np.max(ulps))) if array.size else relative
         directions.append(move * units * sign)
     weights = np.asarray(dout, dtype=np.float64)
