@@ -408,6 +408,9 @@ class CheckRecord:
             screened = sum(v.screened for v in self.variables)
             if not screened:
                 return f"{self.target}: passed ({checked} gradient elements checked)"
+            if not checked:
+                return (f"{self.target}: passed ({screened:,} gradient elements screened by "
+                        "random directions, none checked one by one)")
             return (f"{self.target}: passed ({checked} gradient elements checked one by one, "
                     f"{screened:,} screened by random directions)")
         if verdict is Verdict.FAILED:
