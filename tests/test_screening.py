@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from mutants import correct_case  # tests/: no package
 
 import gradcheck
 from gradcheck.modes import fast
@@ -224,3 +225,14 @@ def test_directions_too_coarse_to_verify_hand_the_variable_to_the_full_check(
     weights = report.variable("W")
     assert report.passed and "not sensitive enough → full" in weights.method
     assert weights.checked == 256 * 64 and weights.screening is None
+
+
+def test_nearby_points_vouch_for_what_their_directions_screened() -> None:
+    # A chain whose mismatches all sit where kinks meet behind abs: the nearby rechecks
+    # pass in fast mode, screening the kinked elements rather than checking them; that
+    # verifies them as a passing check does (bench_verdicts' correct case 6610).
+    case = correct_case(np.random.default_rng(6610))
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert report.passed, str(report)
+    assert any(d.kind == "kinks-meet" and d.severity == "note" for d in report.diagnostics)
+    assert any(v.screened for v in report.variables)
