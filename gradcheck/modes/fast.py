@@ -61,9 +61,10 @@ _SAMPLE_GAIN = 1
 # One-sided confidence of the share of wrong elements the report claims.
 _CONFIDENCE = 0.95
 # Screened elements count as verified when the directions would have caught any one of
-# them off by this many tolerances: ×1.001, the smallest bug the default tolerances are
-# sized for (100 tolerances in float64, 10 in float32), is always caught, and a fast check
-# never lets through an error more than ten times what a full check would name.
+# them off by this many tolerances of a typical element: ×1.001 of such an element, the
+# smallest bug the default tolerances are sized for (100 tolerances in float64, 10 in
+# float32), is always caught, and a fast check never lets through an error more than ten
+# times what a full check would name there.
 _PROMISE = 10.0
 
 
@@ -203,8 +204,7 @@ def _screening(
     rounding, which an all-zero gradient still has)."""
     worst = float(np.max(search.catchable(members)))
     typical = float(np.median(allowance)) / rtol
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = 0.0 if worst == 0 else worst / typical
+    relative = 0.0 if worst == 0 else worst / typical if typical > 0 else math.inf
     return Screening(int(members.size), search.directions, relative, _PROMISE * rtol)
 
 
