@@ -209,7 +209,8 @@ def _compare_all(
     reports = [
         variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,
                         outcomes[var.name].result, outcomes[var.name].method,
-                        precision.real_dtype, batch_size, outcomes[var.name].diagnosis)
+                        precision.real_dtype, batch_size, outcomes[var.name].diagnosis,
+                        outcomes[var.name].screening)
         for var in chosen
     ]
     return reports, evaluations

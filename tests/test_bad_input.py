@@ -548,7 +548,7 @@ def test_odd_but_valid_input_is_checked_and_untouched(name: str) -> None:
     owned = {k: _snapshot(v) for k, v in _arrays_of(layer).items()}
     report = gradcheck.check(layer, *inputs)
     assert report.passed, str(report)
-    assert sum(v.checked for v in report.variables) > 0
+    assert sum(v.checked + v.screened for v in report.variables) > 0
     for before, value in zip(given, inputs, strict=True):
         if isinstance(value, np.ndarray):
             array, strides, writeable, dtype = before

@@ -26,6 +26,7 @@ from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
 from gradcheck.modes.noise import Noise
 from gradcheck.options import CheckOptions
+from gradcheck.report.records import Screening
 from gradcheck.verdict.compare import Comparison, Tolerance, default_tolerance
 from gradcheck.vocabulary import Diagnostic
 
@@ -89,6 +90,8 @@ class Outcome:
     # Replaces the diagnosis read from the elements' pattern, when the elements checked are
     # only a sample or a localisation that stopped short (see modes.fast).
     diagnosis: str | None = None
+    # What random directions vouch for the elements not checked one by one (modes.fast).
+    screening: Screening | None = None
 
 
 @dataclass

@@ -4,14 +4,24 @@ Each direction costs one engine stencil whatever the variable's size; a failing 
 is split into halves until the wrong elements are found (:mod:`gradcheck.modes.search`),
 and those are checked element by element so the report names them like a full check.
 
+A direction is judged at its own error bar, so a failing one is only a reason to look
+closer: the element checks decide. The elements never checked one by one are *screened*,
+not checked: the report says so, with the smallest error of one element the passing
+directions would have caught (:class:`~gradcheck.report.records.Screening`). When that
+is more than :data:`_PROMISE` tolerances of a typical element, the full check decides
+(or, over ``max_evaluations``, the variable is INCOMPLETE).
+
 When most groups fail (a factor, a sign: wrong nearly everywhere) and naming every
 element would cost about a full check, a sample of them is checked one by one instead:
 the variable FAILS on the sampled elements found wrong, and the report says the mismatch
-is widespread, how large a share is wrong and its pattern. Otherwise, when localisation
-cannot finish, the full check decides.
+is widespread, how large a share is wrong and its pattern. When the sample finds nothing
+wrong (many elements each off by less than ``rtol``), or localisation cannot finish
+otherwise, the full check decides.
 
-A failed direction is a failure whatever happens after it: when ``max_evaluations`` stops
-the search before the wrong elements are named, the check FAILS and says how to go on.
+When ``max_evaluations`` stops the search before the elements behind a failing direction
+are checked, the check FAILS if that direction differs by more than every element off by
+its whole tolerance could make (some element is wrong), and is INCOMPLETE otherwise;
+either way the report says how to go on.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from gradcheck.modes.context import Context, Outcome
 from gradcheck.modes.full import colouring_for, full_check, full_cost, some_elements
 from gradcheck.modes.probe import confirming_engine
 from gradcheck.modes.search import DirectionalSearch, Measurement
+from gradcheck.report.records import Screening
 from gradcheck.verdict.compare import Tolerance, compare
 from gradcheck.verdict.patterns import describe_factor
 from gradcheck.vocabulary import Diagnostic, Severity, Status
@@ -49,6 +60,12 @@ _SAMPLE, _BATCH, _ENOUGH = 8, 2, 2
 _SAMPLE_GAIN = 1
 # One-sided confidence of the share of wrong elements the report claims.
 _CONFIDENCE = 0.95
+# Screened elements count as verified when the directions would have caught any one of
+# them off by this many tolerances of a typical element: ×1.001 of such an element, the
+# smallest bug the default tolerances are sized for (100 tolerances in float64, 10 in
+# float32), is always caught, and a fast check never lets through an error more than ten
+# times what a full check would name there.
+_PROMISE = 10.0
 
 
 def screening_cost(method: str) -> int:
@@ -70,6 +87,8 @@ class _Found:
 
     verified: Outcome | None = None
     unlocalised: NDArray[np.intp] | None = None  # a failing group the budget left
+    failed_test: tuple[int, Measurement] | None = None  # its direction and measurement
+    needed: int = 0  # the passes that would have checked it
     widespread: str | None = None
 
 
@@ -79,16 +98,23 @@ def fast_check(
     """Random directions; on failure, group testing down to elements checked one by one.
 
     Falls back to a full check of ``var`` when localising would cost about as much (a
-    widespread mismatch is sampled instead), and fails with a note on how to go on when
-    ``max_evaluations`` stops the search.
+    widespread mismatch is sampled instead) and when the directions that pass would miss
+    what a full check catches; when ``max_evaluations`` forbids it, says what is left
+    unverified (INCOMPLETE) or, when a direction proves an element wrong, how to go on
+    (FAILED).
     """
     analytic = ctx.analytic.gradients[var.name]
     tolerance = ctx.tolerance(var)
+    allowance = tolerance.allowance(np.asarray(analytic, dtype=np.float64))
     per_element = element_cost(ctx, method)
+    # The terms each element sums as measured, not floored by the gradients flowing
+    # through the computation (a loss's dout of 1 would make that the size of every
+    # element): the complex step's rounding follows its own derivatives.
+    sizes = ctx.analytic.terms.get(var.name, 0.0)
     search = DirectionalSearch(
-        ctx.runners(method), var.name, ctx.dout, analytic,
-        tolerance.allowance(np.asarray(analytic, dtype=np.float64)), method, ctx.scale,
-        ctx.rng, directions=DIRECTIONS, element_cost=per_element, eps=ctx.eps,
+        ctx.runners(method), var.name, ctx.dout, analytic, allowance, tolerance.rounding,
+        sizes, method, ctx.scale, ctx.rng,
+        directions=DIRECTIONS, element_cost=per_element, eps=ctx.eps,
     )
     full = full_cost(var, method, colouring)
     limit = full // (2 * per_element)
@@ -102,6 +128,10 @@ def fast_check(
         suspects = search.localize(failing[0], members, limit, ctx.budget_left)
         if suspects.stopped:
             found.unlocalised = suspects.indices
+            assert suspects.measured is not None
+            found.failed_test = (failing[0], suspects.measured)
+            found.needed = search.test_cost * math.ceil(
+                math.log2(max(suspects.indices.size, 2))) + per_element
             break
         if suspects.dense and suspects.gave_up:
             colouring = colouring or colouring_for(var, ctx)
@@ -116,28 +146,66 @@ def fast_check(
         found.verified = _checked(var, ctx, method, suspects.indices, found.verified,
                                   analytic, tolerance)
         members = np.setdiff1d(members, suspects.indices, assume_unique=True)
-        failing = search.screen(members, only=failing)
+        # Every direction again over what is left, so that each passing test bounds
+        # exactly the elements it vouches for.
+        failing = search.screen(members)
     label = f"fast {method}, {search.tests} tests"
     if found.widespread:
         assert found.verified is not None
-        outcome = _vouched(var, ctx, found.verified, members, failing, tolerance,
-                           f"{label}, widespread")
+        outcome = _vouched(var, ctx, found.verified, tolerance, f"{label}, widespread")
         outcome.diagnosis = found.widespread
         return outcome
     if failing and found.unlocalised is None:
-        colouring = colouring or colouring_for(var, ctx)
-        cost = full_cost(var, method, colouring)
-        if cost <= ctx.budget_left():
-            outcome = full_check(var, ctx, method, colouring)
-            outcome.method = f"{label} → full {outcome.method}"
-            return outcome
+        # A direction fails that localisation could not explain (many elements each off
+        # by a little, a kink along the way): the element checks decide, all of them.
+        full_outcome, found.needed = _full_if_affordable(var, ctx, method, colouring, label)
+        if full_outcome is not None:
+            return full_outcome
         found.unlocalised = members
-    outcome = _vouched(var, ctx, found.verified, members, failing, tolerance, label)
+        found.failed_test = (failing[0], search.roots[failing[0]])
+    outcome = _vouched(var, ctx, found.verified, tolerance, label)
     if failing:
-        assert found.unlocalised is not None
-        return _stopped_at_budget(var, ctx, outcome, found.unlocalised,
-                                  search.test_cost, per_element)
-    return outcome
+        assert found.unlocalised is not None and found.failed_test is not None
+        direction, measured = found.failed_test
+        proven = search.beyond_tolerance(found.unlocalised, direction, measured)
+        return _stopped_at_budget(var, ctx, outcome, members, found.unlocalised,
+                                  found.needed, proven)
+    if not members.size:
+        return outcome
+    outcome.screening = _screening(search, members, allowance, tolerance.rtol)
+    if outcome.screening.sufficient:
+        return outcome
+    # The directions would miss an element a full check catches: check every one.
+    full_outcome, _ = _full_if_affordable(var, ctx, method, colouring,
+                                          f"{label}, not sensitive enough")
+    return outcome if full_outcome is None else full_outcome
+
+
+def _full_if_affordable(
+    var: Variable, ctx: Context, method: str, colouring: Colouring | None, label: str
+) -> tuple[Outcome | None, int]:
+    """The full check of ``var`` when what is left of ``max_evaluations`` allows it, and
+    the passes it needs."""
+    colouring = colouring or colouring_for(var, ctx)
+    cost = full_cost(var, method, colouring)
+    if cost > ctx.budget_left():
+        return None, cost
+    outcome = full_check(var, ctx, method, colouring)
+    outcome.method = f"{label} → full {outcome.method}"
+    return outcome, cost
+
+
+def _screening(
+    search: DirectionalSearch, members: NDArray[np.intp], allowance: NDArray, rtol: float
+) -> Screening:
+    """What the passing directions say about ``members``: the largest, over them, of the
+    smallest error of one element they would have caught, relative to the variable's
+    typical element (its median allowance over ``rtol``: ``|a|`` with ``atol`` and
+    rounding, which an all-zero gradient still has)."""
+    worst = float(np.max(search.catchable(members)))
+    typical = float(np.median(allowance)) / rtol
+    relative = 0.0 if worst == 0 else worst / typical if typical > 0 else math.inf
+    return Screening(int(members.size), search.directions, relative, _PROMISE * rtol)
 
 
 def _naming_all(
@@ -224,57 +292,61 @@ def _lower_bound(wrong: int, sampled: int) -> float:
 
 
 def _stopped_at_budget(
-    var: Variable, ctx: Context, outcome: Outcome, unlocalised: NDArray[np.intp],
-    test_cost: int, per_element: int,
+    var: Variable, ctx: Context, outcome: Outcome, members: NDArray[np.intp],
+    unlocalised: NDArray[np.intp], needed: int, proven: bool,
 ) -> Outcome:
-    """A direction failed but the budget ran out: FAILED, and how to go on.
+    """A direction failed but the budget ran out before its elements were checked.
 
-    The group the failing direction was narrowed to is marked unresolved (not verified).
+    ``proven``: the direction's difference is more than every element of the group off
+    by its whole tolerance could make, so some element is wrong: FAILED, and how to go
+    on. Otherwise it could be many elements each off by less than ``rtol`` (or a kink),
+    so nothing is proven either way: INCOMPLETE. Either way the elements not checked one
+    by one are screened by directions that did not all pass: not verified.
     """
     count = int(unlocalised.size)
-    needed = test_cost * math.ceil(math.log2(max(count, 2))) + per_element
-    ctx.diagnostics.append(Diagnostic(
-        "budget-stopped", Severity.ERROR,
-        f"{var.name}: a random direction fails, so its gradient is wrong somewhere among "
-        f"{count:,} elements, but max_evaluations={ctx.options.max_evaluations:,} stopped "
-        f"the search before naming them. Raise max_evaluations (at least {needed:,} more "
-        "forward passes) to have them named, or check fewer elements (wrt=...).",
-    ))
-    status = outcome.result.status.copy().reshape(-1)
-    status[unlocalised] = np.where(status[unlocalised] == Status.UNCHECKED,
-                                   Status.UNRESOLVED, status[unlocalised])
+    go_on = (f"Raise max_evaluations (at least {needed:,} more forward passes) to have them "
+             "checked, or check fewer elements (wrt=...).")
+    if proven:
+        ctx.diagnostics.append(Diagnostic(
+            "budget-stopped", Severity.ERROR,
+            f"{var.name}: a random direction fails, so its gradient is wrong somewhere among "
+            f"{count:,} elements, but max_evaluations={ctx.options.max_evaluations:,} stopped "
+            f"the search before naming them. {go_on}",
+        ))
+    else:
+        ctx.diagnostics.append(Diagnostic(
+            "budget-stopped", Severity.INCOMPLETE,
+            f"{var.name}: a random direction over {count:,} elements differs from "
+            "⟨gradient, v⟩ by more than its error bar, but by no more than elements each "
+            "within tolerance could add up to (or it crosses a kink); "
+            f"max_evaluations={ctx.options.max_evaluations:,} stopped the search before "
+            f"their elements were checked, so they are not verified. {go_on}",
+        ))
     label = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
-    result = replace(outcome.result, status=status.reshape(outcome.result.status.shape))
-    return replace(
-        outcome, result=result, method=f"{outcome.method}, stopped at max_evaluations",
-        diagnosis=outcome.diagnosis or (
-            f"{label} is wrong somewhere among {count:,} elements (a random direction over "
-            "them fails); max_evaluations stopped the search before naming them."),
-    )
+    diagnosis = outcome.diagnosis
+    if proven and diagnosis is None:
+        diagnosis = (f"{label} is wrong somewhere among {count:,} elements (a random direction "
+                     "over them fails); max_evaluations stopped the search before naming them.")
+    unchecked = int(np.count_nonzero(~outcome.numerical.checked.reshape(-1)[members]))
+    return replace(outcome, diagnosis=diagnosis,
+                   method=f"{outcome.method}, stopped at max_evaluations",
+                   screening=Screening(unchecked, DIRECTIONS, math.inf,
+                                       _PROMISE * outcome.result.tolerance.rtol))
 
 
 def _vouched(
-    var: Variable,
-    ctx: Context,
-    verified: Outcome | None,
-    unverified: NDArray[np.intp],
-    failing: list[int],
-    tolerance: Tolerance,
-    label: str,
+    var: Variable, ctx: Context, verified: Outcome | None, tolerance: Tolerance, label: str
 ) -> Outcome:
-    """Elements checked one by one keep their verdict; the rest passed their directions."""
-    analytic = ctx.analytic.gradients[var.name]
+    """Elements checked one by one keep their verdict; the others stay unchecked (what
+    the directions say about them is the outcome's :class:`Screening`)."""
     if verified is None:
         nothing = np.zeros(var.value.shape)
         numerical = NumericalGradient(
             nothing, nothing, "fast", 0, None, None, None, np.zeros(var.value.shape, dtype=bool)
         )
-        result = compare(analytic, numerical, tolerance)
+        result = compare(ctx.analytic.gradients[var.name], numerical, tolerance)
     else:
         numerical, result = verified.numerical, verified.result
         label = f"{label}, {int(numerical.checked.sum())} by {verified.method}"
-    status = result.status.copy().reshape(-1)
-    if not failing:
-        status[unverified] = Status.OK  # vouched for by the passing directions
     numerical = replace(numerical, value=np.where(numerical.checked, numerical.value, np.nan))
-    return Outcome(numerical, replace(result, status=status.reshape(result.status.shape)), label)
+    return Outcome(numerical, result, label)

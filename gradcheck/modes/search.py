@@ -6,15 +6,20 @@ the numerical directional derivative of ``L`` (a complex step along ``v``, or ce
 differences at two step sizes for an error estimate) with ``⟨analytic gradient, v⟩``
 (PyTorch's ``fast_mode`` idea, docs/design.md §4).
 
-Sensitivity must not be diluted by size
+Judged at the test's own error bar
     With ``n`` elements of typical gradient ``g`` and random signs, ``⟨g, v⟩`` is a sum of
-    size ``√n·g``; one element wrong by ``δ`` moves it by ``δ``. The threshold is therefore
-    *not* a relative tolerance of the sum. It is the error estimate of the numerical
-    directional derivative (≈1e-16 relative for the complex step, ≈1e-10 for central
-    differences in float64) plus ``_SPREAD`` times the random-sign sum of the element
-    tolerances, ``√Σ(τ_i v_i)²`` — what correct but imprecise elements (rounding within
-    ``rtol``) can add up to. For the 39,760 parameters of the textbook's two-layer net an
-    element off by 1e-3 of the typical gradient stands ~10× above that threshold.
+    size ``√n·g``; one element wrong by ``δ`` moves it by ``δ·v_i``. Any threshold relative
+    to the sum, or to a sum of per-element tolerances, dilutes that by ``√n``: one element
+    wrong by ``10·rtol`` vanishes once ``n`` is a few thousand. A test therefore passes when
+    ``|⟨a, v⟩ − D_v|`` is within what a *correct* gradient can differ by: the numerical
+    derivative's error estimate (``≈1e-16`` relative for the complex step), the analytic
+    side's measured rounding summed with random signs, ``K·√Σ(r_i·v_i)²``
+    (:data:`_ROUNDING_SIGMAS`), and the rounding of the inner product itself. Nothing is
+    allowed for ``rtol``: a direction that fails is only a reason to localise, and the
+    element checks decide (an element off by less than ``rtol`` is found, checked, and
+    passes). A passing test bounds every element it covers: one off by ``δ`` would have
+    moved it by ``δ·v_i``, so ``|δ| ≤ (|difference| + threshold) / |v_i|``
+    (:meth:`DirectionalSearch.catchable`).
 
 Localisation by halves, one pass per level
     A failing direction is split: the same ``v`` restricted to one half of its support is
@@ -53,12 +58,15 @@ from gradcheck.engine.spec import engine
 
 __all__ = ["DirectionalSearch", "Directions", "Measurement", "Suspects"]
 
-# A random-sign sum of within-tolerance deviations rarely reaches this fraction of its
-# root-sum-square; beyond it, the direction is worth a closer look (a false alarm only
-# costs the element checks that clear it).
-_SPREAD = 0.05
-# Rounding of the analytic inner product, in units of the analytic dtype's ε.
-_ANALYTIC_ROUNDING = 64.0
+# The analytic side's rounding along a direction is Σ e_i·v_i, |e_i| ≤ r_i (each element's
+# measured rounding), with signs of v drawn independently of e: by Hoeffding's inequality
+# it exceeds K·√Σ(r_i·v_i)² with probability at most 2·exp(−K²/2), 3e-8 for K = 6 — a
+# needless localisation (which the element checks then clear) once in thirty million
+# tests. It costs sensitivity only where rounding dominates, in float32: 1e5 elements
+# rounded by ε ≈ 1.2e-7 of their size give 6·√1e5·ε ≈ 2.3e-4 of the typical element, a
+# quarter of what ×1.001 moves one element's test by.
+_ROUNDING_SIGMAS = 6.0
+_EPS64 = float(np.finfo(np.float64).eps)
 # A direction whose stencil straddles a kink is retried with steps this much smaller,
 # this many times, before it counts as failed (the element checks then decide).
 _SHRINK, _RETRIES = 16.0, 2
@@ -96,8 +104,10 @@ class Directions:
     task for :meth:`~gradcheck.engine.passes.Runners.map`.
 
     ``vectors[d]`` is direction ``d`` in the units of the element steps; ``terms`` the
-    analytic gradient's terms ``g_i·v_i`` per direction (the complex step's rounding
-    scale); ``f0`` the loss at the point (real engines, one pass for every test).
+    analytic gradient's terms ``g_i·v_i`` per direction; ``reach`` the size of the terms
+    each element's derivative sums times ``|v_i|`` (the complex step's rounding scale:
+    a gradient that cancels to near 0 is computed from terms of that size); ``f0`` the
+    loss at the point (real engines, one pass for every test).
     """
 
     name: str
@@ -107,6 +117,7 @@ class Directions:
     eps: float | None
     vectors: NDArray
     terms: NDArray
+    reach: NDArray
     f0: float | None
 
     def run(self, runner: Runner, test: _Test) -> Measurement:
@@ -120,7 +131,7 @@ class Directions:
         v[test.members] = self.vectors[test.direction, test.members]
         real = engine(self.method).arithmetic == "real"
         scale = (self.scale if real
-                 else float(np.sum(np.abs(self.terms[test.direction, test.members]))))
+                 else float(np.sum(self.reach[test.direction, test.members])))
         loss = runner.loss(self.name, self.dout)
         for attempt in range(_RETRIES + 1):
             numerical = directional_derivative(
@@ -139,19 +150,32 @@ class Suspects:
     ``indices``: elements to check one by one. ``gave_up``: more of them than checking
     one by one is worth. ``dense``: most groups failed (the gradient is wrong nearly
     everywhere), ``indices`` is the failing groups' union. ``stopped``: the budget ran out
-    before the failing group ``indices`` could be split further.
+    before the failing group ``indices`` could be split further; ``measured`` is its
+    measurement.
     """
 
     indices: NDArray[np.intp]
     gave_up: bool = False
     dense: bool = False
     stopped: bool = False
+    measured: Measurement | None = None
 
 
 @dataclass
 class _Group:
     members: NDArray[np.intp]
     measured: Measurement
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """The latest test of one direction over a set of members: its difference
+    ``⟨a, v⟩ − D_v``, its threshold, and whether it passed."""
+
+    members: NDArray[np.intp]
+    difference: float
+    threshold: float
+    passed: bool
 
 
 @dataclass
@@ -169,7 +193,13 @@ class DirectionalSearch:
     analytic : ndarray
         Its gradient from ``backward``.
     tolerance : ndarray
-        The per-element tolerance ``atol + rtol·|a|`` of the element-wise comparison.
+        The per-element allowance ``atol + rtol·|a| + 2·rounding`` of the element-wise
+        comparison: only for :meth:`beyond_tolerance`, never in a test's threshold.
+    rounding : ndarray or float
+        The analytic side's measured rounding, per element (or one number).
+    sizes : ndarray or float
+        The size of the terms each gradient element sums: the complex step's rounding
+        scale along a direction is ``Σ sizes_i·|v_i|``.
     method : str
         The engine (a name in :data:`gradcheck.engine.spec.ENGINES`).
     scale : float
@@ -187,6 +217,8 @@ class DirectionalSearch:
     dout: NDArray
     analytic: NDArray
     tolerance: NDArray
+    rounding: NDArray | float
+    sizes: NDArray | float
     method: str
     scale: float
     rng: np.random.Generator
@@ -195,20 +227,26 @@ class DirectionalSearch:
     eps: float | None = None
     tests: int = field(default=0, init=False)
     roots: dict[int, Measurement] = field(default_factory=dict, init=False)
+    judged: dict[int, _Judged] = field(default_factory=dict, init=False)
     _task: Directions = field(init=False, repr=False)
+    _rounding: NDArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         point = self.runners.main.arrays[self.name].real.ravel()
         unit = step_units(point, self.method)  # the element steps' units
         vectors = random_direction(self.rng, (self.directions, point.size)) * unit
         weights = self.analytic.astype(np.float64).ravel()
+        sizes = np.maximum(np.abs(weights), np.broadcast_to(
+            np.asarray(self.sizes, dtype=np.float64), self.analytic.shape).ravel())
+        self._rounding = np.broadcast_to(
+            np.asarray(self.rounding, dtype=np.float64), self.analytic.shape).ravel()
         f0 = None
         if engine(self.method).arithmetic == "real":
             # The same point for every test: one pass.
             main = self.runners.main
             f0 = complex(main.loss(self.name, self.dout)(main.arrays[self.name])).real
         self._task = Directions(self.name, self.dout, self.method, self.scale, self.eps,
-                                vectors, weights * vectors, f0)
+                                vectors, weights * vectors, sizes * np.abs(vectors), f0)
 
     @property
     def test_cost(self) -> int:
@@ -216,19 +254,57 @@ class DirectionalSearch:
         return engine(self.method).cost
 
     # -- tests ----------------------------------------------------------------------
+    def threshold(self, members: NDArray[np.intp], direction: int, measured: Measurement,
+                  terms: NDArray) -> float:
+        """How far ``Σ terms`` may be from the measurement for a correct gradient: the
+        measurement's error bar, the analytic rounding summed with random signs, and the
+        rounding of the inner product (pairwise summation: ``⌈log₂ m⌉ + 1`` roundings of
+        ``Σ|terms|``)."""
+        v = self._task.vectors[direction, members]
+        rounding = math.sqrt(float(np.sum(np.square(self._rounding[members] * v))))
+        inner = (math.ceil(math.log2(max(members.size, 2))) + 1) * _EPS64 * float(
+            np.sum(np.abs(terms)))
+        return measured.error + _ROUNDING_SIGMAS * rounding + inner
+
     def passes(self, members: NDArray[np.intp], direction: int, measured: Measurement,
                weights: NDArray | None = None) -> bool:
         """Whether ``weights`` (default: the analytic gradient, flat) agree with the
         measurement along ``direction`` restricted to ``members``."""
+        return self._judge(members, direction, measured, weights).passed
+
+    def _judge(self, members: NDArray[np.intp], direction: int, measured: Measurement,
+               weights: NDArray | None = None) -> _Judged:
         v = self._task.vectors[direction, members]
         terms = self._task.terms[direction, members] if weights is None else weights[members] * v
-        eps = float(np.finfo(self.analytic.dtype).eps) if self.analytic.dtype.kind == "f" else 0
-        threshold = (
-            measured.error
-            + _SPREAD * math.sqrt(float(np.sum(np.square(self.tolerance.ravel()[members] * v))))
-            + _ANALYTIC_ROUNDING * eps * math.sqrt(float(np.sum(np.square(terms))))
-        )
-        return not measured.kink and abs(float(np.sum(terms)) - measured.value) <= threshold
+        difference = float(np.sum(terms)) - measured.value
+        threshold = self.threshold(members, direction, measured, terms)
+        passed = not measured.kink and abs(difference) <= threshold
+        return _Judged(members, difference, threshold, passed)
+
+    def beyond_tolerance(self, members: NDArray[np.intp], direction: int,
+                         measured: Measurement) -> bool:
+        """Whether the test fails even if every element were off by its whole tolerance
+        (``|difference| > threshold + Σ tolerance_i·|v_i|``): then some element is wrong,
+        whatever the others do. A kink proves nothing."""
+        judged = self._judge(members, direction, measured)
+        v = self._task.vectors[direction, members]
+        allowed = float(np.sum(self.tolerance.ravel()[members] * np.abs(v)))
+        return not measured.kink and abs(judged.difference) > judged.threshold + allowed
+
+    def catchable(self, members: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Per element of ``members``, the smallest error of that element alone that the
+        latest passing tests over exactly ``members`` would have caught: an element off
+        by ``δ`` moves a test by ``δ·v_i``, so a test that passed bounds it by
+        ``(|difference| + threshold) / |v_i|``; the best over the directions (``inf``
+        where none passed)."""
+        best = np.full(members.size, np.inf)
+        for direction, judged in self.judged.items():
+            if judged.passed and np.array_equal(judged.members, members):
+                v = np.abs(self._task.vectors[direction, members])
+                with np.errstate(divide="ignore"):
+                    bound = (abs(judged.difference) + judged.threshold) / v
+                best = np.minimum(best, bound)
+        return best
 
     def _measure(self, tests: list[_Test]) -> list[Measurement]:
         self.tests += len(tests)
@@ -245,7 +321,8 @@ class DirectionalSearch:
         failing = []
         for direction, result in zip(chosen, measured, strict=True):
             self.roots[direction] = result
-            if not self.passes(members, direction, result):
+            self.judged[direction] = self._judge(members, direction, result)
+            if not self.judged[direction].passed:
                 failing.append(direction)
         return failing
 
@@ -274,7 +351,7 @@ class DirectionalSearch:
                 break
             if passes_left is not None and len(parents) * self.test_cost > passes_left():
                 smallest = min(parents, key=lambda g: g.members.size)
-                return Suspects(smallest.members, stopped=True)
+                return Suspects(smallest.members, stopped=True, measured=smallest.measured)
             children = self._split(direction, parents)
             failing = [g for g in children
                        if not self.passes(g.members, direction, g.measured)]

@@ -29,6 +29,7 @@ NETWORK_COLUMNS = ["", "layer", "verdict", "worst element", "diagnosis"]
 _MARK = {"passed": "✓", "FAILED": "✗", "INCOMPLETE": "?", "ERROR": "✗", "not run": "–"}
 _WRONG = ("FAILED", "ERROR")
 _UNRESOLVED_COLUMN = "unresolved"
+_SCREENED_COLUMN = "screened"
 _END_TO_END = "gradient() end to end"
 
 _DIGITS = 6
@@ -136,7 +137,9 @@ def format_value(value: Any) -> str:
 
 def summary_table(report: CheckRecord) -> tuple[list[str], list[list[str]]]:
     """The columns and the rows of a check's table: :data:`SUMMARY_COLUMNS`, with a column
-    of unresolved elements after ``kinks`` when any variable has some.
+    of elements only screened by random directions after ``checked`` (fast mode: they
+    are not checked) and one of unresolved elements after ``kinks``, when any variable
+    has some.
 
     Parameters
     ----------
@@ -149,13 +152,17 @@ def summary_table(report: CheckRecord) -> tuple[list[str], list[list[str]]]:
         The column titles, and ``["✗", "W (param)", "(4, 3)", "float64", ...]`` per
         variable.
     """
+    columns = list(SUMMARY_COLUMNS)
     rows = [_summary_row(var) for var in report.variables]
-    if not any(var.unresolved for var in report.variables):
-        return list(SUMMARY_COLUMNS), rows
-    at = SUMMARY_COLUMNS.index("kinks") + 1
-    columns = [*SUMMARY_COLUMNS[:at], _UNRESOLVED_COLUMN, *SUMMARY_COLUMNS[at:]]
-    for row, var in zip(rows, report.variables, strict=True):
-        row.insert(at, str(var.unresolved))
+    extra = [(_SCREENED_COLUMN, "checked", lambda var: f"{var.screened:,}", "screened"),
+             (_UNRESOLVED_COLUMN, "kinks", lambda var: str(var.unresolved), "unresolved")]
+    for title, after, cell, count in extra:
+        if not any(getattr(var, count) for var in report.variables):
+            continue
+        at = columns.index(after) + 1
+        columns.insert(at, title)
+        for row, var in zip(rows, report.variables, strict=True):
+            row.insert(at, cell(var))
     return columns, rows
 
 

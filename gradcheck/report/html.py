@@ -87,15 +87,18 @@ def _pictures_html(var: VariableReport) -> str:
 
 def _variable_html(var: VariableReport) -> str:
     role = " (parameter)" if var.role == "parameter" else ""
+    note = var.screening_note()
+    screened = f'<p class="gc-note">{escape(note)}</p>' if note else ""
     if var.passed:
-        title = (f"✓ {var.name}{role}: all {var.checked} elements match"
+        title = (f"✓ {var.name}{role}: {var.headline()}"
                  + (f" ({var.kinks} kinks skipped)" if var.kinks else ""))
         return (f'<details class="gc-variable" data-variable="{escape(var.name)}">'
-                f"<summary>{escape(title)} — pictures</summary>{_pictures_html(var)}</details>")
+                f"<summary>{escape(title)} — pictures</summary>{screened}"
+                f"{_pictures_html(var)}</details>")
     title = f"{var.verdict.mark} {var.name}{role}: {var.headline()}"
     colour = "#b71c1c" if var.mismatches else "#8d6e00"
     parts = [f'<section class="gc-variable" data-variable="{escape(var.name)}">',
-             f'<h4 style="color:{colour}">{escape(title)}</h4>']
+             f'<h4 style="color:{colour}">{escape(title)}</h4>', screened]
     if var.diagnosis:
         parts.append(f"<p>{escape(var.diagnosis)}</p>")
     parts.append(_pictures_html(var))

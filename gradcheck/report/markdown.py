@@ -72,16 +72,21 @@ def _check_markdown(report: CheckRecord) -> str:
     if report.diagnostics:
         lines.append("")
     columns, rows = summary_table(report)
-    rows = [row if var.passed else _bold(row, (1, 6))
+    rows = [row if var.passed else _bold(row, (1, columns.index("wrong")))
             for row, var in zip(rows, report.variables, strict=True)]
     if rows:
         lines += [*_table(columns, rows), ""]
+    screened = [note for var in report.variables if (note := var.screening_note())]
+    if screened:
+        lines += [*(f"- {note}" for note in screened), ""]
     for var in report.variables:
         if var.passed:
             continue
         lines.append(f"**{var.name}**: {var.headline()}"
                      + (f" — {var.diagnosis}" if var.diagnosis else ""))
-        lines += ["", *_table(WORST_COLUMNS, worst_rows(var)), ""]
+        lines.append("")
+        if var.worst:
+            lines += [*_table(WORST_COLUMNS, worst_rows(var)), ""]
     if report.convention:
         lines.append(f"*convention: {report.convention}*")
     method = report.options.get("method", "auto")

@@ -34,6 +34,7 @@ __all__ = [
     "LayerCheck",
     "NetworkRecord",
     "Record",
+    "Screening",
     "VariableReport",
     "diagnosis_line",
     "findings",
@@ -110,10 +111,72 @@ def findings(
     ]
 
 
+def _directions(count: int) -> str:
+    return f"{count} random direction{'s' if count != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What random directions say about the elements of a variable seen only through them.
+
+    Fast mode compares a few directional derivatives with ``⟨gradient, v⟩``; the elements
+    it does not check one by one are *screened*, not checked. A passing direction bounds
+    how wrong any one of them can be: an element off by ``δ`` moves the test by
+    ``δ·v_i``, which its threshold would have seen beyond ``(|difference| + threshold) /
+    |v_i|``.
+
+    Attributes
+    ----------
+    elements : int
+        Elements seen only through directions (none of them checked one by one).
+    directions : int
+        Random directions that screened them.
+    sensitivity : float
+        The smallest error of one element that the directions would surely have caught,
+        the worst over the screened elements, relative to the variable's typical element.
+        ``inf`` when no direction passed over them.
+    promised : float
+        The largest ``sensitivity`` that still counts as verified (a few ``rtol``).
+    """
+
+    elements: int
+    directions: int
+    sensitivity: float
+    promised: float
+
+    @property
+    def sufficient(self) -> bool:
+        """Whether the directions would have caught what a full check promises to."""
+        return self.sensitivity <= self.promised
+
+    def sentence(self) -> str:
+        """``39,200 elements screened by 2 random directions (none checked one by one):
+        would catch one element off by ≥ 6e-9 (relative to a typical element)``."""
+        catch = (f"would catch one element off by ≥ {self.sensitivity:.1g} (relative to a "
+                 "typical element)" if np.isfinite(self.sensitivity)
+                 else "a direction over them fails, so they are not verified")
+        return (f"{self.elements:,} element{'s' if self.elements != 1 else ''} screened by "
+                f"{_directions(self.directions)} (none checked one by one): {catch}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``sensitivity`` is None when infinite)."""
+        return {
+            "elements": self.elements,
+            "directions": self.directions,
+            "sensitivity": float(self.sensitivity) if np.isfinite(self.sensitivity) else None,
+            "promised": self.promised,
+            "sufficient": self.sufficient,
+        }
+
+
 @dataclass
 class VariableReport:
     """The verdict on the gradient of one input or parameter.
 
+    ``checked`` counts the elements compared one by one; in fast mode the others are
+    only ``screening``'s (seen through random directions, status ``UNCHECKED``), and the
+    variable passes only when those directions would have caught what a full check
+    promises to (:attr:`Screening.sufficient`), else it is INCOMPLETE.
     ``max_rel_error`` is over the wrong elements and those whose tolerance is mostly
     relative (not those that cancel to about 0); ``worst_ratio`` is the largest
     ``|a − n|`` over its element's tolerance, at most 1 when the variable passes. The full
@@ -144,28 +207,70 @@ class VariableReport:
     error: NDArray = field(repr=False)
     threshold: NDArray = field(repr=False)
     status: NDArray = field(repr=False)
+    screening: Screening | None = None
 
     @property
     def verdict(self) -> Verdict:
-        """FAILED when an element mismatches, INCOMPLETE when one is unresolved."""
+        """FAILED when an element mismatches; INCOMPLETE when one is unresolved, or when
+        the directions that screened the rest would miss what a full check catches."""
         if self.mismatches:
             return Verdict.FAILED
-        return Verdict.INCOMPLETE if self.unresolved else Verdict.PASSED
+        if self.unresolved or self.screened_short:
+            return Verdict.INCOMPLETE
+        return Verdict.PASSED
 
     @property
     def passed(self) -> bool:
         """True when every element was verified and none mismatches."""
         return self.verdict is Verdict.PASSED
 
+    @property
+    def screened(self) -> int:
+        """Elements seen only through random directions (not checked one by one)."""
+        return self.screening.elements if self.screening is not None else 0
+
+    @property
+    def screened_short(self) -> bool:
+        """True when screened elements could hide an error a full check would catch."""
+        return self.screening is not None and not self.screening.sufficient
+
     def headline(self) -> str:
-        """``3 of 12 elements wrong``, ``2 of 12 elements unresolved — ...`` or
-        ``all 12 elements match``: the words beside a variable's name."""
+        """``3 of 12 elements wrong``, ``2 of 12 elements unresolved — ...``, ``all 12
+        elements match``, or with fast mode how many were only screened: the words beside
+        a variable's name. Elements seen through random directions are never counted as
+        checked or matching (:meth:`screening_note` says what the directions showed)."""
+        if self.screening is None:
+            counted = f"{self.checked} elements"
+        else:
+            counted = f"{self.checked} checked one by one"
+        more = ""
+        if self.screening is not None:
+            more = (f"; {self.screening.elements:,} more screened by "
+                    f"{_directions(self.screening.directions)}")
         if self.verdict is Verdict.FAILED:
-            return f"{self.mismatches} of {self.checked} elements wrong"
-        if self.verdict is Verdict.INCOMPLETE:
-            return (f"{self.unresolved} of {self.checked} elements unresolved — the numerical "
-                    "error estimate is wider than the tolerance")
-        return f"all {self.checked} elements match"
+            return f"{self.mismatches} of {counted} wrong{more}"
+        if self.unresolved:
+            return (f"{self.unresolved} of {counted} unresolved — the numerical error "
+                    f"estimate is wider than the tolerance{more}")
+        if self.screening is None:
+            return f"all {counted} match"
+        if not self.checked:
+            return (f"{self.screening.elements:,} elements screened by "
+                    f"{_directions(self.screening.directions)}, none checked one by one"
+                    + (" — not enough to count as checked" if self.screened_short else ""))
+        return f"all {counted} match{more}" + (
+            " — not enough to count as checked" if self.screened_short else "")
+
+    def screening_note(self) -> str | None:
+        """What the random directions showed about the screened elements, and what checks
+        each (None when every element was checked one by one)."""
+        if self.screening is None:
+            return None
+        short = ""
+        if self.screened_short and np.isfinite(self.screening.sensitivity):
+            short = (f", above the {self.screening.promised:.1g} a check must catch: not "
+                     "enough to count as checked")
+        return f"{self.name}: {self.screening.sentence()}{short} — mode='full' checks each"
 
     @property
     def shown_count(self) -> int:
@@ -196,6 +301,8 @@ class VariableReport:
             "worst_ratio": self.worst_ratio,
             "rtol": self.rtol,
             "atol": self.atol,
+            "screened": self.screened,
+            "screening": self.screening.to_dict() if self.screening is not None else None,
             "passed": self.passed,
             "verdict": str(self.verdict),
             "diagnosis": self.diagnosis,
@@ -298,13 +405,22 @@ class CheckRecord:
         verdict = self.verdict
         if verdict is Verdict.PASSED:
             checked = sum(v.checked for v in self.variables)
-            return f"{self.target}: passed ({checked} gradient elements checked)"
+            screened = sum(v.screened for v in self.variables)
+            if not screened:
+                return f"{self.target}: passed ({checked} gradient elements checked)"
+            if not checked:
+                return (f"{self.target}: passed ({screened:,} gradient elements screened by "
+                        "random directions, none checked one by one)")
+            return (f"{self.target}: passed ({checked} gradient elements checked one by one, "
+                    f"{screened:,} screened by random directions)")
         if verdict is Verdict.FAILED:
             parts = [f"{v.mismatches} wrong in {v.name}" for v in self.variables if v.mismatches]
             parts += [d.kind for d in self.diagnostics if d.severity == Severity.ERROR]
         else:
             parts = [f"{v.unresolved} unresolved in {v.name}"
                      for v in self.variables if v.unresolved]
+            parts += [f"{v.name} only screened" for v in self.variables
+                      if v.screened_short and not v.unresolved]
             parts += [d.kind for d in self.diagnostics if d.severity == Severity.INCOMPLETE]
         return f"{self.target}: {verdict} ({'; '.join(parts)})"
 
@@ -336,13 +452,21 @@ def worst_line(record: CheckRecord) -> str:
     -------
     str
         ``"dW[2, 1]: -0.3567 vs -0.8567"`` for a failing check, the largest relative
-        error for a passing one, ``""`` when nothing was differentiated.
+        error for a passing one (over the elements checked one by one, with how many
+        random directions only screened), ``""`` when nothing was differentiated.
     """
     var = _first_failing(record)
     if var is None:
         if not record.variables:
             return ""
-        return f"max rel err {max(v.max_rel_error for v in record.variables):.1e}"
+        checked = sum(v.checked for v in record.variables)
+        screened = sum(v.screened for v in record.variables)
+        largest = f"max rel err {max(v.max_rel_error for v in record.variables):.1e}"
+        if not screened:
+            return largest
+        if not checked:
+            return f"{screened:,} elements screened, none checked one by one"
+        return f"{largest} over {checked:,} checked; {screened:,} screened"
     if not var.worst:
         return f"{var.label} wrong"
     worst = var.worst[0]
@@ -363,6 +487,9 @@ def diagnosis_line(record: CheckRecord) -> str:
     if var is not None:
         if var.diagnosis:
             return var.diagnosis
+        if var.screened:
+            return (f"{var.mismatches} of the {var.checked} elements of {var.label} checked "
+                    f"one by one wrong ({var.screened:,} more screened).")
         return f"{var.mismatches} of {var.checked} elements of {var.label} wrong."
     doubts = [d for d in record.diagnostics if d.severity == Severity.INCOMPLETE]
     if doubts:
@@ -371,6 +498,9 @@ def diagnosis_line(record: CheckRecord) -> str:
     if unresolved is not None:
         return (f"{unresolved.unresolved} of {unresolved.checked} elements of "
                 f"{unresolved.label} unresolved.")
+    short = next((v for v in record.variables if v.screened_short), None)
+    if short is not None and short.screening is not None:
+        return f"{short.name}: {short.screening.sentence()}."
     kinks = sum(v.kinks for v in record.variables)
     return f"{kinks} kink(s) skipped" if kinks else ""
 

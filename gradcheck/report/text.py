@@ -66,6 +66,8 @@ def _check_text(report: CheckRecord) -> str:
     if report.variables:
         columns, rows = summary_table(report)
         lines += _table([columns, *rows], right=set(range(5, len(columns))))
+    lines += [f"  {note}" for var in report.variables
+              if (note := var.screening_note())]
     for var in report.variables:
         if not var.passed:
             lines += _variable_detail(var)
@@ -91,8 +93,9 @@ def _variable_detail(var: VariableReport) -> list[str]:
     lines = ["", f"  {var.name}: {var.headline()}"]
     if var.diagnosis:
         lines.append(f"    {var.diagnosis}")
-    rows = [WORST_COLUMNS, *worst_rows(var)]
-    lines += ["  " + line for line in _table(rows, right={1, 2, 3, 4})]
+    if var.worst:
+        rows = [WORST_COLUMNS, *worst_rows(var)]
+        lines += ["  " + line for line in _table(rows, right={1, 2, 3, 4})]
     hidden = var.shown_count - len(var.worst)
     if hidden > 0:
         lines.append(f"      ... and {hidden} more")

@@ -7,12 +7,14 @@ diagnoses (or a swap between two of them) into the report's one-sentence conclus
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.conventions.target import Variable
 from gradcheck.engine.gradient import NumericalGradient
-from gradcheck.report.records import VariableReport, findings
+from gradcheck.report.records import Screening, VariableReport, findings
 from gradcheck.verdict.compare import Comparison, kink_mask
 from gradcheck.verdict.patterns import describe_mismatch, describe_swap
 from gradcheck.vocabulary import Status
@@ -29,11 +31,14 @@ def variable_report(
     numeric_dtype: np.dtype,
     batch_size: int | None,
     diagnosis: str | None = None,
+    screening: Screening | None = None,
 ) -> VariableReport:
     """The report row of one variable: counts, worst elements, diagnosis, full arrays.
 
     ``diagnosis`` replaces the one read from the wrong elements' pattern (when only a
     sample of the elements was checked, their positions say nothing about the pattern).
+    ``screening`` says what random directions vouch for the elements not checked one by
+    one (fast mode).
     """
     wrong = result.status == Status.MISMATCH
     unresolved = result.status == Status.UNRESOLVED
@@ -72,6 +77,7 @@ def variable_report(
         error=numerical.error,
         threshold=result.threshold,
         status=result.status,
+        screening=screening,
     )
 
 
@@ -115,8 +121,10 @@ def conclusion(where: str, reports: list[VariableReport]) -> str | None:
     for var in reports:
         if var.mismatches and var.diagnosis:
             return f"{where}: {var.diagnosis}"
-    unresolved = [v for v in reports if v.unresolved and not v.mismatches]
-    if unresolved and not any(v.mismatches for v in reports):
+    if any(v.mismatches for v in reports):
+        return None
+    unresolved = [v for v in reports if v.unresolved]
+    if unresolved:
         count = sum(v.unresolved for v in unresolved)
         return (
             f"nothing is wrong as far as can be seen, but {count} element(s) of "
@@ -124,6 +132,17 @@ def conclusion(where: str, reports: list[VariableReport]) -> str | None:
             f"rtol={unresolved[0].rtol:g}: their numerical error bars are wider. Loosen rtol "
             "(rtol=1e-3 for a layer that computes in float32), let the layer compute in "
             "float64, or check a point where these gradients are not tiny."
+        )
+    short = [v for v in reports if v.screened_short and v.screening is not None]
+    if short:
+        first = short[0].screening
+        assert first is not None
+        return (
+            f"nothing is wrong as far as can be seen, but {', '.join(v.name for v in short)} "
+            f"{'was' if len(short) == 1 else 'were'} only screened: {first.sentence()}"
+            + (f", above the {first.promised:.1g} a check must catch"
+               if math.isfinite(first.sensitivity) else "")
+            + ". mode='full' checks each element (raise max_evaluations to let it)."
         )
     return None
 
