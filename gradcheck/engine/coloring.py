@@ -265,6 +265,7 @@ def coloured_gradient(
     eps: float | None = None,
     terms: NDArray | None = None,
     multiplier: NDArray | float = 1.0,
+    noise_ratio: float = 1.0,
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
@@ -274,16 +275,19 @@ def coloured_gradient(
     for kinks) as long as the pattern holds — which the extra directional pass verifies.
     ``eps`` (unit roundoff of ``f``'s computation) and ``terms`` (size of each element's
     chain-rule terms, shaped like the variable) refine the error bars as they do for the
-    element engines; ``multiplier`` scales the steps as it does theirs.
+    element engines; ``multiplier`` scales the steps as it does theirs, and ``noise_ratio``
+    (the forward pass's measured rounding in units of its last place) widens what the
+    verification allows for rounding.
     """
     x = runners.main.arrays[name]
     w = weights.astype(np.float64).ravel()
     r = random_direction(rng, x.size)
     if eps is None:
         eps = float(np.finfo(x.real.dtype).eps)
+    rounds = eps * max(noise_ratio, 1.0)
     if engine(method).arithmetic == "complex":
-        return _complex(runners, name, colouring, w, r, eps, terms)
-    return _real(runners, name, colouring, w, r, method, eps, multiplier)
+        return _complex(runners, name, colouring, w, r, eps, terms, rounds)
+    return _real(runners, name, colouring, w, r, method, eps, multiplier, rounds)
 
 
 def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
@@ -354,13 +358,14 @@ def _real(
     method: str,
     eps: float,
     multiplier: NDArray | float,
+    rounds: float,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
     before = runners.passes
     base = main.output().ravel().astype(np.float64)
     h = step_sizes(x, method=method, eps=eps, multiplier=multiplier)
-    plan = _RealPass(name, colouring, engine(method), w, r, h, base, eps)
+    plan = _RealPass(name, colouring, engine(method), w, r, h, base, rounds)
     parts = runners.map(plan.run, _colour_chunks(runners, colouring))
     predicted = plan.spec.combine(
         _total([p.centre for p in parts]), _total([p.predicted for p in parts]), 1.0
@@ -444,7 +449,7 @@ class _ComplexPass:
 
 def _complex(
     runners: Runners, name: str, colouring: Colouring, w: NDArray, r: NDArray, eps: float,
-    terms: NDArray | None,
+    terms: NDArray | None, rounds: float,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
@@ -456,7 +461,7 @@ def _complex(
     magnitude = _total([p.magnitude for p in parts])
     measured = plan.measure(main)
     typical = float(np.mean(magnitude)) if magnitude.size else 0.0
-    slack = (_VERIFY_RELATIVE + NOISE_FACTOR * eps) * (magnitude + np.abs(measured) + typical)
+    slack = (_VERIFY_RELATIVE + NOISE_FACTOR * rounds) * (magnitude + np.abs(measured) + typical)
     refuted = _refutation(colouring, predicted, measured, slack)
     if refuted:
         return Coloured(None, refuted)

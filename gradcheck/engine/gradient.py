@@ -75,6 +75,10 @@ class NoiseSamples:
     unbounded : ndarray or None
         Where the engine's estimates at its steps do not converge, by how much (see
         :class:`~gradcheck.engine.spec.Stencil`).
+    pooling : bool
+        Whether the samples still set the noise ratio (False once :meth:`settled`: second
+        looks at other steps bring samples of another kind — at larger steps a fourth
+        difference carries some curvature — which must not move the others' bars).
     """
 
     sample: NDArray[np.float64]
@@ -87,6 +91,7 @@ class NoiseSamples:
     ratio: float | None = None
     floor: NDArray[np.float64] | None = None
     unbounded: NDArray[np.float64] | None = None
+    pooling: bool = True
 
     def levels(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Each element's rounding error bound, for its value and for its sides.
@@ -104,17 +109,7 @@ class NoiseSamples:
         zeros = np.zeros_like(self.sample)
         if not usable.any():
             return zeros, zeros
-        ratios = self.sample[usable] / self.unit[usable]
-        pool = None
-        if ratios.size >= _POOL:
-            quantile = float(np.quantile(ratios, NOISE_POOL_QUANTILE))
-            pool = quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE]
-        # Each measurement can see structure as noise: the stencils a kink at the point
-        # (every element of a ReLU at 0), the one-sided moves a kink just beside it. Noise
-        # both see; structure one of them misses.
-        candidates = [r for r in (self.ratio, pool) if r is not None]
-        ratio = min(candidates) if candidates else float(np.max(ratios)) / _HALF_NORMAL[0.25]
-        ratio = max(ratio, _LEAST_RATIO)
+        ratio = self.noise_ratio()
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(self.measured, NOISE_SIGMAS * self.gain / self.step, 0.0)
         unit = np.where(self.unit > 0, self.unit, float(np.max(self.unit[usable])))
@@ -125,6 +120,34 @@ class NoiseSamples:
             value = value + self.floor
         sides: NDArray[np.float64] = pooled * scale
         return value, sides
+
+    def noise_ratio(self) -> float:
+        """The noise in units of the last place these samples stand for (see
+        :meth:`levels`)."""
+        if not self.pooling and self.ratio is not None:
+            return self.ratio
+        usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
+                  & (self.unit > 0))
+        ratios = self.sample[usable] / self.unit[usable]
+        pool = None
+        if ratios.size >= _POOL:
+            quantile = float(np.quantile(ratios, NOISE_POOL_QUANTILE))
+            pool = quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE]
+        # Each measurement can see structure as noise: the stencils a kink at the point
+        # (every element of a ReLU at 0), the one-sided moves a kink just beside it. Noise
+        # both see; structure one of them misses.
+        candidates = [r for r in (self.ratio, pool) if r is not None]
+        if candidates:
+            ratio = min(candidates)
+        elif ratios.size:
+            ratio = float(np.max(ratios)) / _HALF_NORMAL[0.25]
+        else:
+            ratio = _LEAST_RATIO
+        return max(ratio, _LEAST_RATIO)
+
+    def settled(self) -> NoiseSamples:
+        """These samples with their noise ratio fixed as it stands now."""
+        return replace(self, ratio=self.noise_ratio(), pooling=False)
 
     def merged(self, patch: NoiseSamples, where: NDArray[np.bool_]) -> NoiseSamples:
         """These samples with those of ``patch`` where ``where`` is True."""
@@ -149,9 +172,11 @@ class NoiseSamples:
             gain=max(self.gain, patch.gain),
             measured=np.where(where, patch.measured, self.measured),
             side_truncation=sides,
-            ratio=max((r for r in (self.ratio, patch.ratio) if r is not None), default=None),
+            ratio=self.ratio if not self.pooling else max(
+                (r for r in (self.ratio, patch.ratio) if r is not None), default=None),
             floor=self.floor if self.floor is not None else patch.floor,
             unbounded=optional("unbounded"),
+            pooling=self.pooling and patch.pooling,
         )
 
     @staticmethod
@@ -223,6 +248,13 @@ class NumericalGradient:
         ratio = float(np.max(noise.truncation[known] / np.square(noise.step[known])))
         truncation = np.where(missing, safety * ratio * np.square(noise.step), noise.truncation)
         return replace(self, noise=replace(noise, truncation=truncation))
+
+    def settled(self) -> NumericalGradient:
+        """This gradient with its noise ratio fixed as it stands (see
+        :meth:`NoiseSamples.settled`)."""
+        if self.noise is None or not self.noise.measured.any():
+            return self
+        return replace(self, noise=self.noise.settled())
 
     def with_noise(self, ratio: float | None, floor: NDArray | None) -> NumericalGradient:
         """This gradient with the noise ratio measured apart from its stencils, and the

@@ -8,6 +8,7 @@ when it will not compute in float64) and, for the complex step, in complex128.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -30,7 +31,7 @@ from gradcheck.report.records import Screening
 from gradcheck.verdict.compare import Comparison, Tolerance, default_tolerance
 from gradcheck.vocabulary import Diagnostic
 
-__all__ = ["Context", "Numerics", "Outcome", "make_numerics"]
+__all__ = ["EXTENDED_EPS", "Context", "Numerics", "Outcome", "make_numerics", "noise_key"]
 
 
 def _working_copy(target: Target, dtype: Any, copy_inputs: bool, global_random: bool) -> Instance:
@@ -47,18 +48,53 @@ def _working_copy(target: Target, dtype: Any, copy_inputs: bool, global_random: 
     return instance
 
 
+#: The unit roundoff of extended precision (``np.longdouble``).
+EXTENDED_EPS = float(np.finfo(np.longdouble).eps)
+
+
+def noise_key(var: Variable, extended: bool = False) -> str:
+    """Where a variable's measured noise ratio is kept (one per precision)."""
+    return f"{var.name} (extended)" if extended else var.name
+
+
 @dataclass
 class Numerics:
-    """The working copies the numerical side runs on, and in which dtype."""
+    """The working copies the numerical side runs on, and in which dtype.
+
+    ``make_extended`` makes working copies in extended precision (``np.longdouble``,
+    80 bits on x86-64), for the elements float64 cannot resolve; built on first use, and
+    only where the platform has such a type and the layer computes in it.
+    """
 
     real: Runners
     real_dtype: np.dtype
     complex: Runners | None
+    make_extended: Callable[[], Runners] | None = None
+    _extended: Runners | None = field(default=None, init=False)
+    _extended_tried: bool = field(default=False, init=False)
 
     @property
     def passes(self) -> int:
         """Forward passes of the numerical side so far."""
-        return self.real.passes + (self.complex.passes if self.complex else 0)
+        runners = [self.real, self.complex, self._extended]
+        return sum(r.passes for r in runners if r is not None)
+
+    def extended(self) -> Runners | None:
+        """Working copies in extended precision, or None where there are none: the
+        platform's ``longdouble`` is no wider than float64, or the layer does not compute
+        in it (a float32 buffer, a cast, scipy.special)."""
+        if not self._extended_tried:
+            self._extended_tried = True
+            if self.make_extended is not None:
+                try:
+                    runners = self.make_extended()
+                    with np.errstate(all="ignore"):
+                        output = runners.main.base()
+                    if output.dtype == np.longdouble and np.all(np.isfinite(output)):
+                        self._extended = runners
+                except Exception:  # a layer that refuses longdouble has no such copies
+                    self._extended = None
+        return self._extended
 
 
 def make_numerics(
@@ -77,7 +113,11 @@ def make_numerics(
     complex_runners = None
     if options.method in ("auto", "complex"):
         complex_runners = Runners(partial(_working_copy, target, np.complex128, *held), executor)
-    return Numerics(real, real_dtype, complex_runners)
+    make_extended = None
+    if real_dtype == np.float64 and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
+        make_extended = partial(Runners, partial(_working_copy, target, np.longdouble, *held),
+                                executor)
+    return Numerics(real, real_dtype, complex_runners, make_extended)
 
 
 @dataclass
@@ -119,6 +159,12 @@ class Context:
     # modes.noise), in units of the last place of its terms.
     derivative_noise: float = 1.0
 
+    def rounding_ratio(self, var: Variable) -> float:
+        """How many units in its last place the computation around ``var`` rounds by, as
+        measured: the loss's noise, ``var``'s own, the complex step's derivative's."""
+        return max(self.noise.ratio, self.noise_ratios.get(var.name, 1.0),
+                   self.derivative_noise, 1.0)
+
     def gradient_size(self, var: Variable) -> NDArray:
         """Each element's analytic gradient and the terms it sums, in size."""
         analytic = np.abs(np.asarray(self.analytic.gradients[var.name], dtype=np.float64))
@@ -146,12 +192,14 @@ class Context:
         shape: NDArray = self.step_units(var) / units
         return shape
 
-    def step_multiplier(self, var: Variable, method: str) -> NDArray:
+    def step_multiplier(self, var: Variable, method: str, *, extended: bool = False
+                        ) -> NDArray:
         """Per element (flat), what the steps of ``var`` with engine ``method`` are
         multiplied by: its :meth:`step_shape`; a noise ``q`` times the dtype's balances
         truncation against rounding at ``q^exponent`` times the steps; and the function's
-        own scale, measured on a few elements, may want more or less."""
-        ratio = max(self.noise_ratios.get(var.name, 1.0), 1.0)
+        own scale, measured on a few elements, may want more or less. ``extended``: in
+        extended precision, whose noise is measured apart."""
+        ratio = max(self.noise_ratios.get(noise_key(var, extended), 1.0), 1.0)
         measured = ratio ** engine(method).step_exponent * self.multipliers.get(var.name, 1.0)
         multiplier: NDArray = measured * self.step_shape(var)
         return multiplier
@@ -194,13 +242,19 @@ class Context:
         resolution: NDArray = LOSS_RESOLUTION * self.loss_noise / scale
         return resolution
 
-    def bar_floor(self, var: Variable) -> NDArray | None:
+    def bar_floor(self, var: Variable, *, extended: bool = False) -> NDArray | None:
         """The least error bar of any numerical derivative of ``var``: the complex step's
         rounding (:meth:`terms`), which every engine shares — whatever differentiates the
-        function as computed, at inputs off by their rounding, not the exact one."""
+        function as computed, at inputs off by their rounding, not the exact one. In
+        extended precision, the same in its own unit roundoff and measured noise."""
         terms = self.terms(var)
         if terms is None:
             return None
+        if extended:
+            size = self.gradient_size(var)
+            ratio = max(self.noise_ratios.get(noise_key(var, True), 1.0), 1.0)
+            wide: NDArray = COMPLEX_ROUNDING * EXTENDED_EPS * ratio * size
+            return wide
         floor: NDArray = COMPLEX_ROUNDING * self.eps * terms
         return floor
 
@@ -215,9 +269,7 @@ class Context:
             return None
         scale = step_units(var.value, "central").reshape(var.value.shape)
         floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_noise / self.eps / scale
-        ratio = max(self.noise.ratio, self.noise_ratios.get(var.name, 1.0),
-                    self.derivative_noise, 1.0)
-        return ratio * self.gradient_size(var) + floor
+        return self.rounding_ratio(var) * self.gradient_size(var) + floor
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""

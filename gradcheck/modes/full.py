@@ -26,8 +26,8 @@ from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.numeric import central_core, complex_step, stencil_derivatives
 from gradcheck.engine.passes import TASKS, Runner, chunks
 from gradcheck.engine.spec import engine
-from gradcheck.modes.context import Context, Outcome
-from gradcheck.modes.ladder import Differentiate, Judge, Ladder, climb
+from gradcheck.modes.context import EXTENDED_EPS, Context, Outcome, noise_key
+from gradcheck.modes.ladder import MOST, Differentiate, Judge, Ladder, climb
 from gradcheck.modes.noise import measure_noise
 from gradcheck.modes.probe import confirming_engine, real_engine, rounds_like_float32
 from gradcheck.verdict.compare import Comparison, compare
@@ -117,21 +117,26 @@ def _plain(
     *,
     core: bool = False,
     multiplier: NDArray | float | None = None,
+    extended: bool = False,
 ) -> NumericalGradient:
     """Element by element (``indices`` only, or all), in chunks when there is an executor,
-    at the variable's measured steps unless ``multiplier`` says otherwise."""
-    runners = ctx.runners(method)
+    at the variable's measured steps unless ``multiplier`` says otherwise; ``extended``: on
+    the working copies in extended precision."""
+    runners = ctx.numerics.extended() if extended else ctx.runners(method)
+    assert runners is not None
+    eps = EXTENDED_EPS if extended else ctx.eps
     flat = np.arange(var.value.size) if indices is None else np.asarray(indices, dtype=np.intp)
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
     if multiplier is None:
-        multiplier = ctx.step_multiplier(var, method)[flat]
-    task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, ctx.eps, ctx.terms(var),
+        multiplier = ctx.step_multiplier(var, method, extended=extended)[flat]
+    task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, eps, ctx.terms(var),
                      core, multiplier)
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.patched(part)
-    return merged.with_noise(ctx.noise_ratios.get(var.name), ctx.bar_floor(var))
+    return merged.with_noise(ctx.noise_ratios.get(noise_key(var, extended)),
+                             ctx.bar_floor(var, extended=extended))
 
 
 def _whole(
@@ -142,7 +147,7 @@ def _whole(
         coloured = coloured_gradient(
             ctx.runners(method), var.name, colouring, ctx.dout,
             method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps, terms=ctx.terms(var),
-            multiplier=ctx.step_multiplier(var, method),
+            multiplier=ctx.step_multiplier(var, method), noise_ratio=ctx.rounding_ratio(var),
         )
         if coloured.numerical is not None:
             coloured.numerical = coloured.numerical.with_noise(
@@ -255,11 +260,13 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
         ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[usable]))))
 
 
-def _differentiator(var: Variable, ctx: Context, method: str) -> Differentiate:
+def _differentiator(var: Variable, ctx: Context, method: str, *, extended: bool = False
+                    ) -> Differentiate:
     """The ladder's way to differentiate ``var``: ``multiplier`` relative to its steps."""
     def differentiate(indices: NDArray[np.intp], multiplier: NDArray) -> NumericalGradient:
-        base = ctx.step_multiplier(var, method)[indices]
-        return _plain(var, ctx, method, indices, multiplier=base * multiplier)
+        base = ctx.step_multiplier(var, method, extended=extended)[indices]
+        return _plain(var, ctx, method, indices, multiplier=base * multiplier,
+                      extended=extended)
 
     return differentiate
 
@@ -330,11 +337,45 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
     return Outcome(numerical, result, f"{outcome.method}, {count} fitted over {FIT_STEPS} steps")
 
 
+def _extended_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
+    """What float64 leaves unresolved or accuses, differentiated again in extended
+    precision where the layer computes in it — the most accurate real engine there is, for
+    a forward pass that rounds like the 1e6 it subtracts — and looked at again at its own
+    other steps."""
+    status = outcome.result.status
+    wanted = (status == Status.MISMATCH) | (status == Status.UNRESOLVED)
+    if not wanted.any() or ctx.numerics.extended() is None:
+        return outcome
+    runners = ctx.numerics.extended()
+    assert runners is not None
+    key = noise_key(var, True)
+    if key not in ctx.noise_ratios:
+        ctx.noise_ratios[key] = measure_noise(runners.main, [var.name], ctx.dout, ctx.rng,
+                                              EXTENDED_EPS).ratio
+    method = confirming_engine(ctx)
+    indices = np.flatnonzero(wanted)[:MOST]
+    fresh = _plain(var, ctx, method, indices, extended=True)
+    # The wider precision's look replaces float64's: it sees the same function with a
+    # two-thousandth of the rounding.
+    numerical = outcome.numerical.settled().patched(fresh).pooled()
+    looked = Outcome(numerical, compare(ctx.analytic.gradients[var.name], numerical,
+                                        ctx.tolerance(var)), outcome.method)
+    climbed = climb(Ladder(numerical, np.ones(var.value.size)), wanted.ravel(),
+                    _differentiator(var, ctx, method, extended=True), _judge(var, ctx),
+                    method)
+    numerical = climbed.numerical
+    result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
+    count = indices.size
+    return Outcome(numerical, result if climbed.looks else looked.result,
+                   f"{outcome.method}, {count} in extended precision")
+
+
 def _second_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
     """What a real stencil accuses, calls a kink or leaves unresolved, looked at again at
-    other steps, and (where forward passes round like float32) fitted over many."""
-    return _fitted_where_unresolved(
-        var, ctx, _climbed(var, ctx, outcome, _doubtful(outcome.result)))
+    other steps, then in extended precision, and (where forward passes round like
+    float32) fitted over many."""
+    looked = _climbed(var, ctx, outcome, _doubtful(outcome.result))
+    return _fitted_where_unresolved(var, ctx, _extended_looks(var, ctx, looked))
 
 
 def _on_a_side(

@@ -115,14 +115,15 @@ def climb(
     the new look wins; with ``until_settled`` (measuring a variable's step) it keeps
     moving while the new look wins whatever its status.
     """
-    numerical, multiplier = ladder.numerical, ladder.multiplier.copy()
+    numerical, multiplier = ladder.numerical.settled(), ladder.multiplier.copy()
     status, tolerance = (a.ravel() for a in judge(numerical))
     chosen = np.flatnonzero(wanted)[:MOST]
     doubtful = (status != Status.OK) & (status != Status.UNCHECKED)
     moving = chosen[until_settled | doubtful[chosen]]
     looks = ladder.looks
     order = _order(method)
-    previous = np.ones(numerical.value.size)  # each element's last move
+    previous = np.ones(numerical.value.size)  # each element's last move that won
+    retry = np.ones(numerical.value.size)  # a shorter move to try after one that lost
     for _ in range(RUNGS):
         if not moving.size:
             break
@@ -133,6 +134,7 @@ def climb(
         direction = np.where(again, np.exp(np.sign(np.log(direction)) * np.minimum(
             np.maximum(np.abs(np.log(direction)), 2 * np.abs(np.log(last))), np.log(LEAP))),
             direction)
+        direction = np.where(retry[moving] != 1, retry[moving], direction)
         fresh = differentiate(moving, multiplier[moving] * direction)
         looks += moving.size
         candidate = numerical.patched(fresh).pooled()
@@ -157,9 +159,13 @@ def climb(
         numerical = numerical.patched(
             taken.with_truncation_at_least(lower.reshape(fresh.value.shape))).pooled()
         multiplier[won] *= direction[wins]
-        previous[moving] = np.where(wins, direction, 1.0)
+        previous[moving] = np.where(wins, direction, previous[moving])
+        # A long move that lost may have overshot (into steps wider than the function's
+        # structure): half as long, in the same direction, once more.
+        shorter = ~wins & (np.abs(np.log(direction)) > 1.01 * np.log(FACTOR))
+        retry[moving] = np.where(shorter, np.sqrt(direction), 1.0)
         status, tolerance = (a.ravel() for a in judge(numerical))
-        keep = wins & (until_settled | ((status[moving] != Status.OK)
-                                        & (status[moving] != Status.UNCHECKED)))
+        doubtful = (status[moving] != Status.OK) & (status[moving] != Status.UNCHECKED)
+        keep = (wins | shorter) & (until_settled | doubtful)
         moving = moving[keep]
     return Ladder(numerical, multiplier, looks)
