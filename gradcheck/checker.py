@@ -29,8 +29,8 @@ from gradcheck.conventions.target import Target, TargetRequest, Variable
 from gradcheck.errors import GradientCheckError, UsageError
 from gradcheck.modes.auto import differentiate, refuse_over_budget
 from gradcheck.modes.context import Context, make_numerics
-from gradcheck.modes.kinks import resolve_meeting_kinks
-from gradcheck.modes.noise import measure_derivative_noise, measure_noise
+from gradcheck.modes.kinks import judge_ties, resolve_meeting_kinks
+from gradcheck.modes.noise import measure_noise
 from gradcheck.modes.probe import complex_step_notes, joint_complex_probe
 from gradcheck.options import CheckOptions, resolve_options
 from gradcheck.report.records import VariableReport
@@ -189,22 +189,19 @@ def _compare_all(
     )
     names = [v.name for v in target.variables]
     ctx.noise = measure_noise(numerics.real.main, names, ctx.dout, ctx.rng, ctx.eps)
-    if numerics.complex is not None:
-        ctx.derivative_noise = measure_derivative_noise(
-            numerics.complex.main, names, ctx.dout, ctx.rng, ctx.eps,
-            [ctx.step_units(v) for v in target.variables],
-            [ctx.gradient_size(v) for v in target.variables])
     ctx.complex_for_all = joint_complex_probe(chosen, ctx)
     outcomes = {var.name: differentiate(var, ctx) for var in chosen}
     diagnostics += complex_step_notes(ctx)
-    evaluations = numerics.passes
+    ties = judge_ties(ctx, outcomes)
+    outcomes = ties.outcomes
+    evaluations = numerics.passes + ties.evaluations
     if look_nearby:
         resolution = resolve_meeting_kinks(
             ctx, outcomes, lambda moved: _check_target(moved, options, look_nearby=False)
         )
         outcomes = resolution.outcomes
         diagnostics += resolution.diagnostics
-        evaluations = numerics.passes + resolution.evaluations
+        evaluations = numerics.passes + ties.evaluations + resolution.evaluations
     batch_size = target.batch_size()
     reports = [
         variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,

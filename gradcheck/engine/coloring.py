@@ -38,7 +38,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -387,6 +387,9 @@ def _real(
         x, flat, method, runners.passes - before, f0_rows, table, h[flat], eps=eps,
         magnitude=np.maximum(magnitude, np.max(np.abs(table), axis=1)),
     )
+    if numerical.noise is not None:  # a block's elements move its outputs: they round alike
+        numerical = replace(numerical, noise=replace(
+            numerical.noise, group=colouring.element_block.reshape(x.shape)))
     return Coloured(numerical, "")
 
 

@@ -75,6 +75,10 @@ class NoiseSamples:
     unbounded : ndarray or None
         Where the engine's estimates at its steps do not converge, by how much (see
         :class:`~gradcheck.engine.spec.Stencil`).
+    group : ndarray of int or None
+        Elements that move the same outputs (a coloured check's blocks: a row of a
+        per-sample layer) share a group id: they round alike, so their samples are also
+        pooled among themselves — rows offset each by its own 1e5 round each their own way.
     pooling : bool
         Whether the samples still set the noise ratio (False once :meth:`settled`: second
         looks at other steps bring samples of another kind — at larger steps a fourth
@@ -91,6 +95,7 @@ class NoiseSamples:
     ratio: float | None = None
     floor: NDArray[np.float64] | None = None
     unbounded: NDArray[np.float64] | None = None
+    group: NDArray[np.intp] | None = None
     pooling: bool = True
 
     def levels(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -115,11 +120,26 @@ class NoiseSamples:
         unit = np.where(self.unit > 0, self.unit, float(np.max(self.unit[usable])))
         pooled = ratio * unit
         own = np.where(usable, self.sample, 0.0) / _OWN
-        value: NDArray[np.float64] = np.maximum(pooled, own) * scale
+        value: NDArray[np.float64] = np.maximum(np.maximum(pooled, own), self._grouped(usable))
+        value = value * scale
         if self.floor is not None:
             value = value + self.floor
         sides: NDArray[np.float64] = pooled * scale
         return value, sides
+
+    def _grouped(self, usable: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """Each element's group's noise: the largest of its members' samples relative to
+        their units, times its own unit (0 where it has no group)."""
+        if self.group is None:
+            return np.zeros_like(self.sample)
+        ids = np.where(usable & (self.group >= 0), self.group, -1).ravel()
+        ratios = np.where(ids >= 0, self.sample.ravel() / np.where(
+            self.unit.ravel() > 0, self.unit.ravel(), 1.0), 0.0)
+        largest = np.zeros(int(ids.max()) + 2)
+        np.maximum.at(largest, ids + 1, ratios)
+        grouped: NDArray[np.float64] = (largest[np.maximum(self.group.ravel(), -1) + 1]
+                                        * self.unit.ravel()).reshape(self.sample.shape)
+        return np.where(self.group >= 0, grouped, 0.0)
 
     def noise_ratio(self) -> float:
         """The noise in units of the last place these samples stand for (see
@@ -176,6 +196,7 @@ class NoiseSamples:
                 (r for r in (self.ratio, patch.ratio) if r is not None), default=None),
             floor=self.floor if self.floor is not None else patch.floor,
             unbounded=optional("unbounded"),
+            group=self.group if self.group is not None else patch.group,
             pooling=self.pooling and patch.pooling,
         )
 

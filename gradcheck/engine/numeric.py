@@ -73,18 +73,41 @@ def spread(x: NDArray) -> float:
 
 def step_units(x: NDArray, method: str) -> NDArray:
     """The size of each element's step for an optimal relative step of 1, from the
-    variable's own scale: ``max(|x − median(x)|, spread(x))`` — an offset of 1e6 around a
-    spread of 1 moves by the spread, an outlier by its own size, and nothing depends on
-    the units the values are written in. An engine with a step floor below 1 (one-sided
+    variable's own scale: ``max(|x − median|, spread)`` — an offset of 1e6 around a spread
+    of 1 moves by the spread, an outlier by its own size, and nothing depends on the units
+    the values are written in. For an array of several axes the median and spread are
+    those of the element's own row, column… whichever is tightest (samples offset each by
+    its own 1e5 are normalised row by row). An engine with a step floor below 1 (one-sided
     differences at a domain's edge) steps relative to ``|x|`` instead, down to that floor
     times the spread. Directions of fast mode use the same units."""
     real = x.real.astype(np.float64)
-    scale = spread(real)
     floor = engine(method).step_floor
     if floor < 1.0:
-        return np.maximum(np.abs(real), floor * scale)
-    median = float(np.median(real)) if real.size else 0.0
-    return np.maximum(np.abs(real - median), scale)
+        return np.maximum(np.abs(real), floor * spread(real))
+    axes = [a for a in range(real.ndim) if real.shape[a] >= _LOCAL]
+    if not axes:
+        median = float(np.median(real)) if real.size else 0.0
+        return np.maximum(np.abs(real - median), spread(real))
+    return np.min([_along(real, axis) for axis in axes], axis=0)
+
+
+# Slices at least this long have a spread of their own, and this long a robust one.
+_LOCAL, _ROBUST = 3, 8
+
+
+def _along(x: NDArray, axis: int) -> NDArray:
+    """:func:`step_units` of every 1-D slice of ``x`` along ``axis``."""
+    moved = np.moveaxis(x, axis, -1)
+    median = np.median(moved, axis=-1, keepdims=True)
+    deviation = np.abs(moved - median)
+    rms = np.sqrt(np.mean(np.square(deviation), axis=-1, keepdims=True))
+    # A median absolute deviation of a few values is one of them, 0 by chance: short
+    # slices use their root-mean-square deviation. Where most of a slice is equal, that
+    # too; where it is constant, the whole array's spread.
+    mad = 1.4826 * np.median(deviation, axis=-1, keepdims=True)
+    scale = mad if moved.shape[-1] >= _ROBUST else rms
+    scale = np.where(scale > 0, scale, np.where(rms > 0, rms, spread(x)))
+    return np.moveaxis(np.maximum(deviation, scale), -1, axis)
 
 
 def _eps(x: NDArray, eps: float | None) -> float:

@@ -120,7 +120,14 @@ def verify_complex_step(
         size = scale if scale is not None else max(abs(along), abs(real))
         target = resolution * size
         if bar <= target:
-            return _decided(along, real, bar, eps * max(noise_ratio, 1.0) * size, passes)
+            complex_bar = COMPLEX_ROUNDING * eps * max(noise_ratio, 1.0) * size
+            if complex_bar > target:  # the complex step itself is no more precise than that
+                return Verification(None, (
+                    f"the forward pass rounds so much ({noise_ratio:.2g} units in its last "
+                    "place) that the complex step itself is no more precise than the "
+                    f"{resolution:g} of its size needed to see a wrong branch"),
+                    along, real, bar, passes)
+            return _decided(along, real, bar, complex_bar, passes)
         if unbounded or truncation >= rounding:
             t /= float(np.clip((truncation / max(target, 1e-300)) ** 0.25, 4.0, _LEAP)
                        if not unbounded else 16.0)
@@ -140,7 +147,7 @@ def _decided(along: float, real: float, bar: float, complex_bar: float, passes: 
             f"the complex step's imaginary part vanished (0 against real differences' "
             f"{real:.6g}); the forward pass is not analytic (abs, max or a cast to real?)"),
             along, real, bar, passes)
-    if abs(along - real) <= bar + COMPLEX_ROUNDING * complex_bar:
+    if abs(along - real) <= bar + complex_bar:
         return Verification(True, "", along, real, bar, passes)
     return Verification(False, (
         f"complex step ({along:.6g}) disagrees with real differences ({real:.6g} ± "

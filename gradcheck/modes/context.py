@@ -50,6 +50,9 @@ def _working_copy(target: Target, dtype: Any, copy_inputs: bool, global_random: 
 
 #: The unit roundoff of extended precision (``np.longdouble``).
 EXTENDED_EPS = float(np.finfo(np.longdouble).eps)
+#: Where the forward pass rounds by this many units in its last place or more, the
+#: complex step runs in extended precision (where it can).
+WIDE_COMPLEX_RATIO = 64.0
 
 
 def noise_key(var: Variable, extended: bool = False) -> str:
@@ -61,40 +64,46 @@ def noise_key(var: Variable, extended: bool = False) -> str:
 class Numerics:
     """The working copies the numerical side runs on, and in which dtype.
 
-    ``make_extended`` makes working copies in extended precision (``np.longdouble``,
-    80 bits on x86-64), for the elements float64 cannot resolve; built on first use, and
-    only where the platform has such a type and the layer computes in it.
+    ``make_wide`` makes working copies in extended precision (``np.longdouble``, 80 bits
+    on x86-64, or its complex twin), for what float64 cannot resolve; built on first use,
+    and only where the platform has such a type and the layer computes in it.
     """
 
     real: Runners
     real_dtype: np.dtype
     complex: Runners | None
-    make_extended: Callable[[], Runners] | None = None
-    _extended: Runners | None = field(default=None, init=False)
-    _extended_tried: bool = field(default=False, init=False)
+    make_wide: Callable[[type], Runners] | None = None
+    _wide: dict[bool, Runners | None] = field(default_factory=dict, init=False)
 
     @property
     def passes(self) -> int:
         """Forward passes of the numerical side so far."""
-        runners = [self.real, self.complex, self._extended]
+        runners = [self.real, self.complex, *self._wide.values()]
         return sum(r.passes for r in runners if r is not None)
 
-    def extended(self) -> Runners | None:
-        """Working copies in extended precision, or None where there are none: the
-        platform's ``longdouble`` is no wider than float64, or the layer does not compute
-        in it (a float32 buffer, a cast, scipy.special)."""
-        if not self._extended_tried:
-            self._extended_tried = True
-            if self.make_extended is not None:
+    def wide(self, complex_step: bool = False) -> Runners | None:
+        """Working copies in extended precision (complex ones for the complex step), or
+        None where there are none: the platform's ``longdouble`` is no wider than float64,
+        or the layer does not compute in it (a float32 buffer, a cast, scipy.special)."""
+        if complex_step not in self._wide:
+            self._wide[complex_step] = None
+            dtype = np.clongdouble if complex_step else np.longdouble
+            if self.make_wide is not None:
                 try:
-                    runners = self.make_extended()
+                    runners = self.make_wide(dtype)
                     with np.errstate(all="ignore"):
-                        output = runners.main.base()
-                    if output.dtype == np.longdouble and np.all(np.isfinite(output)):
-                        self._extended = runners
+                        output = runners.main.output()
+                    if output.dtype == dtype and np.all(np.isfinite(output)):
+                        self._wide[complex_step] = runners
                 except Exception:  # a layer that refuses longdouble has no such copies
-                    self._extended = None
-        return self._extended
+                    pass
+        return self._wide[complex_step]
+
+
+def _wide_runners(target: Target, held: tuple[bool, bool], executor: Any, dtype: type
+                  ) -> Runners:
+    """Runners of working copies in ``dtype`` (module level, so executors can ship it)."""
+    return Runners(partial(_working_copy, target, dtype, *held), executor)
 
 
 def make_numerics(
@@ -113,11 +122,10 @@ def make_numerics(
     complex_runners = None
     if options.method in ("auto", "complex"):
         complex_runners = Runners(partial(_working_copy, target, np.complex128, *held), executor)
-    make_extended = None
-    if real_dtype == np.float64 and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
-        make_extended = partial(Runners, partial(_working_copy, target, np.longdouble, *held),
-                                executor)
-    return Numerics(real, real_dtype, complex_runners, make_extended)
+    make_wide = None
+    if real_dtype == np.float64 and np.finfo(np.float64).eps > EXTENDED_EPS:
+        make_wide = partial(_wide_runners, target, held, executor)
+    return Numerics(real, real_dtype, complex_runners, make_wide)
 
 
 @dataclass
@@ -155,15 +163,11 @@ class Context:
     # steps need beyond what that ratio says (the function's own scale), once measured.
     noise_ratios: dict[str, float] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
-    # How far the complex step's derivative moves with its inputs' last bits (see
-    # modes.noise), in units of the last place of its terms.
-    derivative_noise: float = 1.0
 
     def rounding_ratio(self, var: Variable) -> float:
         """How many units in its last place the computation around ``var`` rounds by, as
-        measured: the loss's noise, ``var``'s own, the complex step's derivative's."""
-        return max(self.noise.ratio, self.noise_ratios.get(var.name, 1.0),
-                   self.derivative_noise, 1.0)
+        measured: the loss's noise, and ``var``'s own."""
+        return max(self.noise.ratio, self.noise_ratios.get(var.name, 1.0), 1.0)
 
     def gradient_size(self, var: Variable) -> NDArray:
         """Each element's analytic gradient and the terms it sums, in size."""
@@ -275,12 +279,32 @@ class Context:
         """Forward passes left under ``max_evaluations``."""
         return self.options.max_evaluations - self.numerics.passes
 
-    def runners(self, method: str) -> Runners:
-        """The working copies an engine runs on (complex ones for the complex step)."""
+    def runners(self, method: str, var: Variable | None = None) -> Runners:
+        """The working copies an engine runs on (complex ones for the complex step; in
+        extended precision where ``var``'s forward pass rounds far worse than its dtype,
+        :meth:`wide_complex`)."""
         if engine(method).arithmetic == "complex":
+            if var is not None and self.wide_complex(var):
+                wide = self.numerics.wide(complex_step=True)
+                assert wide is not None
+                return wide
             assert self.numerics.complex is not None
             return self.numerics.complex
         return self.numerics.real
+
+    def wide_complex(self, var: Variable) -> bool:
+        """Whether the complex step for ``var`` runs in extended precision: where the
+        forward pass rounds far worse than its dtype (inputs of 1e5 around a spread of
+        1e-3), the complex step differentiates the function at intermediates off by that
+        rounding, and the wider precision shrinks it two thousand times."""
+        return (self.rounding_ratio(var) >= WIDE_COMPLEX_RATIO
+                and self.numerics.wide(complex_step=True) is not None)
+
+    def eps_of(self, method: str, var: Variable) -> float:
+        """The unit roundoff an engine computes ``var``'s derivatives in."""
+        if engine(method).arithmetic == "complex" and self.wide_complex(var):
+            return EXTENDED_EPS
+        return self.eps
 
     def tolerance(self, var: Variable) -> Tolerance:
         """The tolerance of ``var``'s elements: by the precision the layer computes in, and

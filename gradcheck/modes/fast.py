@@ -112,9 +112,9 @@ def fast_check(
     # element): the complex step's rounding follows its own derivatives.
     sizes = ctx.analytic.terms.get(var.name, 0.0)
     search = DirectionalSearch(
-        ctx.runners(method), var.name, ctx.dout, analytic, allowance, tolerance.rounding,
+        ctx.runners(method, var), var.name, ctx.dout, analytic, allowance, tolerance.rounding,
         sizes, method, ctx.scale, ctx.rng,
-        directions=DIRECTIONS, element_cost=per_element, eps=ctx.eps,
+        directions=DIRECTIONS, element_cost=per_element, eps=ctx.eps_of(method, var),
     )
     full = full_cost(var, method, colouring)
     limit = full // (2 * per_element)

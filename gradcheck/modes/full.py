@@ -122,9 +122,9 @@ def _plain(
     """Element by element (``indices`` only, or all), in chunks when there is an executor,
     at the variable's measured steps unless ``multiplier`` says otherwise; ``extended``: on
     the working copies in extended precision."""
-    runners = ctx.numerics.extended() if extended else ctx.runners(method)
+    runners = ctx.numerics.wide() if extended else ctx.runners(method, var)
     assert runners is not None
-    eps = EXTENDED_EPS if extended else ctx.eps
+    eps = EXTENDED_EPS if extended else ctx.eps_of(method, var)
     flat = np.arange(var.value.size) if indices is None else np.asarray(indices, dtype=np.intp)
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
     if multiplier is None:
@@ -145,8 +145,9 @@ def _whole(
     """Every element of ``var``: coloured when a pattern holds, else one by one."""
     if colouring is not None:
         coloured = coloured_gradient(
-            ctx.runners(method), var.name, colouring, ctx.dout,
-            method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps, terms=ctx.terms(var),
+            ctx.runners(method, var), var.name, colouring, ctx.dout,
+            method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps_of(method, var),
+            terms=ctx.terms(var),
             multiplier=ctx.step_multiplier(var, method), noise_ratio=ctx.rounding_ratio(var),
         )
         if coloured.numerical is not None:
@@ -184,7 +185,7 @@ def _at_the_floor_pays(var: Variable, ctx: Context, method: str) -> bool:
     # The fastest of a few passes each: a mean of the probe's one complex pass chose the
     # complex step on a loaded machine (1.5x the textbook loop instead of 1.03x).
     real = ctx.numerics.real.main.timed_pass(_TIMED_PASSES)
-    complex_pass = ctx.runners(method).main.timed_pass(_TIMED_PASSES)
+    complex_pass = ctx.runners(method, var).main.timed_pass(_TIMED_PASSES)
     return complex_pass > engine("central").core_cost * real
 
 
@@ -337,16 +338,18 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
     return Outcome(numerical, result, f"{outcome.method}, {count} fitted over {FIT_STEPS} steps")
 
 
-def _extended_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
-    """What float64 leaves unresolved or accuses, differentiated again in extended
-    precision where the layer computes in it — the most accurate real engine there is, for
-    a forward pass that rounds like the 1e6 it subtracts — and looked at again at its own
-    other steps."""
-    status = outcome.result.status
-    wanted = (status == Status.MISMATCH) | (status == Status.UNRESOLVED)
-    if not wanted.any() or ctx.numerics.extended() is None:
+def _extended_looks(var: Variable, ctx: Context, outcome: Outcome,
+                    looked_at: NDArray[np.bool_]) -> Outcome:
+    """What float64 leaves unresolved, accuses or calls a kink — and what it settled only
+    at other steps (``looked_at``: far smaller steps than the function's scale, as near
+    a kink, make rounding that is alike at neighbouring points invisible to the noise
+    samples, and exp(x) − 1 at x = −1e-9 then has the wrong slope to 1e-7) —
+    differentiated again in extended precision where the layer computes in it, the most
+    accurate real engine there is, and looked at again at its own other steps."""
+    wanted = _doubtful(outcome.result) | looked_at  # a kink too must still be there
+    if not wanted.any() or ctx.numerics.wide() is None:
         return outcome
-    runners = ctx.numerics.extended()
+    runners = ctx.numerics.wide()
     assert runners is not None
     key = noise_key(var, True)
     if key not in ctx.noise_ratios:
@@ -374,8 +377,9 @@ def _second_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
     """What a real stencil accuses, calls a kink or leaves unresolved, looked at again at
     other steps, then in extended precision, and (where forward passes round like
     float32) fitted over many."""
-    looked = _climbed(var, ctx, outcome, _doubtful(outcome.result))
-    return _fitted_where_unresolved(var, ctx, _extended_looks(var, ctx, looked))
+    doubtful = _doubtful(outcome.result)
+    looked = _climbed(var, ctx, outcome, doubtful)
+    return _fitted_where_unresolved(var, ctx, _extended_looks(var, ctx, looked, doubtful))
 
 
 def _on_a_side(

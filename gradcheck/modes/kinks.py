@@ -26,12 +26,15 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.conventions.target import Target
+from gradcheck.accuracy import NOISE_SIGMAS, TRUNCATION_SAFETY
+from gradcheck.conventions.target import Target, Variable
+from gradcheck.engine.numeric import stencil_derivatives
+from gradcheck.engine.passes import Runner
 from gradcheck.modes.context import Context, Outcome
 from gradcheck.verdict.compare import kink_mask
 from gradcheck.vocabulary import Diagnostic, Result, Severity, Status
 
-__all__ = ["KinkResolution", "Nearby", "resolve_meeting_kinks"]
+__all__ = ["KinkResolution", "Nearby", "judge_ties", "resolve_meeting_kinks"]
 
 # How many nearby points decide, how far they are moved (relative to each variable's
 # spread: far beyond any stencil's steps, close enough to be the same situation),
@@ -83,11 +86,12 @@ def resolve_meeting_kinks(
     if not all(_at_kinks(outcomes[name], mask) for name, mask in wrong.items()):
         return KinkResolution(outcomes)
     examined = [(name, int(i)) for name, mask in wrong.items() for i in np.flatnonzero(mask)]
-    # Behind a loss (one number) the kinks that meet bend the same output: it cannot tell
-    # one kink from several, so every check whose mismatches all sit at kinks looks nearby.
-    behind_a_loss = np.size(ctx.analytic.output) == 1
-    if not behind_a_loss and not all(_kinks_meet(ctx, name, index)
-                                     for name, index in examined[:_EXAMINED]):
+    # Several kinks meet where moving the element bends several outputs; behind a loss
+    # (one number), where its kink goes away once the *other* inputs move (an all-zero
+    # sample's units leave 0 when the sample's other features or the bias move; an L1
+    # penalty's |w| at w = 0 does not care). A single kink keeps the strict rule.
+    meet = _kinks_meet if np.size(ctx.analytic.output) > 1 else _kink_depends_on_others
+    if not all(meet(ctx, name, index) for name, index in examined[:_EXAMINED]):
         return KinkResolution(outcomes)
     resolution = KinkResolution(outcomes)
     rng = np.random.default_rng(ctx.options.seed)
@@ -167,6 +171,23 @@ def _kinks_meet(ctx: Context, name: str, index: int) -> bool:
     return int(np.count_nonzero(np.abs(right - left) > noise)) >= 2
 
 
+def _kink_depends_on_others(ctx: Context, name: str, index: int) -> bool:
+    """Whether element ``index`` of ``name`` is smooth once every other input has moved to
+    a nearby point (it alone staying put): then its kink was where several met."""
+    moved = _nearby(ctx.target, np.random.default_rng(ctx.options.seed + index))
+    moved[name].reshape(-1)[index] = ctx.target.variable(name).value.reshape(-1)[index]
+    dtype = None if ctx.numerics.real_dtype != np.float64 else np.float64
+    runner = Runner(ctx.target.moved(moved).instantiate(dtype))
+    loss = runner.loss(name, ctx.dout)
+    work = runner.arrays[name]
+    stencil = stencil_derivatives(loss, work, method="richardson",
+                                  indices=np.array([index]), eps=ctx.eps)
+    sides = stencil.with_noise(max(ctx.noise.ratio, 1.0), None).pooled()
+    assert sides.left is not None and sides.right is not None and sides.side_error is not None
+    gap = abs(float(sides.right.ravel()[index] - sides.left.ravel()[index]))
+    return gap <= 2 * float(sides.side_error.ravel()[index])
+
+
 def _nearby(target: Target, rng: np.random.Generator) -> dict[str, NDArray]:
     """Every variable moved by a small random amount relative to its spread.
 
@@ -181,3 +202,105 @@ def _nearby(target: Target, rng: np.random.Generator) -> dict[str, NDArray]:
         size = spread or (float(np.sqrt(np.mean(np.square(value)))) if value.size else 0.0)
         moved[var.name] = value + _MOVE * (size or 1.0) * rng.standard_normal(value.shape)
     return moved
+
+
+# ---------------------------------------------------------------------------------------
+# Ties: kinks judged together
+
+# Offsets of the joint stencil along a tied group: the point, and ±1, ±2, ±4 steps.
+_JOINT_OFFSETS = (1, -1, 2, -2, 4, -4)
+# At most this many groups of tied elements per variable are tested.
+_GROUPS = 16
+
+
+@dataclass(frozen=True)
+class _Joint:
+    """The one-sided derivatives along a tied group moved together, with their bar."""
+
+    left: float
+    right: float
+    central: float
+    bar: float
+    passes: int
+
+
+def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
+    """Elements skipped as kinks that are tied (exactly equal, as the inputs of a max or a
+    sort are) are moved together: the output then moves by the derivative along their
+    sum, which their gradients must add up to — a max-pool backward that gives ``dout``
+    to every tied element gives it twice where the output moves once. Where the joint
+    move is smooth, the sum must match it; where it bends too, lie between its sides.
+    """
+    resolution = KinkResolution(dict(outcomes))
+    for name, outcome in outcomes.items():
+        kinks = outcome.result.status.ravel() == Status.KINK
+        if kinks.sum() < 2:
+            continue
+        var = ctx.target.variable(name)
+        values = var.value.ravel()
+        groups = [np.flatnonzero(kinks & (values == value))
+                  for value in np.unique(values[kinks])][:_GROUPS]
+        wrong = np.zeros(values.size, dtype=bool)
+        notes = []
+        for group in (g for g in groups if g.size >= 2):
+            joint = _joint_sides(ctx, var, group)
+            resolution.evaluations += joint.passes
+            analytic = float(np.sum(np.asarray(ctx.analytic.gradients[name]).ravel()[group]))
+            allowance = float(np.sum(outcome.result.threshold.ravel()[group]
+                                     - outcome.numerical.error.ravel()[group]))
+            slack = allowance + joint.bar
+            if abs(joint.right - joint.left) <= 2 * joint.bar:  # smooth when moved together
+                outside = abs(analytic - joint.central) > slack
+            else:
+                outside = not (min(joint.left, joint.right) - slack <= analytic
+                               <= max(joint.left, joint.right) + slack)
+            if outside:
+                wrong[group] = True
+                notes.append(f"{group.size} elements tied at {values[group[0]]:.6g} move the "
+                             f"output by {joint.central:.6g} together (one-sided "
+                             f"{joint.left:.6g} and {joint.right:.6g}); their gradients add "
+                             f"up to {analytic:.6g}")
+        if wrong.any():
+            status = outcome.result.status.copy().ravel()
+            status[wrong] = Status.MISMATCH
+            resolution.outcomes[name] = replace(outcome, result=replace(
+                outcome.result, status=status.reshape(outcome.result.status.shape)),
+                diagnosis=f"{'; '.join(notes)}: a backward that gives the whole gradient to "
+                          "every tied element counts it once per tie (give it to one of them, "
+                          "or share it).")
+    return resolution
+
+
+def _joint_sides(ctx: Context, var: Variable, group: NDArray[np.intp]) -> _Joint:
+    """One-sided and central derivatives along the group's elements moved together."""
+    runner = ctx.numerics.real.main
+    work = runner.arrays[var.name]
+    saved = work.copy()
+    loss = runner.loss(var.name, ctx.dout)
+    units = float(np.min(ctx.step_units(var)[group]))
+    ratio = max(ctx.noise_ratios.get(var.name, ctx.noise.ratio), 1.0)
+    t = float((ctx.eps * ratio) ** (1 / 3) * units)
+    direction = np.zeros(work.size)
+    direction[group] = 1.0
+    direction = direction.reshape(work.shape)
+    try:
+        f0 = float(loss(saved))
+        f = {k: float(loss(saved + k * t * direction)) for k in _JOINT_OFFSETS}
+    finally:
+        np.copyto(work, saved)
+
+    def sides(step: int) -> tuple[float, float]:
+        right = (-3 * f0 + 4 * f[step] - f[2 * step]) / (2 * step * t)
+        left = (3 * f0 - 4 * f[-step] + f[-2 * step]) / (2 * step * t)
+        return left, right
+
+    left, right = sides(1)
+    wide_left, wide_right = sides(2)
+    central = (f[1] - f[-1]) / (2 * t)
+    # Rounding: the loss's measured noise over the step; truncation: the sides' change
+    # as the step doubles (second order: three times their own error).
+    noise = max(ctx.noise.sigma, ctx.eps * abs(f0))
+    rounding = NOISE_SIGMAS * 2 * noise / t
+    truncation = max(abs(wide_left - left), abs(wide_right - right)) / 3
+    return _Joint(left, right, central, rounding + TRUNCATION_SAFETY * truncation,
+                  1 + len(_JOINT_OFFSETS))

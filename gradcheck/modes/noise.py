@@ -30,15 +30,8 @@ from numpy.typing import NDArray
 
 from gradcheck.engine.numeric import random_direction, step_units
 from gradcheck.engine.passes import Runner
-from gradcheck.engine.spec import COMPLEX_STEP
 
-__all__ = [
-    "DERIVATIVE_PASSES",
-    "PROBE_PASSES",
-    "Noise",
-    "measure_derivative_noise",
-    "measure_noise",
-]
+__all__ = ["PROBE_PASSES", "Noise", "measure_noise"]
 
 #: Forward passes of one measurement (the point itself is the runner's base).
 PROBE_PASSES = 6
@@ -48,7 +41,7 @@ PROBE_PASSES = 6
 # every move smaller than 1e-7 away) and at least this many ulps of the working dtype.
 # Where the differences still fall with their order (the smooth part shows), the
 # measurement is repeated with moves this much smaller.
-_MOVE, _ULPS, _SMALLER = 1e-5, 1024, 1e-2
+_MOVE, _ULPS, _SMALLER, _RETRIES = 1e-5, 1024, 1e-2, 3
 _ORDERS = (4, 5, 6)
 # A ratio below this is no measurement (a function that did not move): one unit in the
 # last place, a sixteenth of it, still rounds every difference.
@@ -88,13 +81,19 @@ def measure_noise(
     """The noise of ``L = Σ dout ⊙ f`` when the variables ``names`` move together.
 
     Seven points on one side of ``x`` along a random direction (six passes beyond the
-    runner's base output, twelve when the first moves were too large); every working
+    runner's base output, six more each time the moves were too large); every working
     array is restored from a saved copy.
     """
     signs = [random_direction(rng, runner.arrays[name].shape) for name in names]
-    draws, unit = _draws(runner, names, dout, signs, eps, _MOVE)
-    if draws[-1] < draws[0] / 4:  # falling with the order: the smooth part, not noise
-        draws, unit = _draws(runner, names, dout, signs, eps, _MOVE * _SMALLER)
+    move = _MOVE
+    draws, unit = _draws(runner, names, dout, signs, eps, move)
+    for _ in range(_RETRIES):
+        if draws[-1] >= draws[0] / 4:
+            break
+        # Falling with the order: the smooth part, not noise (moves wider than the
+        # function's structure, where the inputs' spread says little of it).
+        move *= _SMALLER
+        draws, unit = _draws(runner, names, dout, signs, eps, move)
     return Noise(sigma=float(np.median(draws)), unit=unit)
 
 
@@ -140,50 +139,3 @@ def _draws(
                                / math.comb(2 * order, order)))
     return draws, eps * magnitude
 
-
-#: Complex passes of :func:`measure_derivative_noise`.
-DERIVATIVE_PASSES = 3
-# The nudges, in units in the last place of each input: what the forward pass's own
-# rounding moves its intermediates by.
-_NUDGE_ULPS = 4.0
-
-
-def measure_derivative_noise(
-    runner: Runner, names: Sequence[str], dout: NDArray, rng: np.random.Generator,
-    eps: float, units: Sequence[NDArray], sizes: Sequence[NDArray],
-) -> float:
-    """How far the complex step's derivative moves when the inputs move by a few units in
-    their last place, in units of the last place of the derivative's terms along the
-    direction (``Σ sizes_i·|v_i|``, ``sizes`` each element's gradient and its terms): the
-    derivative's own conditioning.
-
-    The complex step is exact for the function *as computed*, whose intermediates carry
-    rounding errors of a few ulps of the inputs; where the derivative is far more sensitive
-    to its inputs than the value is (a normalisation over two samples 1e-4 apart at 1e5),
-    that error is the complex step's, and no noise of the value shows it. Measured along a
-    random direction at the point and at two points nudged by a few ulps.
-    """
-    arrays = [runner.arrays[name] for name in names]
-    saved = [array.copy() for array in arrays]
-    direction = [u.reshape(a.shape) * random_direction(rng, a.shape)
-                 for a, u in zip(arrays, units, strict=True)]
-    loss = runner.loss(names[0], dout)
-    values = []
-    try:
-        for nudge in range(DERIVATIVE_PASSES):
-            for array, start, v in zip(arrays, saved, direction, strict=True):
-                moved = start.real
-                if nudge:
-                    signs = np.where(rng.random(start.shape) < 0.5, -1.0, 1.0)
-                    moved = moved + _NUDGE_ULPS * eps * np.abs(moved) * signs
-                np.copyto(array, moved + 1j * COMPLEX_STEP * v)
-            values.append(complex(loss(arrays[0])).imag / COMPLEX_STEP)
-    finally:
-        for array, start in zip(arrays, saved, strict=True):
-            np.copyto(array, start)
-    moved_by = max(abs(v - values[0]) for v in values[1:])
-    terms = sum(float(np.sum(np.abs(np.reshape(size, v.shape) * v)))
-                for size, v in zip(sizes, direction, strict=True))
-    if terms <= 0:
-        return _LEAST_RATIO
-    return max(moved_by / (_NUDGE_ULPS * eps * terms), _LEAST_RATIO)
