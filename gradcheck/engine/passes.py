@@ -92,7 +92,7 @@ class Runner:
         """``L(x) = Σ weights ⊙ (forward() − base)`` with variable ``name`` set to ``x``
         (see :class:`Loss`)."""
         work = self.arrays[name]
-        base = None if np.iscomplexobj(work) or np.ndim(weights) == 0 else self.base()
+        base = None if np.iscomplexobj(work) else self.base()
         return Loss(self, work, weights.astype(np.float64), base)
 
 
@@ -114,17 +114,18 @@ class Loss:
     def __init__(self, runner: Runner, work: NDArray, weights: NDArray,
                  base: NDArray | None) -> None:
         self.runner, self.work, self.weights = runner, work, weights
-        self.base = None if base is None else base.astype(np.float64)
+        self.base = None if base is None else base.astype(np.result_type(base.dtype,
+                                                                           np.float64))
         self.magnitude = 0.0
 
     def __call__(self, x: NDArray) -> complex | float:
         if x is not self.work:
             np.copyto(self.work, x)
         output = self.runner.output()
-        if self.weights.ndim == 0:  # a loss: one number, no array arithmetic per pass
-            value: complex | float = float(self.weights) * output.item()
-            self.magnitude = abs(value)
-            return value
+        if self.weights.ndim == 0 and self.base is not None:  # a loss: one number
+            change = (output - self.base).item()  # in the output's own precision first
+            self.magnitude = abs(float(self.weights) * output.item())
+            return float(self.weights) * float(change)
         wide = output.astype(np.result_type(output.dtype, np.float64))
         if self.base is None:
             total = np.sum(self.weights * wide)
