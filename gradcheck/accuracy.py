@@ -18,10 +18,12 @@ __all__ = [
     "ANALYTIC_ROUNDING",
     "COMPLEX_ROUNDING",
     "DEFAULT_RTOL",
+    "FLOAT32_ROUNDING",
     "LOSS_RESOLUTION",
     "LOSS_ROUNDING",
     "NOISE_POOL_QUANTILE",
     "NOISE_SIGMAS",
+    "REPRESENTATION_ROUNDING",
     "STRICT_FACTOR",
     "TRUNCATION_SAFETY",
 ]
@@ -66,7 +68,17 @@ TRUNCATION_SAFETY = 2.0
 #: in a BatchNorm (a gradient of 6e-5 off by 2e-16); the bar stays far below any
 #: tolerance (1e-13 of the terms).
 COMPLEX_ROUNDING = 1024.0
-#: ... and at least this many times the loss's noise per unit of the element's scale: a
+#: A real stencil differentiates the function as computed: at inputs off by their
+#: rounding, through float32 casts and buffers. Its bar is at least this many unit
+#: roundoffs of the gradient's size and terms, times the forward pass's measured noise
+#: ratio (the effective precision of the computation).
+REPRESENTATION_ROUNDING = 64.0
+#: A forward pass whose measured noise is this large relative to its outputs (a float32
+#: cast inside a float64 layer: 1e-7) computes in float32, and its gradients are judged
+#: at float32's tolerance; offsets of up to 1e7 around a spread of 1 stay below it.
+FLOAT32_ROUNDING = 1e-8
+#: ... and the complex step's at least this many times the loss's noise per unit of the
+#: element's scale: a
 #: saturated softmax cancels terms of that size to nothing, and their rounding does not
 #: cancel. Well below ``LOSS_RESOLUTION``, so the complex step resolves what matters.
 LOSS_ROUNDING = 4.0

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.accuracy import COMPLEX_ROUNDING, LOSS_RESOLUTION, LOSS_ROUNDING
+from gradcheck.accuracy import (
+    COMPLEX_ROUNDING,
+    FLOAT32_ROUNDING,
+    LOSS_RESOLUTION,
+    LOSS_ROUNDING,
+    REPRESENTATION_ROUNDING,
+)
 from gradcheck.analytic.precision import Precision
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
@@ -247,19 +253,18 @@ class Context:
         return resolution
 
     def bar_floor(self, var: Variable, *, extended: bool = False) -> NDArray | None:
-        """The least error bar of any numerical derivative of ``var``: the complex step's
-        rounding (:meth:`terms`), which every engine shares — whatever differentiates the
-        function as computed, at inputs off by their rounding, not the exact one. In
-        extended precision, the same in its own unit roundoff and measured noise."""
-        terms = self.terms(var)
-        if terms is None:
+        """The least error bar of a real stencil's derivative of ``var``: it differentiates
+        the function as computed, at inputs off by their rounding, not the exact one
+        (:data:`~gradcheck.accuracy.REPRESENTATION_ROUNDING`). In extended precision, the
+        same in its own unit roundoff and measured noise."""
+        if var.name not in self.precision.terms:
             return None
+        size = self.gradient_size(var)
         if extended:
-            size = self.gradient_size(var)
             ratio = max(self.noise_ratios.get(noise_key(var, True), 1.0), 1.0)
-            wide: NDArray = COMPLEX_ROUNDING * EXTENDED_EPS * ratio * size
+            wide: NDArray = REPRESENTATION_ROUNDING * EXTENDED_EPS * ratio * size
             return wide
-        floor: NDArray = COMPLEX_ROUNDING * self.eps * terms
+        floor: NDArray = REPRESENTATION_ROUNDING * self.eps * self.rounding_ratio(var) * size
         return floor
 
     def terms(self, var: Variable) -> NDArray | None:
@@ -306,12 +311,22 @@ class Context:
             return EXTENDED_EPS
         return self.eps
 
+    def compute_dtype(self, var: Variable) -> np.dtype:
+        """The precision ``var``'s gradient is computed in: its dtype or the output's, the
+        narrower — or float32 where the forward pass measurably rounds like it (a float32
+        cast inside a layer that takes and returns float64)."""
+        dtype = self.precision.compute_dtype(var)
+        rounds = self.eps * self.rounding_ratio(var)
+        if dtype.itemsize > 4 and rounds >= FLOAT32_ROUNDING:
+            return np.dtype(np.float32)
+        return dtype
+
     def tolerance(self, var: Variable) -> Tolerance:
         """The tolerance of ``var``'s elements: by the precision the layer computes in, and
         each element's measured rounding."""
         opts = self.options
         return default_tolerance(
-            self.precision.compute_dtype(var), rtol=opts.rtol, atol=opts.atol,
+            self.compute_dtype(var), rtol=opts.rtol, atol=opts.atol,
             strict=opts.strict, rounding=self.precision.rounding.get(var.name, 0.0),
             resolution=self.resolution(var),
         )
