@@ -61,7 +61,7 @@ NOISE_SIGMAS = 16.0
 NOISE_POOL_QUANTILE = 0.25
 #: A truncation estimate from two steps (``|D(2h) − D(h)| / 3``) is exact only in the
 #: asymptotic regime; this factor covers the next term of the expansion.
-TRUNCATION_SAFETY = 2.0
+TRUNCATION_SAFETY = 4.0
 #: The complex step's rounding: this many unit roundoffs of the derivative's terms
 #: (its own size and the terms it sums, times the forward pass's measured noise ratio).
 #: Thirty-two left a complex-step value 32 times outside its bar beside an outlier of 1e4

@@ -240,15 +240,14 @@ class Coloured:
 class _Partial:
     """What one task returns: its table rows and its share of the predicted JVP.
 
-    ``predicted[:, k]`` sums, over the task's colours, the output at stencil offset ``k``
-    weighted by the random direction's entry of the element that owns each output's
-    block; ``centre`` is the same weighting of the unperturbed output. The engine's
-    formula turns them into the JVP the pattern predicts (it is linear in its table).
+    ``predicted[:, k]`` sums, over the task's colours, the output's change at stencil
+    offset ``k`` weighted by the random direction's entry of the element that owns each
+    output's block. The engine's formula turns them into the JVP the pattern predicts (it
+    is linear in its table).
     """
 
     rows: NDArray
     predicted: NDArray
-    centre: NDArray
     magnitude: NDArray
     weight_sum: NDArray
 
@@ -304,8 +303,14 @@ class _RealPass:
     w: NDArray
     r: NDArray
     h: NDArray
-    base: NDArray
+    base: NDArray  # the output at the point, in the precision the layer computes in
     eps: float
+
+    def changes(self, runner: Runner) -> NDArray:
+        """The output's change from the point, in float64: subtracted in the layer's own
+        precision first, so that a wider precision's digits are not rounded away."""
+        change: NDArray = (runner.output().ravel() - self.base).astype(np.float64)
+        return change
 
     def run(self, runner: Runner, colours: NDArray[np.intp]) -> _Partial:
         """One stencil per colour in ``colours``: table rows and the predicted JVP."""
@@ -314,7 +319,7 @@ class _RealPass:
         blocks, offsets = self.colouring.blocks, self.spec.offsets
         rows = np.empty((colours.size * blocks, len(offsets)))
         predicted = np.zeros((self.w.size, len(offsets)))
-        centre, magnitude, weight_sum = (np.zeros(self.w.size) for _ in range(3))
+        magnitude, weight_sum = np.zeros(self.w.size), np.zeros(self.w.size)
         for k, colour in enumerate(colours):
             members = self.colouring.members(int(colour))
             owner_r = self.r[members][self.colouring.output_block]
@@ -322,7 +327,7 @@ class _RealPass:
             try:
                 for col, offset in enumerate(offsets):
                     work[members] = saved[members] + offset * self.h[members]
-                    outputs[:, col] = runner.output().ravel().astype(np.float64)
+                    outputs[:, col] = self.changes(runner)
             finally:
                 work[members] = saved[members]
             rows[k * blocks:(k + 1) * blocks] = np.stack(
@@ -330,10 +335,9 @@ class _RealPass:
                  for col in range(len(offsets))], axis=1,
             )
             predicted += owner_r[:, None] * outputs
-            centre += owner_r * self.base
-            magnitude += np.abs(owner_r * self.spec.combine(self.base, outputs, 1.0).estimate)
+            magnitude += np.abs(owner_r * self.spec.combine(0.0, outputs, 1.0).estimate)
             weight_sum += np.abs(owner_r)
-        return _Partial(rows, predicted, centre, magnitude, weight_sum)
+        return _Partial(rows, predicted, magnitude, weight_sum)
 
     def measure(self, runner: Runner) -> Stencil:
         """The JVP along ``u = r ⊙ h`` itself: one more stencil, all elements moved."""
@@ -343,10 +347,10 @@ class _RealPass:
         try:
             for col, offset in enumerate(self.spec.offsets):
                 work[:] = saved + offset * (self.r * self.h)
-                outputs[:, col] = runner.output().ravel().astype(np.float64)
+                outputs[:, col] = self.changes(runner)
         finally:
             work[:] = saved
-        return self.spec.combine(self.base, outputs, 1.0)
+        return self.spec.combine(0.0, outputs, 1.0)
 
 
 def _real(
@@ -363,13 +367,12 @@ def _real(
     main = runners.main
     x = main.arrays[name]
     before = runners.passes
-    base = main.output().ravel().astype(np.float64)
+    native = main.output().ravel()
+    base = native.astype(np.float64)
     h = step_sizes(x, method=method, eps=eps, multiplier=multiplier)
-    plan = _RealPass(name, colouring, engine(method), w, r, h, base, rounds)
+    plan = _RealPass(name, colouring, engine(method), w, r, h, native, rounds)
     parts = runners.map(plan.run, _colour_chunks(runners, colouring))
-    predicted = plan.spec.combine(
-        _total([p.centre for p in parts]), _total([p.predicted for p in parts]), 1.0
-    )
+    predicted = plan.spec.combine(0.0, _total([p.predicted for p in parts]), 1.0)
     measured = plan.measure(main)
     refuted = _refutation(colouring, predicted.estimate, measured.estimate, _real_slack(
         plan, predicted, measured, _total([p.magnitude for p in parts]),
@@ -379,12 +382,11 @@ def _real(
         return Coloured(None, refuted)
     flat = colouring.order
     blocks = colouring.element_block[flat]
-    f0_rows = _block_sums(colouring, w * base)[blocks]
     # A row's rounding is that of its block's outputs, whatever the others do.
     magnitude = np.sqrt(_block_sums(colouring, np.square(w * base)))[blocks]
-    table = np.concatenate([p.rows for p in parts])
+    table = np.concatenate([p.rows for p in parts])  # each row's change from the point
     numerical = stencil_from_table(
-        x, flat, method, runners.passes - before, f0_rows, table, h[flat], eps=eps,
+        x, flat, method, runners.passes - before, 0.0, table, h[flat], eps=eps,
         magnitude=np.maximum(magnitude, np.max(np.abs(table), axis=1)),
     )
     if numerical.noise is not None:  # a block's elements move its outputs: they round alike
@@ -399,7 +401,7 @@ def _real_slack(
 ) -> NDArray:
     """How far prediction and measurement may differ while the pattern holds."""
     eps = plan.eps
-    base = plan.base
+    base = plan.base.astype(np.float64)
     typical = float(np.sqrt(np.mean(np.square(base)))) if base.size else 0.0
     rounding = (plan.spec.rounding_gain * NOISE_FACTOR * eps * (np.abs(base) + typical)
                 * (weight_sum + 1))
@@ -436,7 +438,7 @@ class _ComplexPass:
             rows[k * blocks:(k + 1) * blocks, 0] = _block_sums(self.colouring, self.w * change)
             predicted += owner_r * change
             magnitude += np.abs(owner_r * change)
-        return _Partial(rows, predicted[:, None], np.zeros(0), magnitude, magnitude)
+        return _Partial(rows, predicted[:, None], magnitude, magnitude)
 
     def measure(self, runner: Runner) -> NDArray:
         """The JVP along ``r`` itself, by one complex step of every element."""

@@ -128,18 +128,24 @@ class NoiseSamples:
         return value, sides
 
     def _grouped(self, usable: NDArray[np.bool_]) -> NDArray[np.float64]:
-        """Each element's group's noise: the largest of its members' samples relative to
-        their units, times its own unit (0 where it has no group)."""
+        """Each element's group's noise: the median of its members' samples relative to
+        their units, as a noise level, times its own unit (0 where it has no group). The
+        median, not the largest: a group's elements at a kink or a tie measure that."""
         if self.group is None:
             return np.zeros_like(self.sample)
-        ids = np.where(usable & (self.group >= 0), self.group, -1).ravel()
-        ratios = np.where(ids >= 0, self.sample.ravel() / np.where(
-            self.unit.ravel() > 0, self.unit.ravel(), 1.0), 0.0)
-        largest = np.zeros(int(ids.max()) + 2)
-        np.maximum.at(largest, ids + 1, ratios)
-        grouped: NDArray[np.float64] = (largest[np.maximum(self.group.ravel(), -1) + 1]
-                                        * self.unit.ravel()).reshape(self.sample.shape)
-        return np.where(self.group >= 0, grouped, 0.0)
+        ids = self.group.ravel()
+        keep = usable.ravel() & (ids >= 0)
+        ratios = self.sample.ravel()[keep] / self.unit.ravel()[keep]
+        level = np.zeros(int(ids.max()) + 1 if ids.size else 0)
+        members = ids[keep]
+        order = np.argsort(members, kind="stable")
+        bounds = np.flatnonzero(np.diff(members[order])) + 1
+        for chunk in np.split(order, bounds):
+            if chunk.size:
+                level[members[chunk[0]]] = float(np.median(ratios[chunk])) / _HALF_NORMAL[0.5]
+        grouped = np.where(ids >= 0, level[np.maximum(ids, 0)] * self.unit.ravel(), 0.0)
+        result: NDArray[np.float64] = grouped.reshape(self.sample.shape)
+        return result
 
     def noise_ratio(self) -> float:
         """The noise in units of the last place these samples stand for (see

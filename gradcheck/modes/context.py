@@ -31,7 +31,7 @@ from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.numeric import step_units
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
-from gradcheck.modes.noise import Noise
+from gradcheck.modes.noise import Noise, measure_noise
 from gradcheck.options import CheckOptions
 from gradcheck.report.records import Screening
 from gradcheck.verdict.compare import Comparison, Tolerance, default_tolerance
@@ -56,9 +56,9 @@ def _working_copy(target: Target, dtype: Any, copy_inputs: bool, global_random: 
 
 #: The unit roundoff of extended precision (``np.longdouble``).
 EXTENDED_EPS = float(np.finfo(np.longdouble).eps)
-#: Where the forward pass rounds by this many units in its last place or more, the
-#: complex step runs in extended precision (where it can).
-WIDE_COMPLEX_RATIO = 64.0
+#: Where the forward pass rounds by this many units in its last place or more, numerical
+#: derivatives are taken in extended precision (where the layer computes in it).
+WIDE_RATIO = 64.0
 
 
 def noise_key(var: Variable, extended: bool = False) -> str:
@@ -169,11 +169,29 @@ class Context:
     # steps need beyond what that ratio says (the function's own scale), once measured.
     noise_ratios: dict[str, float] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
+    _wide_noise: Noise | None = None
 
-    def rounding_ratio(self, var: Variable) -> float:
+    def rounding_ratio(self, var: Variable, extended: bool = False) -> float:
         """How many units in its last place the computation around ``var`` rounds by, as
-        measured: the loss's noise, and ``var``'s own."""
-        return max(self.noise.ratio, self.noise_ratios.get(var.name, 1.0), 1.0)
+        measured: the loss's noise, and ``var``'s own — in extended precision, measured
+        there (a float32 cast inside rounds like float32 whatever the working copy)."""
+        joint = self.wide_noise().ratio if extended else self.noise.ratio
+        return max(joint, self.noise_ratios.get(noise_key(var, extended), 1.0), 1.0)
+
+    def wide_noise(self) -> Noise:
+        """The loss's noise with every variable moved together, on the working copies in
+        extended precision (measured on first use; where there are none, float64's noise
+        in extended precision's units)."""
+        if self._wide_noise is None:
+            runners = self.numerics.wide()
+            if runners is None:
+                self._wide_noise = Noise(self.noise.sigma, self.noise.unit * EXTENDED_EPS
+                                         / self.eps)
+            else:
+                self._wide_noise = measure_noise(
+                    runners.main, [v.name for v in self.target.variables], self.dout,
+                    self.rng, EXTENDED_EPS)
+        return self._wide_noise
 
     def gradient_size(self, var: Variable) -> NDArray:
         """Each element's analytic gradient and the terms it sums, in size."""
@@ -259,12 +277,12 @@ class Context:
         same in its own unit roundoff and measured noise."""
         if var.name not in self.precision.terms:
             return None
-        size = self.gradient_size(var)
-        if extended:
-            ratio = max(self.noise_ratios.get(noise_key(var, True), 1.0), 1.0)
-            wide: NDArray = REPRESENTATION_ROUNDING * EXTENDED_EPS * ratio * size
-            return wide
-        floor: NDArray = REPRESENTATION_ROUNDING * self.eps * self.rounding_ratio(var) * size
+        rounds = (EXTENDED_EPS if extended else self.eps) * self.rounding_ratio(var, extended)
+        # And no more accurate than the best any real stencil can do: Richardson
+        # extrapolation at its optimal step reaches rounding^(4/5) of the function's scale;
+        # an estimate that claims better has been lucky, once.
+        floor: NDArray = (max(REPRESENTATION_ROUNDING * rounds, rounds ** 0.8)
+                          * self.gradient_size(var))
         return floor
 
     def terms(self, var: Variable) -> NDArray | None:
@@ -278,7 +296,7 @@ class Context:
             return None
         scale = step_units(var.value, "central").reshape(var.value.shape)
         floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_noise / self.eps / scale
-        return self.rounding_ratio(var) * self.gradient_size(var) + floor
+        return self.rounding_ratio(var, self.wide_complex(var)) * self.gradient_size(var) + floor
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""
@@ -302,8 +320,16 @@ class Context:
         forward pass rounds far worse than its dtype (inputs of 1e5 around a spread of
         1e-3), the complex step differentiates the function at intermediates off by that
         rounding, and the wider precision shrinks it two thousand times."""
-        return (self.rounding_ratio(var) >= WIDE_COMPLEX_RATIO
+        return (self.rounding_ratio(var) >= WIDE_RATIO
                 and self.numerics.wide(complex_step=True) is not None)
+
+    def wide_real(self, var: Variable) -> bool:
+        """Whether real stencils differentiate ``var`` in extended precision: where the
+        forward pass rounds far worse than its dtype (a normalisation at an offset of 1e5)
+        and the layer computes in the wider type, whose rounding is two thousand times
+        smaller — rather than resting every bar on noise measured by a few samples."""
+        return (self.rounding_ratio(var) >= WIDE_RATIO
+                and self.numerics.wide(complex_step=False) is not None)
 
     def eps_of(self, method: str, var: Variable) -> float:
         """The unit roundoff an engine computes ``var``'s derivatives in."""

@@ -117,11 +117,14 @@ def _plain(
     *,
     core: bool = False,
     multiplier: NDArray | float | None = None,
-    extended: bool = False,
+    extended: bool | None = None,
 ) -> NumericalGradient:
     """Element by element (``indices`` only, or all), in chunks when there is an executor,
     at the variable's measured steps unless ``multiplier`` says otherwise; ``extended``: on
-    the working copies in extended precision."""
+    the working copies in extended precision (default: where ``var`` needs them,
+    :meth:`~gradcheck.modes.context.Context.wide_real`)."""
+    if extended is None:
+        extended = engine(method).arithmetic == "real" and ctx.wide_real(var)
     runners = ctx.numerics.wide() if extended else ctx.runners(method, var)
     assert runners is not None
     eps = EXTENDED_EPS if extended else ctx.eps_of(method, var)
@@ -144,15 +147,20 @@ def _whole(
 ) -> tuple[NumericalGradient, str]:
     """Every element of ``var``: coloured when a pattern holds, else one by one."""
     if colouring is not None:
+        wide = engine(method).arithmetic == "real" and ctx.wide_real(var)
+        runners = ctx.numerics.wide() if wide else ctx.runners(method, var)
+        assert runners is not None
+        key = noise_key(var, wide)
         coloured = coloured_gradient(
-            ctx.runners(method, var), var.name, colouring, ctx.dout,
-            method=method, scale=ctx.scale, rng=ctx.rng, eps=ctx.eps_of(method, var),
-            terms=ctx.terms(var),
-            multiplier=ctx.step_multiplier(var, method), noise_ratio=ctx.rounding_ratio(var),
+            runners, var.name, colouring, ctx.dout,
+            method=method, scale=ctx.scale, rng=ctx.rng,
+            eps=EXTENDED_EPS if wide else ctx.eps_of(method, var), terms=ctx.terms(var),
+            multiplier=ctx.step_multiplier(var, method, extended=wide),
+            noise_ratio=ctx.rounding_ratio(var, wide),
         )
         if coloured.numerical is not None:
             coloured.numerical = coloured.numerical.with_noise(
-                ctx.noise_ratios.get(var.name), ctx.bar_floor(var))
+                ctx.noise_ratios.get(key), ctx.bar_floor(var, extended=wide))
             colours = colouring.colours
             plural = "" if colours == 1 else "s"
             return coloured.numerical, f"{method}, {colours} colour{plural} ({colouring.name})"
@@ -243,6 +251,7 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
     if var.name not in ctx.noise_ratios:
         ctx.noise_ratios[var.name] = measure_noise(
             ctx.numerics.real.main, [var.name], ctx.dout, ctx.rng, ctx.eps).ratio
+    _measure_wide_noise(var, ctx)
     size = var.value.size
     if scale_with is None or var.name in ctx.multipliers or size <= _STEP_SAMPLE:
         return
@@ -261,13 +270,26 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
         ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[usable]))))
 
 
-def _differentiator(var: Variable, ctx: Context, method: str, *, extended: bool = False
-                    ) -> Differentiate:
+def _measure_wide_noise(var: Variable, ctx: Context) -> None:
+    """The noise ratio of ``var``'s working copy in extended precision, where it is used."""
+    key = noise_key(var, True)
+    if key in ctx.noise_ratios or not ctx.wide_real(var):
+        return
+    runners = ctx.numerics.wide()
+    assert runners is not None
+    ctx.noise_ratios[key] = measure_noise(runners.main, [var.name], ctx.dout, ctx.rng,
+                                          EXTENDED_EPS).ratio
+
+
+def _differentiator(var: Variable, ctx: Context, method: str, *,
+                    extended: bool | None = None) -> Differentiate:
     """The ladder's way to differentiate ``var``: ``multiplier`` relative to its steps."""
+    wide = extended if extended is not None else ctx.wide_real(var)
+
     def differentiate(indices: NDArray[np.intp], multiplier: NDArray) -> NumericalGradient:
-        base = ctx.step_multiplier(var, method, extended=extended)[indices]
+        base = ctx.step_multiplier(var, method, extended=wide)[indices]
         return _plain(var, ctx, method, indices, multiplier=base * multiplier,
-                      extended=extended)
+                      extended=wide)
 
     return differentiate
 
@@ -283,20 +305,29 @@ def _judge(var: Variable, ctx: Context) -> Judge:
 
 
 def _climbed(var: Variable, ctx: Context, outcome: Outcome, wanted: NDArray[np.bool_]
-             ) -> Outcome:
+             ) -> tuple[Outcome, NDArray[np.bool_]]:
     """``outcome`` after the ``wanted`` elements' second looks at other steps, by the
-    most accurate real stencil."""
+    most accurate real stencil; and which elements it settled at far finer steps than
+    their own (see :func:`_extended_looks`)."""
+    finer = np.zeros(var.value.shape, dtype=bool)
     if not wanted.any():
-        return outcome
+        return outcome, finer
     method = confirming_engine(ctx)
     start = Ladder(outcome.numerical, np.ones(var.value.size))
     climbed = climb(start, wanted.ravel(), _differentiator(var, ctx, method), _judge(var, ctx),
                     method)
     if not climbed.looks:
-        return outcome
+        return outcome, finer
     numerical = climbed.numerical
     result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
-    return Outcome(numerical, result, f"{outcome.method}, {climbed.looks} looks at other steps")
+    finer = (climbed.multiplier < _FAR_FINER).reshape(var.value.shape)
+    return (Outcome(numerical, result, f"{outcome.method}, {climbed.looks} looks at other steps"),
+            finer)
+
+
+# An element settled at steps this much finer than its own is looked at again in extended
+# precision: rounding that is alike at neighbouring points hides from the noise samples.
+_FAR_FINER = 1e-3
 
 
 def _doubtful(result: Comparison) -> NDArray[np.bool_]:
@@ -346,15 +377,15 @@ def _extended_looks(var: Variable, ctx: Context, outcome: Outcome,
     samples, and exp(x) − 1 at x = −1e-9 then has the wrong slope to 1e-7) —
     differentiated again in extended precision where the layer computes in it, the most
     accurate real engine there is, and looked at again at its own other steps."""
-    wanted = _doubtful(outcome.result) | looked_at  # a kink too must still be there
+    status = outcome.result.status
+    wanted = (status == Status.MISMATCH) | (status == Status.UNRESOLVED) | looked_at
     if not wanted.any() or ctx.numerics.wide() is None:
         return outcome
-    runners = ctx.numerics.wide()
-    assert runners is not None
-    key = noise_key(var, True)
-    if key not in ctx.noise_ratios:
-        ctx.noise_ratios[key] = measure_noise(runners.main, [var.name], ctx.dout, ctx.rng,
-                                              EXTENDED_EPS).ratio
+    if noise_key(var, True) not in ctx.noise_ratios:
+        runners = ctx.numerics.wide()
+        assert runners is not None
+        ctx.noise_ratios[noise_key(var, True)] = measure_noise(
+            runners.main, [var.name], ctx.dout, ctx.rng, EXTENDED_EPS).ratio
     method = confirming_engine(ctx)
     indices = np.flatnonzero(wanted)[:MOST]
     fresh = _plain(var, ctx, method, indices, extended=True)
@@ -377,9 +408,8 @@ def _second_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
     """What a real stencil accuses, calls a kink or leaves unresolved, looked at again at
     other steps, then in extended precision, and (where forward passes round like
     float32) fitted over many."""
-    doubtful = _doubtful(outcome.result)
-    looked = _climbed(var, ctx, outcome, doubtful)
-    return _fitted_where_unresolved(var, ctx, _extended_looks(var, ctx, looked, doubtful))
+    looked, finer = _climbed(var, ctx, outcome, _doubtful(outcome.result))
+    return _fitted_where_unresolved(var, ctx, _extended_looks(var, ctx, looked, finer))
 
 
 def _on_a_side(
@@ -438,8 +468,8 @@ def _judged(
     real = replace(again, checked=again.checked & suspects).pooled()
     # The stencil's own doubts (a kink it claims, an accusation, a bar too wide) get their
     # second looks before it explains anything: a kink must stay at finer steps.
-    looked = _climbed(var, ctx, Outcome(real, compare(analytic, real, tolerance), confirm),
-                      _doubtful(compare(analytic, real, tolerance)) & suspects)
+    looked, _ = _climbed(var, ctx, Outcome(real, compare(analytic, real, tolerance), confirm),
+                         _doubtful(compare(analytic, real, tolerance)) & suspects)
     real, verdict = looked.numerical, looked.result
     agrees = np.abs(numerical.value - real.value) <= real.error
     kink = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)

@@ -80,15 +80,22 @@ def _moves(
     """How much to multiply each element's step by for its next look.
 
     Accusations and kinks are confirmed at a finer step, and so is an estimate that has no
-    bar (its steps were wider than the function's structure). Otherwise the bar's larger
-    part says which way: rounding (∝ 1/h) a larger step, truncation (∝ h^order) a smaller
-    one, by as much as it takes to bring that part to ``target``, within [FACTOR, LEAP].
+    bar (its steps were wider than the function's structure), or whose own noise sample
+    is far above the rounding its neighbours show (structure at this step — a kink, a tie
+    — not rounding). Otherwise the bar's larger part says which way: rounding (∝ 1/h) a
+    larger step, truncation (∝ h^order) a smaller one, by as much as it takes to bring
+    that part to ``target``, within [FACTOR, LEAP].
     """
     noise = numerical.noise
     bar = numerical.error.ravel()[flat]
     truncation = (np.zeros(flat.size) if noise is None
                   else TRUNCATION_SAFETY * noise.truncation.ravel()[flat])
     rounding = bar - truncation
+    if noise is not None:
+        value, pooled = (part.ravel()[flat] for part in noise.levels())
+        structure = value - pooled
+        truncation = np.where(structure > pooled, np.maximum(truncation, structure), truncation)
+        rounding = np.where(structure > pooled, pooled, rounding)
     truncation = np.where(np.isfinite(bar), truncation, np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         up = np.clip(np.nan_to_num(rounding / target, nan=FACTOR, posinf=LEAP), FACTOR, LEAP)
@@ -164,8 +171,11 @@ def climb(
         # structure): half as long, in the same direction, once more.
         shorter = ~wins & (np.abs(np.log(direction)) > 1.01 * np.log(FACTOR))
         retry[moving] = np.where(shorter, np.sqrt(direction), 1.0)
+        was_kink = status[moving] == Status.KINK
         status, tolerance = (a.ravel() for a in judge(numerical))
         doubtful = (status[moving] != Status.OK) & (status[moving] != Status.UNCHECKED)
-        keep = (wins | shorter) & (until_settled | doubtful)
+        # A kink still there at a finer step is one: no need to look closer still.
+        confirmed = was_kink & wins & finer & (status[moving] == Status.KINK)
+        keep = (wins | shorter) & (until_settled | doubtful) & ~confirmed
         moving = moving[keep]
     return Ladder(numerical, multiplier, looks)
