@@ -21,7 +21,9 @@ from gradcheck.accuracy import (
     FLOAT32_ROUNDING,
     LOSS_RESOLUTION,
     LOSS_ROUNDING,
+    NARROW_RTOL,
     REPRESENTATION_ROUNDING,
+    STRICT_FACTOR,
 )
 from gradcheck.analytic.precision import Precision
 from gradcheck.analytic.run import AnalyticPass
@@ -348,11 +350,15 @@ class Context:
         return dtype
 
     def tolerance(self, var: Variable) -> Tolerance:
-        """The tolerance of ``var``'s elements: by the precision the layer computes in, and
-        each element's measured rounding."""
+        """The tolerance of ``var``'s elements: by the precision the layer computes in (and
+        :data:`~gradcheck.accuracy.NARROW_RTOL` where the numerical side cannot compute
+        in anything wider), and each element's measured rounding."""
         opts = self.options
+        rtol = opts.rtol
+        if rtol is None and self.numerics.real_dtype.itemsize < 8:
+            rtol = NARROW_RTOL * (STRICT_FACTOR if opts.strict else 1.0)
         return default_tolerance(
-            self.compute_dtype(var), rtol=opts.rtol, atol=opts.atol,
+            self.compute_dtype(var), rtol=rtol, atol=opts.atol,
             strict=opts.strict, rounding=self.precision.rounding.get(var.name, 0.0),
             resolution=self.resolution(var),
         )
