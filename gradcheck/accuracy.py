@@ -17,11 +17,12 @@ import numpy as np
 __all__ = [
     "ANALYTIC_ROUNDING",
     "COMPLEX_ROUNDING",
+    "CONDITION_ROUNDING",
     "DEFAULT_RTOL",
     "FLOAT32_ROUNDING",
     "LOSS_RESOLUTION",
-    "NARROW_RTOL",
     "LOSS_ROUNDING",
+    "NARROW_RTOL",
     "NOISE_POOL_QUANTILE",
     "NOISE_SIGMAS",
     "REPRESENTATION_ROUNDING",
@@ -37,9 +38,10 @@ __all__ = [
 DEFAULT_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4,
                 np.dtype(np.float16): 1e-2}
 #: The relative tolerance of a layer that computes in float32 whatever it is given (a
-#: float32 buffer): the numerical side cannot compute it in float64 either, and resolves
-#: at best ε32^(4/5) ≈ 3e-6 of a gradient's terms, while a saturated tanh's ``1 − y²``
-#: from a float32 ``y`` leaves the analytic side 1e-4 off. ×1.01 is still ten tolerances.
+#: float32 buffer, a cast inside): the numerical side cannot compute it in float64
+#: either, and resolves at best ε32^(4/5) ≈ 3e-6 of a gradient's terms, while a saturated
+#: tanh's ``1 − y²`` from a float32 ``y`` leaves the analytic side 1e-4 off. ×1.01 is
+#: still ten tolerances.
 NARROW_RTOL = 1e-3
 #: ``strict=True`` divides the relative tolerance by ten.
 STRICT_FACTOR = 0.1
@@ -52,8 +54,14 @@ STRICT_FACTOR = 0.1
 #: the rest is judged by its own size).
 LOSS_RESOLUTION = 64.0
 #: The analytic side's own rounding: this many unit roundoffs of the size of the terms
-#: each gradient element sums (a few operations per term, and the sum).
+#: each gradient element sums (a few operations per term, and the sum), times how many
+#: times larger than their spread the inputs are (inputs of 1000 ± 1 hold three digits
+#: fewer of what any formula computes with).
 ANALYTIC_ROUNDING = 16.0
+#: A float32 layer's rounding where a quantity crosses a kink or a tie: this many times
+#: the change of its float64 gradient when every input moves by one float32 unit in the
+#: last place.
+CONDITION_ROUNDING = 16.0
 
 # -- error bars ------------------------------------------------------------------------
 #: A rounding error is within this many measured noise levels. The noise of ``f`` is

@@ -207,7 +207,7 @@ def _compare_all(
         variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,
                         outcomes[var.name].result, outcomes[var.name].method,
                         precision.real_dtype, batch_size, outcomes[var.name].diagnosis,
-                        outcomes[var.name].screening)
+                        outcomes[var.name].screening, precision.wide.get(var.name))
         for var in chosen
     ]
     return reports, evaluations

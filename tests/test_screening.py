@@ -102,7 +102,7 @@ def test_screened_elements_are_never_reported_as_checked() -> None:
     assert weights.checked == 0 and weights.screened == 256 * 64
     assert weights.screening is not None and weights.screening.sufficient
     text, markdown, html = str(report), report._repr_markdown_(), report._repr_html_()
-    sentence = "W: 16,384 elements screened by 2 random directions (none checked one by one)"
+    sentence = "W: 16,384 elements screened by 2 random directions (none of them checked one by one)"
     for page in (text, markdown, html):
         assert sentence in page
         assert "would catch one element off by ≥" in page

@@ -1,4 +1,4 @@
-"""Precision: how precisely the layer computes, and how much its backward rounds.
+"""Precision: how precisely the layer computes, and how much its backward may round.
 
 The numerical side runs in float64 whenever the layer computes in it, so it is far more
 precise than a float32 layer. A layer may also compute in float32 *from* float64 input
@@ -6,30 +6,35 @@ precise than a float32 layer. A layer may also compute in float32 *from* float64
 then the output's dtype, not the input's, says how much every forward pass rounds, and
 the tolerance follows that precision.
 
-The analytic side's rounding is *measured*, per element: the same backward run in the
-other precision gives the same formula with other rounding (a formula bug is in both
-runs and cancels out). A float32 layer is run again in float64; a float64 layer in
-float32, whose difference, scaled by the ratio of the two unit roundoffs, estimates the
-float64 rounding. This covers gradients that are tiny next to the terms they sum (a
-bias right before a BatchNorm, a softmax probability of almost exactly 1), where no
-tolerance relative to the gradient itself can. For a float32 layer the difference is its
-rounding, exactly. For a float64 layer the float32 run is a stand-in, and a floor of a few
-unit roundoffs covers what it can miss (a sum that happens to be exact in float32): of the
-size of each element's terms (:attr:`gradcheck.analytic.run.AnalyticPass.terms`), and at
-least of the gradients flowing through the computation — a gradient that is 0 is
-computed from quantities of that size.
+The analytic side is allowed what rounding *explains*, per element, and no more:
+
+- a few unit roundoffs of the size of the terms each gradient element sums
+  (:attr:`gradcheck.analytic.run.AnalyticPass.terms`);
+- the gradient's sensitivity to its inputs' last bits: the same backward, run in float64
+  at the point and at the point moved by one float32 unit in the last place, differs by
+  what rounding the inputs (and quantities of their size, such as a mean) costs.
+
+A float32 layer's float64 run is *not* an allowance: it shares the formula, so a
+cancelling one (``E[x²] − E[x]²`` at an offset of 1000) would be allowed its lost digits.
+Where the float32 gradient is further from the float64 one than rounding explains, the
+difference is precision damage, and the report says so (:attr:`Precision.wide`).
+A float64 layer is run in float32 as a stand-in whose difference, scaled by the ratio of
+the two unit roundoffs, estimates its float64 rounding (a bias right before a BatchNorm, a
+softmax probability of almost exactly 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.accuracy import ANALYTIC_ROUNDING
+from gradcheck.accuracy import ANALYTIC_ROUNDING, CONDITION_ROUNDING
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
+from gradcheck.engine.numeric import step_units
 from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = ["Precision", "measure_precision"]
@@ -55,6 +60,9 @@ class Precision:
         Per variable, each element's rounding allowance of the analytic side.
     terms : dict
         Per variable, the size of the terms each gradient element sums.
+    wide : dict
+        Per variable of a float32 layer, the same backward's gradient run in float64:
+        where the float32 one is wrong and this one is right, float32 damaged it.
     notes : list of Diagnostic
         What the report should say about precision.
     """
@@ -63,6 +71,7 @@ class Precision:
     output_dtype: np.dtype
     rounding: dict[str, NDArray] = field(default_factory=dict)
     terms: dict[str, NDArray] = field(default_factory=dict)
+    wide: dict[str, NDArray] = field(default_factory=dict)
     notes: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -117,64 +126,102 @@ def measure_precision(target: Target, analytic: AnalyticPass) -> Precision:
 
 
 def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision) -> Precision:
-    measured = _measured_rounding(target, analytic, precision)
+    narrow = bool(_narrow(target)) and precision.output_dtype.itemsize == 8
+    measured = (_float32_sensitivity(target, analytic) if narrow
+                else _stand_in_rounding(target, analytic, precision))
+    wide = measured.pop("", {}) if narrow else {}
+    offset = _offset_ratio(target)
     rounding = {}
-    direct = bool(_narrow(target)) and bool(measured)
     for var in target.variables:
-        if direct:  # the float32 gradient against the float64 one: its rounding, exactly
-            rounding[var.name] = measured[var.name]
-            continue
         eps = float(np.finfo(precision.compute_dtype(var)).eps)
-        terms = precision.terms.get(var.name, 0.0)
-        rounding[var.name] = np.maximum(measured.get(var.name, 0.0),
-                                        ANALYTIC_ROUNDING * eps * terms)
-    return replace(precision, rounding=rounding)
+        terms = np.asarray(precision.terms.get(var.name, 0.0), dtype=np.float64)
+        rounding[var.name] = (ANALYTIC_ROUNDING * eps * offset * terms
+                              + measured.get(var.name, 0.0))
+    return replace(precision, rounding=rounding, wide=wide)
 
 
-def _measured_rounding(
-    target: Target, analytic: AnalyticPass, precision: Precision
-) -> dict[str, NDArray]:
-    """Per variable, ``|gradient − gradient in the other precision|`` scaled to the own one.
+def _offset_ratio(target: Target) -> float:
+    """How many times larger than their spread the inputs are, at most (at least 1): inputs
+    of 1000 around a spread of 1 hold three digits fewer of what the layer computes with,
+    and any formula, the best one too, rounds that much more relative to its terms."""
+    ratio = 1.0
+    for var in target.variables:
+        value = np.asarray(var.value)
+        if value.size and np.issubdtype(value.dtype, np.floating):
+            units = step_units(value, "central").reshape(value.shape)
+            ratio = max(ratio, float(np.max(np.abs(value.astype(np.float64)) / units)))
+    return ratio
 
-    A float32 layer is compared with its float64 run; a float64 layer with its float32
-    run, scaled by ``ε64/ε32``. A layer that computes in float32 whatever it is given has
-    nothing to be compared with (its floor remains).
-    """
-    narrow = bool(_narrow(target))
-    if precision.output_dtype.itemsize < 8:
-        return {}  # computes in float32 whatever it is given: nothing to compare with
-    other = np.float64 if narrow else np.float32
-    scale = 1.0
-    if not narrow:
-        scale = _FLOAT64_MARGIN * float(np.finfo(np.float64).eps / np.finfo(np.float32).eps)
-    instance = target.instantiate(other)
+
+def _run(target: Target, analytic: AnalyticPass, dtype: type,
+         nudge: bool = False, ulp_of: type | None = None) -> dict[str, NDArray] | None:
+    """Every variable's gradient with the layer run in ``dtype`` (None: it fails there).
+
+    ``nudge`` moves every input by one unit in the last place of ``ulp_of`` (default:
+    ``dtype``), in random directions."""
+    instance = target.instantiate(dtype)
     instance.copy_inputs = analytic.inplace_forward
-    if not narrow:
-        _nudge_last_bits(instance.arrays)
+    if nudge:
+        _nudge_last_bits(instance.arrays, np.dtype(ulp_of or dtype))
     try:
         with np.errstate(all="ignore"):
             instance.forward()
-            raw = instance.backward(analytic.dout.astype(other))
-            again = {v.name: np.asarray(raw[v.name], dtype=np.float64) for v in target.variables}
+            raw = instance.backward(analytic.dout.astype(dtype))
+            gradients = {v.name: np.asarray(raw[v.name], dtype=np.float64)
+                         for v in target.variables}
     except Exception:  # the other precision is a refinement: without it, the floor
-        return {}
-    measured = {}
+        return None
     for var in target.variables:
-        own = np.asarray(analytic.gradients[var.name], dtype=np.float64)
-        gradient = again[var.name]
-        if gradient.shape == own.shape and np.all(np.isfinite(gradient)) and own.size:
-            difference = np.abs(own - gradient)
-            if not narrow:
-                # A stand-in run can round an element exactly (a float32 sum of equal
-                # terms) where float64 does not: every element of the variable is allowed
-                # at least its largest measured rounding.
-                difference = np.maximum(difference, float(np.max(difference)))
-            measured[var.name] = scale * difference
+        own = analytic.gradients[var.name]
+        gradient = gradients[var.name]
+        if gradient.shape != np.shape(own) or not np.all(np.isfinite(gradient)):
+            return None
+    return gradients
+
+
+def _float32_sensitivity(target: Target, analytic: AnalyticPass) -> dict[str, Any]:
+    """Per variable of a float32 layer, :data:`CONDITION_ROUNDING` times how much its
+    float64 gradient moves when the inputs move by one float32 unit in the last place.
+
+    Under the key ``""``: the float64 gradients themselves (:attr:`Precision.wide`).
+    """
+    at_point = _run(target, analytic, np.float64)
+    moved = _run(target, analytic, np.float64, nudge=True, ulp_of=np.float32)
+    if at_point is None or moved is None:
+        return {}
+    measured: dict[str, Any] = {
+        name: CONDITION_ROUNDING * np.abs(moved[name] - at_point[name]) for name in at_point
+    }
+    measured[""] = at_point
     return measured
 
 
-def _nudge_last_bits(arrays: dict[str, NDArray]) -> None:
-    """Move every float32 working value by one unit in the last place, up or down.
+def _stand_in_rounding(
+    target: Target, analytic: AnalyticPass, precision: Precision
+) -> dict[str, NDArray]:
+    """Per variable of a float64 layer, ``|gradient − gradient in float32|`` scaled by
+    ``ε64/ε32``: its float64 rounding, estimated (nothing for a layer that computes in
+    float32 whatever it is given: nothing to compare with)."""
+    if precision.output_dtype.itemsize < 8:
+        return {}
+    again = _run(target, analytic, np.float32, nudge=True)
+    if again is None:
+        return {}
+    scale = _FLOAT64_MARGIN * float(np.finfo(np.float64).eps / np.finfo(np.float32).eps)
+    measured = {}
+    for var in target.variables:
+        difference = np.abs(np.asarray(analytic.gradients[var.name], dtype=np.float64)
+                            - again[var.name])
+        if difference.size:
+            # A stand-in run can round an element exactly (a float32 sum of equal terms)
+            # where float64 does not: every element of the variable is allowed at least
+            # its largest measured rounding.
+            measured[var.name] = scale * np.maximum(difference, float(np.max(difference)))
+    return measured
+
+
+def _nudge_last_bits(arrays: dict[str, NDArray], unit: np.dtype) -> None:
+    """Move every working value by one unit in ``unit``'s last place, up or down.
 
     Rounding float64 inputs to float32 can happen to move an element very little (an
     input of exactly -0.5 stays put), and the run would then measure little rounding
@@ -183,5 +230,8 @@ def _nudge_last_bits(arrays: dict[str, NDArray]) -> None:
     """
     rng = np.random.default_rng(_NUDGE_SEED)
     for array in arrays.values():
-        signs = rng.choice(np.array([-np.inf, np.inf], dtype=array.dtype), size=array.shape)
-        np.copyto(array, np.nextafter(array, signs))
+        if not np.issubdtype(array.dtype, np.floating):
+            continue
+        signs = rng.choice(np.array([-1.0, 1.0]), size=array.shape)
+        ulp = np.spacing(np.abs(array).astype(unit)).astype(np.float64)
+        np.copyto(array, array + signs * ulp, casting="unsafe")

@@ -267,9 +267,13 @@ class Context:
     def resolution(self, var: Variable) -> NDArray:
         """The loss's resolution for each element of ``var``: a gradient error that moves
         the loss by less than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` times its noise
-        when the element moves by its own scale — the default ``atol``."""
+        (or its last bit in the precision ``var``'s gradient is computed in) when the
+        element moves by its own scale — the default ``atol``."""
         scale = step_units(var.value, "central").reshape(var.value.shape)
-        resolution: NDArray = LOSS_RESOLUTION * self.loss_noise / scale
+        # A layer that computes ``var``'s gradient in float32 resolves its loss no better
+        # than float32 does, whatever precision the numerical side differences in.
+        own = float(np.finfo(self.precision.compute_dtype(var)).eps) * self.loss_terms
+        resolution: NDArray = LOSS_RESOLUTION * max(self.loss_noise, own) / scale
         return resolution
 
     def bar_floor(self, var: Variable, *, extended: bool = False) -> NDArray | None:
@@ -352,10 +356,13 @@ class Context:
     def tolerance(self, var: Variable) -> Tolerance:
         """The tolerance of ``var``'s elements: by the precision the layer computes in (and
         :data:`~gradcheck.accuracy.NARROW_RTOL` where the numerical side cannot compute
-        in anything wider), and each element's measured rounding."""
+        in anything wider: a float32 buffer, a cast to float32 inside), and each
+        element's measured rounding."""
         opts = self.options
         rtol = opts.rtol
-        if rtol is None and self.numerics.real_dtype.itemsize < 8:
+        narrow = (self.numerics.real_dtype.itemsize < 8
+                  or self.eps * self.rounding_ratio(var) >= FLOAT32_ROUNDING)
+        if rtol is None and narrow:
             rtol = NARROW_RTOL * (STRICT_FACTOR if opts.strict else 1.0)
         return default_tolerance(
             self.compute_dtype(var), rtol=rtol, atol=opts.atol,

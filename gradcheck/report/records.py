@@ -150,13 +150,13 @@ class Screening:
         return self.sensitivity <= self.promised
 
     def sentence(self) -> str:
-        """``39,200 elements screened by 2 random directions (none checked one by one):
+        """``39,200 elements screened by 2 random directions (none of them checked one by one):
         would catch one element off by ≥ 6e-9 (relative to a typical element)``."""
         catch = (f"would catch one element off by ≥ {self.sensitivity:.1g} (relative to a "
                  "typical element)" if np.isfinite(self.sensitivity)
                  else "a direction over them fails, so they are not verified")
         return (f"{self.elements:,} element{'s' if self.elements != 1 else ''} screened by "
-                f"{_directions(self.directions)} (none checked one by one): {catch}")
+                f"{_directions(self.directions)} (none of them checked one by one): {catch}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``sensitivity`` is None when infinite)."""

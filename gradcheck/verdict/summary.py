@@ -21,6 +21,9 @@ from gradcheck.vocabulary import Status
 
 __all__ = ["conclusion", "variable_report"]
 
+_FLOAT32_EPS = float(np.finfo(np.float32).eps)
+_FLOAT32_DIGITS = 7
+
 
 def variable_report(
     var: Variable,
@@ -32,13 +35,15 @@ def variable_report(
     batch_size: int | None,
     diagnosis: str | None = None,
     screening: Screening | None = None,
+    wide: NDArray | None = None,
 ) -> VariableReport:
     """The report row of one variable: counts, worst elements, diagnosis, full arrays.
 
     ``diagnosis`` replaces the one read from the wrong elements' pattern (when only a
     sample of the elements was checked, their positions say nothing about the pattern).
     ``screening`` says what random directions vouch for the elements not checked one by
-    one (fast mode).
+    one (fast mode). ``wide`` is the same backward run in float64, for a float32 layer:
+    where it is right and the float32 one wrong, float32 damaged the gradient.
     """
     wrong = result.status == Status.MISMATCH
     unresolved = result.status == Status.UNRESOLVED
@@ -70,7 +75,8 @@ def variable_report(
         rtol=result.tolerance.rtol,
         atol=float(np.median(result.tolerance.atol)),
         worst=findings(a, numerical.value, numerical.error, result.abs_error, shown, status),
-        diagnosis=diagnosis or _kink_sentence(label, wrong, numerical, result)
+        diagnosis=_damage_sentence(label, a, wide, wrong, numerical, result) or diagnosis
+        or _kink_sentence(label, wrong, numerical, result)
         or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
         analytic=a,
         numerical=numerical.value,
@@ -92,6 +98,29 @@ def _largest(values: NDArray, where: NDArray[np.bool_]) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         chosen = values[where & np.isfinite(values)]
     return float(chosen.max()) if chosen.size else 0.0
+
+
+def _damage_sentence(
+    label: str, analytic: NDArray, wide: NDArray | None, wrong: NDArray[np.bool_],
+    numerical: NumericalGradient, result: Comparison,
+) -> str | None:
+    """Say so when float32 rounding, not the formula, made the wrong elements wrong: the
+    same backward in float64 matches the numerical gradient where the float32 one does
+    not."""
+    if wide is None or not wrong.any():
+        return None
+    wide = np.asarray(wide, dtype=np.float64)
+    off = np.abs(wide - numerical.value) - numerical.error
+    if not np.all(off[wrong] <= result.threshold[wrong]):
+        return None
+    scale = float(np.sqrt(np.mean(np.square(wide))))
+    lost = float(np.max(np.abs(analytic - wide)[wrong])) / (_FLOAT32_EPS * scale or 1.0)
+    digits = min(round(math.log10(max(lost, 1.0))), _FLOAT32_DIGITS)
+    return (
+        f"{label} loses {digits} of float32's {_FLOAT32_DIGITS} digits to rounding: the same "
+        "backward run in float64 is right — a cancelling formula such as E[x²] − E[x]²? "
+        "Compute without the cancellation (two-pass: mean((x − mean(x))²)) or in float64."
+    )
 
 
 def _kink_sentence(
