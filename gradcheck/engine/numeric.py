@@ -138,8 +138,9 @@ def _steps(
     units = step_units(x, spec.name).ravel()[flat]
     h = (_eps(x, eps) ** spec.step_exponent * units * multiplier).astype(dtype)
     grain = 2 * np.spacing(np.abs(base))
-    # At 0 (or a subnormal) the grain is subnormal and every step already exact.
-    whole = (h > grain) & (grain >= np.finfo(dtype).tiny)
+    # At 0 (or a subnormal) the grain is subnormal and every step already exact; a step
+    # below the grain is one grain (never none).
+    whole = grain >= np.finfo(dtype).tiny
     with np.errstate(over="ignore", invalid="ignore"):
         h = np.where(whole, np.maximum(np.round(h / grain), 1) * grain, h).astype(dtype)
         return ((base + h) - base).astype(np.float64)

@@ -267,13 +267,9 @@ class Context:
     def resolution(self, var: Variable) -> NDArray:
         """The loss's resolution for each element of ``var``: a gradient error that moves
         the loss by less than :data:`~gradcheck.accuracy.LOSS_RESOLUTION` times its noise
-        (or its last bit in the precision ``var``'s gradient is computed in) when the
-        element moves by its own scale — the default ``atol``."""
+        when the element moves by its own scale — the default ``atol``."""
         scale = step_units(var.value, "central").reshape(var.value.shape)
-        # A layer that computes ``var``'s gradient in float32 resolves its loss no better
-        # than float32 does, whatever precision the numerical side differences in.
-        own = float(np.finfo(self.precision.compute_dtype(var)).eps) * self.loss_terms
-        resolution: NDArray = LOSS_RESOLUTION * max(self.loss_noise, own) / scale
+        resolution: NDArray = LOSS_RESOLUTION * self.loss_noise / scale
         return resolution
 
     def bar_floor(self, var: Variable, *, extended: bool = False) -> NDArray | None:

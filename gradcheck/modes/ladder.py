@@ -10,8 +10,7 @@ So the steps are measured, not assumed:
 * **The rule.** Where an element's bar is too wide to judge it, or it is accused (a
   mismatch) or called a kink, it is differentiated again with steps
   :data:`FACTOR` times smaller — where truncation dominates its bar, or where an
-  accusation or a kink must survive a finer look — or :data:`FACTOR` times larger, where
-  rounding does (a flat direction, whose derivative is 0 at any step, is resolved by a
+  accusation or a kink must survive a finer look — or larger, where rounding does (a flat direction, whose derivative is 0 at any step, is resolved by a
   large one). Of two estimates, a finer one that disagrees with a coarser one beyond
   both bars shows that the coarser step was too wide: the coarser is dropped and the
   finer keeps the gap's share as a lower bound of its error. Otherwise the smaller bar
@@ -73,19 +72,12 @@ def _order(method: str) -> int:
     return 4 if len(engine(method).offsets) >= 6 else 2
 
 
-def _moves(
-    numerical: NumericalGradient, flat: NDArray[np.intp], status: NDArray[np.int8],
-    target: NDArray[np.float64], order: int,
-) -> NDArray[np.float64]:
-    """How much to multiply each element's step by for its next look.
-
-    Accusations and kinks are confirmed at a finer step, and so is an estimate that has no
-    bar (its steps were wider than the function's structure), or whose own noise sample
-    is far above the rounding its neighbours show (structure at this step — a kink, a tie
-    — not rounding). Otherwise the bar's larger part says which way: rounding (∝ 1/h) a
-    larger step, truncation (∝ h^order) a smaller one, by as much as it takes to bring
-    that part to ``target``, within [FACTOR, LEAP].
-    """
+def _parts(numerical: NumericalGradient, flat: NDArray[np.intp]
+           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each element's bar split into rounding and truncation (or structure: an element
+    whose own noise sample is far above the rounding its neighbours show has structure at
+    this step — a kink, a tie — not rounding); truncation is infinite where there is no
+    bar (steps wider than the function's structure)."""
     noise = numerical.noise
     bar = numerical.error.ravel()[flat]
     truncation = (np.zeros(flat.size) if noise is None
@@ -97,11 +89,29 @@ def _moves(
         truncation = np.where(structure > pooled, np.maximum(truncation, structure), truncation)
         rounding = np.where(structure > pooled, pooled, rounding)
     truncation = np.where(np.isfinite(bar), truncation, np.inf)
+    return rounding, truncation
+
+
+def _moves(
+    numerical: NumericalGradient, flat: NDArray[np.intp], status: NDArray[np.int8],
+    target: NDArray[np.float64], order: int,
+) -> NDArray[np.float64]:
+    """How much to multiply each element's step by for its next look.
+
+    Accusations and kinks are confirmed one factor finer, and so is an estimate that has
+    no bar or shows structure (:func:`_parts`). Otherwise the bar's larger part says which
+    way: rounding (∝ 1/h) a larger step, truncation (∝ h^order) a smaller one, by as much
+    as it takes to bring that part to ``target``, within [FACTOR, LEAP].
+    """
+    rounding, truncation = _parts(numerical, flat)
     with np.errstate(divide="ignore", invalid="ignore"):
         up = np.clip(np.nan_to_num(rounding / target, nan=FACTOR, posinf=LEAP), FACTOR, LEAP)
         down = np.clip(np.nan_to_num((truncation / target) ** (1 / order), nan=FACTOR,
                                      posinf=LEAP), FACTOR, LEAP)
-    confirm = (status[flat] == Status.MISMATCH) | (status[flat] == Status.KINK)
+    # An accusation or a kink is confirmed one factor finer — unless rounding dominates
+    # its bar, where a finer step sees only more rounding.
+    confirm = ((status[flat] == Status.MISMATCH) | (status[flat] == Status.KINK)) & ~(
+        rounding > truncation)
     move: NDArray[np.float64] = np.where(confirm, 1 / FACTOR,
                                          np.where(rounding > truncation, up, 1 / down))
     return move
@@ -137,11 +147,12 @@ def climb(
         direction = _moves(numerical, moving, status, tolerance[moving] / 2, order)
         # A move that won and points the same way again was too timid: square it.
         last = previous[moving]
-        again = np.sign(np.log(direction)) == np.sign(np.log(last))
+        again = (np.sign(np.log(direction)) == np.sign(np.log(last))) & (direction != 1 / FACTOR)
         direction = np.where(again, np.exp(np.sign(np.log(direction)) * np.minimum(
             np.maximum(np.abs(np.log(direction)), 2 * np.abs(np.log(last))), np.log(LEAP))),
             direction)
         direction = np.where(retry[moving] != 1, retry[moving], direction)
+        _, before = _parts(numerical, moving)
         fresh = differentiate(moving, multiplier[moving] * direction)
         looks += moving.size
         candidate = numerical.patched(fresh).pooled()
@@ -174,8 +185,12 @@ def climb(
         was_kink = status[moving] == Status.KINK
         status, tolerance = (a.ravel() for a in judge(numerical))
         doubtful = (status[moving] != Status.OK) & (status[moving] != Status.UNCHECKED)
-        # A kink still there at a finer step is one: no need to look closer still.
+        # A kink still there at a finer step is one: no need to look closer still. Nor
+        # where a finer step left the truncation (or structure) as it was: it does not
+        # fall as h^order there (a kink at the point), and finer steps find only rounding.
         confirmed = was_kink & wins & finer & (status[moving] == Status.KINK)
-        keep = (wins | shorter) & (until_settled | doubtful) & ~confirmed
+        _, after = _parts(fresh.pooled(), moving)
+        stalled = finer & np.isfinite(before) & (after > before * np.sqrt(direction))
+        keep = (wins | shorter) & (until_settled | doubtful) & ~confirmed & ~stalled
         moving = moving[keep]
     return Ladder(numerical, multiplier, looks)

@@ -169,11 +169,17 @@ def compare(
     mask = kink_mask(numerical, tolerance)
     if mask is not None:
         assert numerical.left is not None and numerical.right is not None
-        low = np.minimum(numerical.left, numerical.right) - threshold
-        high = np.maximum(numerical.left, numerical.right) + threshold
+        # At a kink the central value's bar says nothing (it straddles the kink): the
+        # interval between the sides is as wide as the sides' own bars.
+        assert numerical.side_error is not None
+        margin = allowance + numerical.side_error
+        low = np.minimum(numerical.left, numerical.right) - margin
+        high = np.maximum(numerical.left, numerical.right) + margin
         valid_subgradient = (a >= low) & (a <= high)
         doubtful = (status == Status.MISMATCH) | (status == Status.UNRESOLVED)
         status[doubtful & mask & valid_subgradient] = Status.KINK
+        # Outside both one-sided derivatives at a kink: no valid subgradient there.
+        status[doubtful & mask & ~valid_subgradient] = Status.MISMATCH
     status[~numerical.checked] = Status.UNCHECKED
     relative = tolerance.rtol * np.abs(n)
     return Comparison(status, threshold, abs_error, rel_error, tolerance, relative)
