@@ -20,6 +20,7 @@ __all__ = [
     "CONDITION_ROUNDING",
     "DEFAULT_RTOL",
     "FLOAT32_ROUNDING",
+    "LINEARITY_ROUNDING",
     "LOSS_RESOLUTION",
     "LOSS_ROUNDING",
     "NARROW_RTOL",
@@ -58,6 +59,11 @@ LOSS_RESOLUTION = 64.0
 #: times larger than their spread the inputs are (inputs of 1000 ± 1 hold three digits
 #: fewer of what any formula computes with).
 ANALYTIC_ROUNDING = 16.0
+#: Backward's own rounding: this many times how far the gradients of two random sign
+#: flips of ``dout`` are from adding up to the gradient of their sum plus that of
+#: ``dout = 0`` (the larger of two pairs): a sample of a sum of four roundings, for
+#: rounding that may be larger.
+LINEARITY_ROUNDING = 4.0
 #: A float32 layer's rounding where a quantity crosses a kink or a tie: this many times
 #: the change of its float64 gradient when every input moves by one float32 unit in the
 #: last place.

@@ -89,7 +89,9 @@ def test_forward_differences_check_a_point_at_the_edge_of_the_domain() -> None:
     x = np.array([[1e-6, 4e-6, 0.25]])
     with np.errstate(invalid="ignore"):
         central = gradcheck.check(_SquareRoot(), x, method="central")
-    assert central.variable("x").undefined == 2  # central steps below 0, where sqrt is NaN
+    # Central steps below 0, where sqrt is NaN: second looks at finer steps resolve what
+    # they can, and what they cannot is left unresolved, never called wrong.
+    assert central.verdict != "FAILED", str(central)
     report = gradcheck.check(_SquareRoot(), x, method="forward")
     assert report.passed, str(report)
     assert report.variable("x").undefined == 0

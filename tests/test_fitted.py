@@ -11,7 +11,7 @@ from gradcheck.engine.gradient import NoiseSamples, NumericalGradient
 def _run(value: np.ndarray, step: np.ndarray) -> NumericalGradient:
     shape = value.shape
     zeros = np.zeros(shape)
-    noise = NoiseSamples(sample=zeros, floor=zeros, worst=zeros, step=step, truncation=zeros,
+    noise = NoiseSamples(sample=zeros, unit=zeros, floor=zeros, step=step, truncation=zeros,
                          gain=1.0, measured=np.ones(shape, dtype=bool))
     return NumericalGradient(value=value, error=np.full(shape, np.inf), method="richardson",
                              evaluations=6, left=None, right=None, side_error=None,

@@ -11,6 +11,9 @@ The analytic side is allowed what rounding *explains*, per element, and no more:
 - a few unit roundoffs of the size of the terms each gradient element sums
   (:attr:`gradcheck.analytic.run.AnalyticPass.terms`), times how many times larger than
   their spread the inputs are (inputs of 1000 ± 1 hold three digits fewer);
+- a few times backward's measured departure from linearity in ``dout``
+  (:attr:`~gradcheck.analytic.run.AnalyticPass.roundoff`): its rounding, wherever
+  quantities inside it cancel;
 - for a float32 layer, the gradient's sensitivity to its inputs' last bits (the same
   backward run in float64 at the point and at the point moved by one float32 unit in
   the last place: a quantity within float32's rounding of a kink may take the other
@@ -34,7 +37,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.accuracy import ANALYTIC_ROUNDING, CONDITION_ROUNDING, LOSS_RESOLUTION
+from gradcheck.accuracy import (
+    ANALYTIC_ROUNDING,
+    CONDITION_ROUNDING,
+    LINEARITY_ROUNDING,
+    LOSS_RESOLUTION,
+)
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
 from gradcheck.engine.numeric import step_units
@@ -140,7 +148,9 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
         eps = float(np.finfo(precision.compute_dtype(var)).eps)
         terms = np.asarray(precision.terms.get(var.name, 0.0), dtype=np.float64)
         explained = ANALYTIC_ROUNDING * eps * offset
-        rounding[var.name] = explained * terms + measured.get(var.name, 0.0)
+        defect = np.asarray(analytic.roundoff.get(var.name, 0.0), dtype=np.float64)
+        rounding[var.name] = (explained * terms + measured.get(var.name, 0.0)
+                              + LINEARITY_ROUNDING * defect)
         if wide is not None:
             # What float32 did to the gradient is allowed as far as float32's own loss
             # could ever resolve it (a gradient that cancels far below its neighbours,

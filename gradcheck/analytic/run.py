@@ -33,8 +33,10 @@ __all__ = [
     "same_output",
 ]
 
-# Random sign flips of dout that measure the size of each gradient element's terms.
+# Random sign flips of dout that measure the size of each gradient element's terms, and
+# how many pairs of them measure backward's rounding.
 _TERM_FLIPS = 3
+_DEFECTS = 2
 _TERM_SEED = 20_240_917
 
 _SHARED_DOUT = (
@@ -56,6 +58,8 @@ class AnalyticPass:
     inplace_forward: bool
     deterministic: bool
     terms: dict[str, NDArray] = field(default_factory=dict)
+    # Per variable, how far backward is from linear in dout: its own rounding, measured.
+    roundoff: dict[str, NDArray] = field(default_factory=dict)
     # Whether forward drew from the global np.random state (the textbook's Dropout does):
     # only then must every numerical pass start from the same global state (~50 µs each).
     draws_global_random: bool = True
@@ -128,6 +132,8 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
     dout = draw_dout(first, seed)
     gradients = _run_backward(target, instance, dout, diagnostics, severity)
     repeatable = _check_repeatable(target, instance, dout, gradients, diagnostics)
+    terms, roundoff = (_term_sizes(target, instance, dout, gradients) if repeatable
+                       else ({}, {}))
     return AnalyticPass(
         output=first,
         dout=dout,
@@ -136,7 +142,8 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
         forward_seconds=forward_seconds,
         inplace_forward=inplace_forward,
         deterministic=deterministic,
-        terms=_term_sizes(target, instance, dout, gradients) if repeatable else {},
+        terms=terms,
+        roundoff=roundoff,
         draws_global_random=draws_global_random,
     )
 
@@ -153,27 +160,44 @@ def _moved_global_state(start: Any) -> bool:
 
 def _term_sizes(
     target: Target, instance: Instance, dout: NDArray, gradients: dict[str, NDArray]
-) -> dict[str, NDArray]:
-    """The size of the terms each gradient element sums, ``√Σ_o (J_oi · dout_o)²``.
+) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
+    """The size of the terms each gradient element sums, ``√Σ_o (J_oi · dout_o)²``, and
+    how far backward is from linear in ``dout`` — its own rounding.
 
     An element's gradient is ``Σ_o J_oi · dout_o`` over the outputs ``o``; flipping the
     signs of ``dout`` at random keeps each term's size and scrambles their signs, so the
     mean square of the gradient over a few flips is the sum of the squared terms. This is
     the scale of the element's rounding, whatever its own size after cancellation.
+
+    Backward is affine in ``dout`` (linear, plus what does not depend on it: a weight
+    decay), exactly, but for rounding: the gradients of two flips add up to the gradient
+    of their sum plus that of ``dout = 0``, to within what backward rounds, at every
+    element, whatever quantities inside it cancel (a BatchNorm of identical samples
+    divides by ``√eps``). A wrong formula is affine too, so the defect never hides one.
     """
     squares = {name: np.square(g.astype(np.float64)) for name, g in gradients.items()}
     if dout.ndim == 0:  # one output: the gradient is its only term
-        return {name: np.sqrt(square) for name, square in squares.items()}
+        return {name: np.sqrt(square) for name, square in squares.items()}, {}
     rng = np.random.default_rng(_TERM_SEED)
-    for _ in range(_TERM_FLIPS):
-        signs = rng.choice(np.array([-1.0, 1.0], dtype=dout.dtype), size=dout.shape)
-        try:
-            flipped = _validated(target, instance.backward(dout * signs))
-        except Exception:  # a backward that cannot run again: its own size will do
-            return {name: np.sqrt(square) for name, square in squares.items()}
-        for name, gradient in flipped.items():
-            squares[name] += np.square(gradient.astype(np.float64))
-    return {name: np.sqrt(square / (_TERM_FLIPS + 1)) for name, square in squares.items()}
+    signs = [rng.choice(np.array([-1.0, 1.0], dtype=dout.dtype), size=dout.shape)
+             for _ in range(_TERM_FLIPS)]
+    try:
+        flipped = [_validated(target, instance.backward(dout * s)) for s in signs]
+        summed = [_validated(target, instance.backward(dout * (signs[k] + signs[k + 1])))
+                  for k in range(_DEFECTS)]
+        constant = _validated(target, instance.backward(np.zeros_like(dout)))
+    except Exception:  # a backward that cannot run again: its own size will do
+        return {name: np.sqrt(square) for name, square in squares.items()}, {}
+    defects: dict[str, NDArray] = {}
+    for name in squares:
+        for gradient in flipped:
+            squares[name] += np.square(gradient[name].astype(np.float64))
+        defects[name] = np.max([np.abs(flipped[k][name].astype(np.float64)
+                                       + flipped[k + 1][name] - summed[k][name]
+                                       - constant[name])
+                                for k in range(_DEFECTS)], axis=0)
+    terms = {name: np.sqrt(square / (_TERM_FLIPS + 1)) for name, square in squares.items()}
+    return terms, defects
 
 
 def same_output(first: NDArray, second: NDArray) -> bool:

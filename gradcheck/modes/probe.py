@@ -152,7 +152,9 @@ def real_engine(ctx: Context) -> str:
 
 
 def confirming_engine(ctx: Context) -> str:
-    """The real stencil that explains complex-step mismatches: Richardson extrapolation,
-    the most accurate real engine, with one-sided derivatives that recognise kinks (only
-    suspects are checked with it, so its cost hardly matters)."""
-    return "richardson"
+    """The real stencil that explains complex-step mismatches and takes second looks:
+    Richardson extrapolation, the most accurate real engine, with one-sided derivatives
+    that recognise kinks (only suspects are checked with it, so its cost hardly matters)
+    — but forward differences where they were asked for: the point sits at the edge of
+    the domain, and a central stencil steps outside it."""
+    return "forward" if ctx.options.method == "forward" else "richardson"
