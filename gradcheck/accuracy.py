@@ -29,6 +29,7 @@ __all__ = [
     "REPRESENTATION_ROUNDING",
     "STRICT_FACTOR",
     "TRUNCATION_SAFETY",
+    "WIDER_ROUNDING",
 ]
 
 # -- tolerances ------------------------------------------------------------------------
@@ -64,6 +65,10 @@ ANALYTIC_ROUNDING = 16.0
 #: ``dout = 0`` (the larger of two pairs): a sample of a sum of four roundings, for
 #: rounding that may be larger.
 LINEARITY_ROUNDING = 4.0
+#: What rounding did to the gradient, measured as its difference from the same backward
+#: in a wider precision, is allowed this many times over (the difference is one sample,
+#: and the numerical value sits anywhere within its own bar), up to the loss resolution.
+WIDER_ROUNDING = 2.0
 #: A float32 layer's rounding where a quantity crosses a kink or a tie: this many times
 #: the change of its float64 gradient when every input moves by one float32 unit in the
 #: last place.

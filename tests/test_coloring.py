@@ -108,12 +108,17 @@ def test_coloured_checks_are_used_where_they_pay() -> None:
 
 @pytest.mark.parametrize("method", ["auto", "central"])
 def test_an_elementwise_layer_costs_a_few_passes_whatever_its_size(method: str) -> None:
-    x = np.random.default_rng(0).standard_normal((100, 784))
-    report = gradcheck.check(Sigmoid(), x, mode="full", method=method)
-    assert report.passed
-    assert report.variable("x").checked == x.size
-    assert "1 colour (elementwise)" in report.variable("x").method
-    assert report.evaluations <= 12
+    # The passes of the noise measurement, the complex step's verification, the pattern's
+    # NaN probe and one coloured stencil: as many for 78,400 elements as for 780.
+    costs = []
+    for shape in ((100, 784), (10, 78)):
+        x = np.random.default_rng(0).standard_normal(shape)
+        report = gradcheck.check(Sigmoid(), x, mode="full", method=method)
+        assert report.passed
+        assert report.variable("x").checked == x.size
+        assert "1 colour (elementwise)" in report.variable("x").method
+        costs.append(report.evaluations)
+    assert costs[0] == costs[1] <= 20
 
 
 def test_affine_needs_fifty_times_fewer_passes_than_the_element_loop() -> None:
@@ -172,61 +177,3 @@ def test_a_hidden_cross_row_dependency_missing_from_backward_is_named(
     found = report.variable("x")
     assert found.mismatches == 1 and found.worst[0].index == layer.source, str(report)
     assert report.variable("W").passed
-
-
-def test_a_full_check_at_the_floor_names_the_wrong_element(monkeypatch: Any) -> None:
-    # Where a complex pass costs more than two real ones (timed; forced here), a full check
-    # of a variable no pattern colours uses central differences at one step, with an
-    # error model from a sample, and has the complex step decide what they do not clear.
-    from gradcheck.modes import full
-    from reference_layers import TwoLayerNet
-
-    monkeypatch.setattr(full, "_at_the_floor_pays", lambda var, ctx, method: (
-        var.value.size >= 256 and ctx.options.method == "auto"))
-
-    class OneWrong(TwoLayerNet):
-        def gradient(self, x: Any, t: Any) -> dict[str, Any]:
-            grads = super().gradient(x, t)
-            grads["W1"] = grads["W1"].copy()
-            grads["W1"][3, 4] *= 1.001
-            return grads
-
-    rng = np.random.default_rng(0)
-    data = (rng.standard_normal((10, 40)), rng.integers(0, 5, size=10))
-    correct = gradcheck.check(TwoLayerNet(40, 20, 5, seed=0), *data, mode="full")
-    assert correct.passed, str(correct)
-    weights = correct.variable("W1")
-    assert weights.method.startswith("central at one step") and weights.checked == 800
-    assert np.all(np.isfinite(weights.error)) and np.all(weights.error > 0)
-    # W1: two passes per element, four for the 64 sampled, f(x) twice; the rest of the
-    # net (W2, b1, b2: 125 elements) one complex pass each, and the probe
-    assert correct.evaluations <= (2 * 800 + 2 * 64 + 2) + (125 + 3) + 5
-    wrong = gradcheck.check(OneWrong(40, 20, 5, seed=0), *data, mode="full")
-    found = wrong.variable("W1")
-    assert found.mismatches == 1 and found.worst[0].index == (3, 4), str(wrong)
-    assert "complex" in found.method
-
-
-@pytest.mark.parametrize("seed", range(2))
-def test_kinks_in_the_floors_sample_do_not_set_every_elements_error(
-    seed: int, monkeypatch: Any
-) -> None:
-    # Five hidden units sit 4e-6 from their ReLU kink for the first sample: about a
-    # hundred W1 elements' stencils cross it. Those in the sample must not lend their
-    # truncation to the 700 smooth ones (which would all go to the complex step).
-    import re
-
-    from gradcheck.modes import full
-    from reference_layers import TwoLayerNet
-
-    monkeypatch.setattr(full, "_at_the_floor_pays", lambda var, ctx, method: (
-        var.value.size >= 256 and ctx.options.method == "auto"))
-    rng = np.random.default_rng(0)
-    x, t = rng.standard_normal((10, 40)), rng.integers(0, 5, size=10)
-    net = TwoLayerNet(40, 20, 5, seed=0)
-    net.params["b1"][:5] = -(x[0] @ net.params["W1"])[:5] + 4e-6
-    report = gradcheck.check(net, x, t, mode="full", seed=seed)
-    assert report.passed, str(report)
-    method = report.variable("W1").method
-    again = re.search(r"\+(\d+) complex", method)
-    assert again is not None and int(again.group(1)) <= 200, method

@@ -42,6 +42,7 @@ from gradcheck.accuracy import (
     CONDITION_ROUNDING,
     LINEARITY_ROUNDING,
     LOSS_RESOLUTION,
+    WIDER_ROUNDING,
 )
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
@@ -138,9 +139,14 @@ def measure_precision(target: Target, analytic: AnalyticPass) -> Precision:
 
 def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision) -> Precision:
     narrow = bool(_narrow(target)) and precision.output_dtype.itemsize == 8
-    wide = _run(target, analytic, np.float64) if narrow else None
-    measured = (_float32_sensitivity(target, analytic, wide) if wide is not None
-                else _stand_in_rounding(target, analytic, precision))
+    wider = _wider(precision, narrow)
+    wide = _run(target, analytic, wider) if wider is not None else None
+    if narrow and wide is not None:
+        measured = _float32_sensitivity(target, analytic, wide)
+    elif wide is None:
+        measured = _stand_in_rounding(target, analytic, precision)
+    else:
+        measured = {}
     offset = _offset_ratio(target)
     loss_terms = float(np.sum(np.abs(analytic.dout.astype(np.float64) * analytic.output)))
     rounding = {}
@@ -152,15 +158,30 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
         rounding[var.name] = (explained * terms + measured.get(var.name, 0.0)
                               + LINEARITY_ROUNDING * defect)
         if wide is not None:
-            # What float32 did to the gradient is allowed as far as float32's own loss
-            # could ever resolve it (a gradient that cancels far below its neighbours,
-            # GELU's 1 + tanh(u) at u = −5, keeps float32's absolute error); beyond that
-            # it is damage. A formula bug is in both runs alike, and never allowed.
+            # What rounding did to the gradient — its difference from the same backward
+            # in a wider precision — is allowed as far as the loss, in the layer's own
+            # precision, could ever resolve it (a gradient that cancels far below its
+            # neighbours, GELU's 1 + tanh(u) at u = −7, keeps its absolute error); beyond
+            # that it is damage. A formula bug is in both runs alike, and never allowed.
             suffered = np.abs(np.asarray(analytic.gradients[var.name], dtype=np.float64)
                               - wide[var.name])
             resolvable = LOSS_RESOLUTION * eps * loss_terms / _units(var)
-            rounding[var.name] = rounding[var.name] + np.minimum(suffered, resolvable)
+            rounding[var.name] = rounding[var.name] + np.minimum(
+                WIDER_ROUNDING * suffered, resolvable)
     return replace(precision, rounding=rounding, wide=wide or {})
+
+
+def _wider(precision: Precision, narrow: bool) -> type | None:
+    """The precision to run backward in again, wider than the layer's own: float64 for a
+    float32 layer that computes in float64 when given it, extended precision for a
+    float64 one where the platform has it (None: a layer that computes in float32
+    whatever it is given, or no wider type)."""
+    if precision.output_dtype.itemsize < 8:
+        return None
+    if narrow:
+        return np.float64
+    extended = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+    return np.longdouble if extended else None
 
 
 def _units(var: Variable) -> NDArray:
@@ -194,12 +215,14 @@ def _run(target: Target, analytic: AnalyticPass, dtype: type,
         _nudge_last_bits(instance.arrays, np.dtype(ulp_of or dtype))
     try:
         with np.errstate(all="ignore"):
-            instance.forward()
+            output = np.asarray(instance.forward())
             raw = instance.backward(analytic.dout.astype(dtype))
             gradients = {v.name: np.asarray(raw[v.name], dtype=np.float64)
                          for v in target.variables}
     except Exception:  # the other precision is a refinement: without it, the floor
         return None
+    if output.real.dtype.itemsize < np.dtype(dtype).itemsize and not nudge:
+        return None  # does not compute in it (a float64 constant inside, a cast)
     for var in target.variables:
         own = analytic.gradients[var.name]
         gradient = gradients[var.name]

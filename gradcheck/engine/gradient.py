@@ -250,32 +250,6 @@ class NumericalGradient:
     checked: NDArray[np.bool_]
     noise: NoiseSamples | None = None
 
-    def modelled(
-        self, safety: float = 4.0, kinks: NDArray[np.bool_] | None = None
-    ) -> NumericalGradient:
-        """Truncation errors for the elements differentiated without one (NaN: the
-        central core, :func:`gradcheck.engine.numeric.central_core`), from those with one.
-
-        Central differences truncate as ``c·h²``: each such element gets ``safety`` times
-        the largest ``truncation / h²`` of the others, times its own ``h²`` — leaving out
-        the ``kinks`` (elements whose stencil crossed one, where the truncation is no
-        ``c·h²``: a modelled element that crosses one mismatches, and is looked at again).
-        Their noise comes from the others' samples when :meth:`pooled`. Like pooling, done
-        on the merged result, so the numbers do not depend on how the work was split.
-        """
-        noise = self.noise
-        if noise is None:
-            return self
-        missing = noise.measured & np.isnan(noise.truncation)
-        known = noise.measured & ~missing & np.isfinite(noise.truncation)
-        if kinks is not None:
-            known &= ~kinks
-        if not missing.any() or not known.any():
-            return self
-        ratio = float(np.max(noise.truncation[known] / np.square(noise.step[known])))
-        truncation = np.where(missing, safety * ratio * np.square(noise.step), noise.truncation)
-        return replace(self, noise=replace(noise, truncation=truncation))
-
     def settled(self) -> NumericalGradient:
         """This gradient with its noise ratio fixed as it stands (see
         :meth:`NoiseSamples.settled`)."""

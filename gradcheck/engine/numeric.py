@@ -28,7 +28,6 @@ from gradcheck.engine.spec import COMPLEX_STEP, ENGINES, Engine, engine
 __all__ = [
     "NumericalGradient",
     "ScalarFunction",
-    "central_core",
     "complex_from_values",
     "complex_step",
     "numerical_gradient",
@@ -218,57 +217,6 @@ def _magnitude(f: ScalarFunction, value: float, scale: float | None) -> float:
     if measured is not None:
         return float(measured)
     return max(abs(value), scale or 0.0)
-
-
-def central_core(
-    f: ScalarFunction,
-    x: NDArray,
-    *,
-    method: str = "central",
-    indices: NDArray | None = None,
-    scale: float | None = None,
-    eps: float | None = None,
-    multiplier: NDArray | float = 1.0,
-) -> NumericalGradient:
-    """``D(h) = (f(x+h) − f(x−h)) / 2h`` for each element: two passes per element, the
-    textbook loop's price, with the steps of engine ``method`` (whose first offsets must
-    be ``(1, −1)``).
-
-    Without the engine's other offsets there is no truncation estimate and no noise
-    sample per element: their ``error`` is NaN and their noise is marked as measured but
-    unsampled, for :meth:`NumericalGradient.modelled` to fill from elements differentiated
-    with the whole stencil, before :meth:`NumericalGradient.pooled`.
-    """
-    spec = _real_engine(method)
-    if spec.core_offsets != 2 or spec.offsets[:2] != (1, -1):
-        raise ValueError(f"{method!r} has no (1, -1) core")
-    flat = _flat_indices(x, indices)
-    view = x.reshape(-1)
-    f(x)
-    h = _steps(x, flat, spec, eps, multiplier)
-    plus, minus, moved = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
-    for row, (i, step) in enumerate(zip(flat, h, strict=True)):
-        saved = view[i].copy()
-        try:
-            view[i] = saved + step
-            plus[row] = float(f(x))
-            moved[row] = _magnitude(f, plus[row], scale)
-            view[i] = saved - step
-            minus[row] = float(f(x))
-            moved[row] = max(moved[row], _magnitude(f, minus[row], scale))
-        finally:
-            view[i] = saved
-    unknown = np.full(flat.size, np.nan)
-    result = _assemble(x, flat, method, 1 + 2 * flat.size, (plus - minus) / (2 * h), unknown,
-                       None, None, None)
-    return replace(result, noise=NoiseSamples(
-        sample=_spread(x, flat, unknown),
-        unit=_spread(x, flat, _eps(x, eps) * moved),
-        step=_spread(x, flat, h),
-        truncation=_spread(x, flat, unknown),
-        gain=spec.rounding_gain,
-        measured=result.checked,
-    ))
 
 
 def stencil_from_table(

@@ -17,7 +17,6 @@ of a module-level function, so processes can receive them by pickling.
 from __future__ import annotations
 
 import pickle
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
@@ -57,7 +56,6 @@ class Runner:
     def __init__(self, instance: WorkingCopy) -> None:
         self.instance = instance
         self.passes = 0
-        self.fastest = float("inf")  # the quickest pass so far: what a pass costs, measured
         self._base: NDArray | None = None
 
     def base(self) -> NDArray:
@@ -67,13 +65,6 @@ class Runner:
             self._base = self.output()
         return self._base
 
-    def timed_pass(self, at_least: int) -> float:
-        """The fastest of this runner's passes, after running more until there are
-        ``at_least``: what a pass costs undisturbed (a mean of two is the machine's noise)."""
-        while self.passes < at_least:
-            self.output()
-        return self.fastest
-
     @property
     def arrays(self) -> dict[str, NDArray]:
         """The working arrays of the copy, by variable name."""
@@ -82,11 +73,7 @@ class Runner:
     def output(self) -> NDArray:
         """One forward pass at the current working arrays: the output as an array."""
         self.passes += 1
-        started = time.perf_counter()
-        try:
-            return np.asarray(self.instance.forward())
-        finally:
-            self.fastest = min(self.fastest, time.perf_counter() - started)
+        return np.asarray(self.instance.forward())
 
     def loss(self, name: str, weights: NDArray) -> Loss:
         """``L(x) = Σ weights ⊙ (forward() − base)`` with variable ``name`` set to ``x``

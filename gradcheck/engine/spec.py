@@ -124,9 +124,6 @@ class Engine:
     combine : callable
         ``combine(f0, table, h)``: ``table[..., k]`` is ``f(x + offsets[k]·h)`` and ``f0``
         is ``f(x)`` (broadcast against the rows); returns a :class:`Stencil`.
-    core_offsets : int
-        How many leading offsets give the estimate on their own, the rest only its error
-        (central differences: ``f(x ± h)``); 0 when the estimate needs them all.
     """
 
     name: str
@@ -137,19 +134,11 @@ class Engine:
     step_floor: float
     rounding_gain: float
     combine: Combine
-    core_offsets: int = 0
 
     @property
     def cost(self) -> int:
         """Forward passes per element (or per direction, or per colour)."""
         return len(self.offsets) if self.arithmetic == "real" else 1
-
-    @property
-    def core_cost(self) -> int:
-        """Forward passes per element for the estimate alone, when the engine's other
-        offsets only estimate its error (which a sample of elements can do for all,
-        :func:`gradcheck.engine.numeric.central_core`); else its whole cost."""
-        return self.core_offsets or self.cost
 
     @property
     def two_sided(self) -> bool:
@@ -234,7 +223,7 @@ ENGINES: dict[str, Engine] = {
     entry.name: entry
     for entry in (
         Engine("central", "central differences at two steps", "real", (1, -1, 2, -2),
-               1 / 3, 1.0, 1.0, _central, core_offsets=2),
+               1 / 3, 1.0, 1.0, _central),
         Engine("richardson", "Richardson extrapolation of central differences", "real",
                (1, -1, 2, -2, 4, -4), 1 / 5, 1.0, 1.0, _richardson),
         Engine("forward", "one-sided forward differences, for inputs at a domain's edge",

@@ -6,10 +6,7 @@ an extra pass and a refuted one falls back to element by element. A complex-step
 mismatch is confirmed by a real stencil, which also recognises kinks.
 
 A variable no pattern colours (every parameter of a net behind one scalar loss) costs a
-pass per element. Where a complex pass costs more than two real ones (timed on the
-layer: ~3.3 on the chapter's net), central differences at one step do the bulk, at the
-textbook loop's two passes per element, with error bars from a sample of elements given
-the whole stencil; what they do not clear goes to the complex step, which decides.
+pass per element (or a stencil's passes, where the complex step is not used).
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ from gradcheck.conventions.target import Variable
 from gradcheck.engine.coloring import Colouring, candidates, coloured_gradient, nan_consistent
 from gradcheck.engine.fitted import FIT_STEPS, fitted, fitting_shrinks
 from gradcheck.engine.gradient import NumericalGradient
-from gradcheck.engine.numeric import central_core, complex_step, stencil_derivatives
+from gradcheck.engine.numeric import complex_step, stencil_derivatives
 from gradcheck.engine.passes import TASKS, Runner, chunks
 from gradcheck.engine.spec import engine
 from gradcheck.modes.context import EXTENDED_EPS, Context, Outcome, noise_key
@@ -39,11 +36,6 @@ __all__ = ["colouring_for", "full_check", "full_cost", "some_elements"]
 # patterns (a NaN probe of two passes each).
 _COLOUR_GAIN = 2
 _COLOUR_TRIES = 24
-# A variable no pattern colours, of at least this many elements, may be checked by
-# central differences at one step with an error model from a sample this large.
-_FLOOR_SIZE, _FLOOR_SAMPLE = 256, 64
-# Passes timed (at least) before the engine of a check at the floor is chosen.
-_TIMED_PASSES = 5
 # Passes a coloured check needs beyond its stencils: the NaN probe of its pattern, and
 # the verification stencil (with f(x) for a real engine).
 _NAN_PROBES = 2
@@ -74,10 +66,7 @@ def full_cost(var: Variable, method: str, colouring: Colouring | int | None) -> 
 
 @dataclass(frozen=True)
 class _Elements:
-    """Element-by-element derivatives of one variable (a module-level, picklable task).
-
-    ``core``: only the offsets the estimate needs (:func:`central_core`).
-    """
+    """Element-by-element derivatives of one variable (a module-level, picklable task)."""
 
     name: str
     method: str
@@ -86,7 +75,6 @@ class _Elements:
     scale: float
     eps: float
     terms: NDArray | None
-    core: bool = False
     multiplier: NDArray | float = 1.0  # one per element of ``flat``, or for all
 
     def run(self, runner: Runner, part: NDArray[np.intp]) -> NumericalGradient:
@@ -98,11 +86,6 @@ class _Elements:
             return complex_step(loss, work, indices=indices, terms=self.terms, eps=self.eps)
         multiplier = (self.multiplier[part] if isinstance(self.multiplier, np.ndarray)
                       else self.multiplier)
-        if self.core:
-            return central_core(
-                loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-                multiplier=multiplier,
-            )
         return stencil_derivatives(
             loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
             multiplier=multiplier,
@@ -115,7 +98,6 @@ def _plain(
     method: str,
     indices: NDArray | None,
     *,
-    core: bool = False,
     multiplier: NDArray | float | None = None,
     extended: bool | None = None,
 ) -> NumericalGradient:
@@ -133,7 +115,7 @@ def _plain(
     if multiplier is None:
         multiplier = ctx.step_multiplier(var, method, extended=extended)[flat]
     task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, eps, ctx.terms(var),
-                     core, multiplier)
+                     multiplier)
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
@@ -175,61 +157,8 @@ def full_check(var: Variable, ctx: Context, method: str, colouring: Colouring | 
     """The numerical gradient of every element of ``var`` and its comparison."""
     if engine(method).arithmetic == "real":
         calibrate_steps(var, ctx, scale_with=method if colouring is None else None)
-    if colouring is None and _at_the_floor_pays(var, ctx, method):
-        outcome = _at_the_floor(var, ctx, method)
-        if outcome is not None:
-            return outcome
     numerical, label = _whole(var, ctx, method, colouring)
     return _judged(var, ctx, method, numerical, label, colouring)
-
-
-def _at_the_floor_pays(var: Variable, ctx: Context, method: str) -> bool:
-    """Whether central differences at one step (two real passes per element) cost less
-    than the complex step's one complex pass, measured on this layer (the chapter's net:
-    a complex pass costs ~3.3 real ones), for a variable large enough to sample."""
-    if (ctx.options.method != "auto" or engine(method).arithmetic != "complex"
-            or real_engine(ctx) != "central" or var.value.size < _FLOOR_SIZE):
-        return False
-    # The fastest of a few passes each: a mean of the probe's one complex pass chose the
-    # complex step on a loaded machine (1.5x the textbook loop instead of 1.03x).
-    real = ctx.numerics.real.main.timed_pass(_TIMED_PASSES)
-    complex_pass = ctx.runners(method, var).main.timed_pass(_TIMED_PASSES)
-    return complex_pass > engine("central").core_cost * real
-
-
-def _at_the_floor(var: Variable, ctx: Context, method: str) -> Outcome | None:
-    """Every element by central differences at one step, at the textbook loop's price.
-
-    A random sample gets the whole stencil: its truncation estimates (scaled by ``h²``)
-    and noise samples set every element's error bar. Elements the cheap numbers do not
-    clear — a mismatch, an error bar too wide — are differentiated again by ``method``
-    (the complex step), which decides. None when the sample shows central differences
-    cannot resolve the tolerance (the accurate engine then checks every element).
-    """
-    analytic = ctx.analytic.gradients[var.name]
-    tolerance = ctx.tolerance(var)
-    size = var.value.size
-    calibrate_steps(var, ctx, scale_with="central")
-    sample = np.sort(ctx.rng.choice(size, size=_FLOOR_SAMPLE, replace=False))
-    sampled = _plain(var, ctx, "central", sample).pooled()
-    seen = compare(analytic, sampled, tolerance).status
-    if np.any(seen == Status.UNRESOLVED):
-        return None
-    rest = np.setdiff1d(np.arange(size, dtype=np.intp), sample, assume_unique=True)
-    numerical = sampled.patched(_plain(var, ctx, "central", rest, core=True))
-    numerical = numerical.modelled(kinks=seen == Status.KINK).pooled()
-    result = compare(analytic, numerical, tolerance)
-    label = f"central at one step, error from {sample.size} sampled"
-    suspects = np.flatnonzero(result.status != Status.OK)
-    if not suspects.size:
-        return Outcome(numerical, result, label)
-    again = some_elements(var, ctx, method, suspects)
-    numerical = numerical.patched(again.numerical)
-    status = result.status.copy().reshape(-1)
-    status[suspects] = again.result.status.reshape(-1)[suspects]
-    result = replace(compare(analytic, numerical, tolerance),
-                     status=status.reshape(result.status.shape))
-    return Outcome(numerical, result, f"{label}, +{suspects.size} {again.method}")
 
 
 def some_elements(var: Variable, ctx: Context, method: str, indices: NDArray) -> Outcome:
@@ -251,8 +180,10 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
     them by the ladder's rule (:mod:`gradcheck.modes.ladder`). Elsewhere (a few colours,
     a few elements) each doubtful element finds its step on its own."""
     if var.name not in ctx.noise_ratios:
-        ctx.noise_ratios[var.name] = measure_noise(
-            ctx.numerics.real.main, [var.name], ctx.dout, ctx.rng, ctx.eps).ratio
+        # The joint measurement moved this variable alone when it is the only one.
+        alone = [v.name for v in ctx.target.variables] == [var.name]
+        ctx.noise_ratios[var.name] = (ctx.noise if alone else measure_noise(
+            ctx.numerics.real.main, [var.name], ctx.dout, ctx.rng, ctx.eps)).ratio
     _measure_wide_noise(var, ctx)
     size = var.value.size
     if scale_with is None or var.name in ctx.multipliers or size <= _STEP_SAMPLE:
@@ -301,7 +232,8 @@ def _judge(var: Variable, ctx: Context) -> Judge:
 
     def judge(numerical: NumericalGradient) -> tuple[NDArray[np.int8], NDArray[np.float64]]:
         result = compare(analytic, numerical, tolerance)
-        return result.status, result.threshold - numerical.error
+        with np.errstate(invalid="ignore"):  # no bar at all: no room either
+            return result.status, result.threshold - numerical.error
 
     return judge
 

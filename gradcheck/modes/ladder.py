@@ -8,18 +8,18 @@ rounds like float32, or like the 1e6 it subtracts) drowns the derivative in roun
 So the steps are measured, not assumed:
 
 * **The rule.** Where an element's bar is too wide to judge it, or it is accused (a
-  mismatch) or called a kink, it is differentiated again with steps
-  :data:`FACTOR` times smaller — where truncation dominates its bar, or where an
-  accusation or a kink must survive a finer look — or larger, where rounding does (a flat direction, whose derivative is 0 at any step, is resolved by a
-  large one). Of two estimates, a finer one that disagrees with a coarser one beyond
-  both bars shows that the coarser step was too wide: the coarser is dropped and the
-  finer keeps the gap's share as a lower bound of its error. Otherwise the smaller bar
-  wins. An element moves on in the same direction while the new look wins, for at most
-  :data:`RUNGS` looks.
+  mismatch) or called a kink, it is differentiated again with steps smaller — where
+  truncation dominates its bar, or where an accusation or a kink must survive a finer
+  look (one :data:`FACTOR`) — or larger, where rounding does (a flat direction, whose
+  derivative is 0 at any step, is resolved by a large one). A finer look that leaves the
+  truncation as it was (a kink at the point) ends the descent. Of two estimates, a finer
+  one that disagrees with a coarser one beyond both bars shows that the coarser step was
+  too wide: the coarser is dropped and the finer keeps the gap's share as a lower bound
+  of its error. Otherwise the smaller bar wins. An element moves on in the same
+  direction while the new look wins, for at most :data:`RUNGS` looks.
 * **The step of a variable** is found by the same rule on a few of its elements
-  (:func:`calibrated_multiplier`) before the bulk is differentiated, so that one
-  measurement, not a guess from ``|x|``, sets the steps of every element, every colour
-  and the textbook-priced one-step bulk.
+  (:func:`gradcheck.modes.full.calibrate_steps`) before its bulk is differentiated one by
+  one, so that one measurement, not a guess from ``|x|``, sets the steps of every element.
 
 This replaces what used to be several special cases (Richardson for what central
 differences leave unresolved, second looks two and four times smaller, kinks confirmed a
