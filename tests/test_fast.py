@@ -83,7 +83,11 @@ def test_a_thousandth_off_in_one_of_39760_parameters_is_found(method: str, seed:
     report = gradcheck.check(net, *data, mode="fast", method=method, seed=seed)
     found = report.variable(name)
     assert found.mismatches == 1 and found.worst[0].index == index, str(report)
-    assert all(v.passed for v in report.variables if v.name != name)
+    # Nothing else is accused; with central differences a variable whose directions
+    # cannot resolve a tenth of a tolerance says so instead of passing.
+    assert all(v.mismatches == 0 for v in report.variables if v.name != name)
+    if method == "auto":
+        assert all(v.passed for v in report.variables if v.name != name)
     # Group testing: O(log n) directional tests, not O(n) element checks.
     assert report.evaluations < 400
 

@@ -67,6 +67,10 @@ _CONFIDENCE = 0.95
 # times what a full check would name there.
 _PROMISE = 10.0
 
+# In fast mode, a variable its directions screen too coarsely is checked in full when that
+# costs at most this many passes, or this many times what its directions did.
+_SMALL_FULL, _FAST_SHARE = 64, 4
+
 
 def screening_cost(method: str) -> int:
     """Forward passes of fast screening of one variable when nothing is wrong."""
@@ -175,20 +179,26 @@ def fast_check(
     outcome.screening = _screening(search, members, allowance, tolerance.rtol)
     if outcome.screening.sufficient:
         return outcome
-    # The directions would miss an element a full check catches: check every one.
+    # The directions would miss an element a full check catches: check every one — when
+    # fast mode was asked for, only if that costs about what the directions did (what
+    # they would miss is said, not paid for).
+    cap = None
+    if ctx.options.mode == "fast":
+        cap = max(_SMALL_FULL, _FAST_SHARE * search.tests * search.test_cost)
     full_outcome, _ = _full_if_affordable(var, ctx, method, colouring,
-                                          f"{label}, not sensitive enough")
+                                          f"{label}, not sensitive enough", cap)
     return outcome if full_outcome is None else full_outcome
 
 
 def _full_if_affordable(
-    var: Variable, ctx: Context, method: str, colouring: Colouring | None, label: str
+    var: Variable, ctx: Context, method: str, colouring: Colouring | None, label: str,
+    cap: int | None = None,
 ) -> tuple[Outcome | None, int]:
-    """The full check of ``var`` when what is left of ``max_evaluations`` allows it, and
-    the passes it needs."""
+    """The full check of ``var`` when what is left of ``max_evaluations`` (and ``cap``)
+    allows it, and the passes it needs."""
     colouring = colouring or colouring_for(var, ctx)
     cost = full_cost(var, method, colouring)
-    if cost > ctx.budget_left():
+    if cost > ctx.budget_left() or (cap is not None and cost > cap):
         return None, cost
     outcome = full_check(var, ctx, method, colouring)
     outcome.method = f"{label} → full {outcome.method}"

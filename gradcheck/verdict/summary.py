@@ -21,8 +21,6 @@ from gradcheck.vocabulary import Status
 
 __all__ = ["conclusion", "variable_report"]
 
-_FLOAT32_EPS = float(np.finfo(np.float32).eps)
-_FLOAT32_DIGITS = 7
 
 
 def variable_report(
@@ -42,8 +40,8 @@ def variable_report(
     ``diagnosis`` replaces the one read from the wrong elements' pattern (when only a
     sample of the elements was checked, their positions say nothing about the pattern).
     ``screening`` says what random directions vouch for the elements not checked one by
-    one (fast mode). ``wide`` is the same backward run in float64, for a float32 layer:
-    where it is right and the float32 one wrong, float32 damaged the gradient.
+    one (fast mode). ``wide`` is the same backward run in a wider precision: where it is
+    right and this one wrong, rounding damaged the gradient.
     """
     wrong = result.status == Status.MISMATCH
     unresolved = result.status == Status.UNRESOLVED
@@ -75,7 +73,8 @@ def variable_report(
         rtol=result.tolerance.rtol,
         atol=float(np.median(result.tolerance.atol)),
         worst=findings(a, numerical.value, numerical.error, result.abs_error, shown, status),
-        diagnosis=_damage_sentence(label, a, wide, wrong, numerical, result) or diagnosis
+        diagnosis=_damage_sentence(label, a, wide, wrong, numerical, result,
+                                   np.dtype(var.dtype)) or diagnosis
         or _kink_sentence(label, wrong, numerical, result)
         or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
         analytic=a,
@@ -102,24 +101,31 @@ def _largest(values: NDArray, where: NDArray[np.bool_]) -> float:
 
 def _damage_sentence(
     label: str, analytic: NDArray, wide: NDArray | None, wrong: NDArray[np.bool_],
-    numerical: NumericalGradient, result: Comparison,
+    numerical: NumericalGradient, result: Comparison, dtype: np.dtype,
 ) -> str | None:
-    """Say so when float32 rounding, not the formula, made the wrong elements wrong: the
-    same backward in float64 matches the numerical gradient where the float32 one does
-    not."""
+    """Say so when rounding, not the formula, made the wrong elements wrong: the same
+    backward in a wider precision matches the numerical gradient where this one does not,
+    and the difference between the two runs is the error."""
     if wide is None or not wrong.any():
         return None
     wide = np.asarray(wide, dtype=np.float64)
-    off = np.abs(wide - numerical.value) - numerical.error
-    if not np.all(off[wrong] <= result.threshold[wrong]):
+    error = np.abs(analytic - numerical.value)[wrong]
+    rounded = np.abs(analytic - wide)[wrong]
+    right = np.abs(wide - numerical.value)[wrong] <= result.threshold[wrong]
+    if not (np.all(right) and np.all(rounded >= error / 2)):
         return None
+    eps = float(np.finfo(dtype).eps)
     scale = float(np.sqrt(np.mean(np.square(wide))))
-    lost = float(np.max(np.abs(analytic - wide)[wrong])) / (_FLOAT32_EPS * scale or 1.0)
-    digits = min(round(math.log10(max(lost, 1.0))), _FLOAT32_DIGITS)
+    total = round(-math.log10(eps))
+    lost = min(round(math.log10(max(float(np.max(rounded)) / (eps * scale or 1.0), 1.0))),
+               total)
+    if lost < 1:
+        return None
     return (
-        f"{label} loses {digits} of float32's {_FLOAT32_DIGITS} digits to rounding: the same "
-        "backward run in float64 is right — a cancelling formula such as E[x²] − E[x]²? "
-        "Compute without the cancellation (two-pass: mean((x − mean(x))²)) or in float64."
+        f"{label} loses {lost} of {dtype}'s {total} digits to rounding: the same backward "
+        "run in a wider precision is right — a cancelling formula such as E[x²] − E[x]²? "
+        "Compute without the cancellation (two-pass: mean((x − mean(x))²)) or in a wider "
+        "precision."
     )
 
 
