@@ -265,6 +265,7 @@ def coloured_gradient(
     terms: NDArray | None = None,
     multiplier: NDArray | float = 1.0,
     noise_ratio: float = 1.0,
+    lands_on: np.dtype | None = None,
 ) -> Coloured:
     """The gradient of ``L = Σ weights ⊙ f`` for every element, one stencil per colour.
 
@@ -286,7 +287,7 @@ def coloured_gradient(
     rounds = eps * max(noise_ratio, 1.0)
     if engine(method).arithmetic == "complex":
         return _complex(runners, name, colouring, w, r, eps, terms, rounds)
-    return _real(runners, name, colouring, w, r, method, eps, multiplier, rounds)
+    return _real(runners, name, colouring, w, r, method, eps, multiplier, rounds, lands_on)
 
 
 def _block_sums(colouring: Colouring, values: NDArray) -> NDArray:
@@ -363,13 +364,14 @@ def _real(
     eps: float,
     multiplier: NDArray | float,
     rounds: float,
+    lands_on: np.dtype | None,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]
     before = runners.passes
     native = main.output().ravel()
     base = native.astype(np.float64)
-    h = step_sizes(x, method=method, eps=eps, multiplier=multiplier)
+    h = step_sizes(x, method=method, eps=eps, multiplier=multiplier, lands_on=lands_on)
     plan = _RealPass(name, colouring, engine(method), w, r, h, native, rounds)
     parts = runners.map(plan.run, _colour_chunks(runners, colouring))
     predicted = plan.spec.combine(0.0, _total([p.predicted for p in parts]), 1.0)

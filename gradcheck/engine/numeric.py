@@ -120,6 +120,7 @@ def _steps(
     spec: Engine,
     eps: float | None = None,
     multiplier: NDArray | float = 1.0,
+    lands_on: np.dtype | None = None,
 ) -> NDArray:
     """Per-element steps ``ε^exponent · units · multiplier``, exactly representable.
 
@@ -130,13 +131,16 @@ def _steps(
     spread). Each step is a whole number of twice the element's unit in the last place,
     so that every point ``x + k·h`` of the stencil is exact: at an input of 1e6, a step
     of 1e-3 rounded on one side and not the other shifted the derivative by 1e-7 — an
-    error no noise sample sees, as it is the same at every step's pair.
+    error no noise sample sees, as it is the same at every step's pair. ``lands_on``: a
+    narrower dtype the function rounds its inputs to (a cast to float32 inside), whose
+    points the steps land on instead.
     """
     dtype = x.real.dtype
     base = x.ravel()[flat].real.astype(dtype)
     units = step_units(x, spec.name).ravel()[flat]
     h = (_eps(x, eps) ** spec.step_exponent * units * multiplier).astype(dtype)
-    grain = 2 * np.spacing(np.abs(base))
+    spacing = np.spacing(np.abs(base).astype(lands_on or dtype)).astype(dtype)
+    grain = 2 * np.maximum(spacing, np.spacing(np.abs(base)))
     # At 0 (or a subnormal) the grain is subnormal and every step already exact; a step
     # below the grain is one grain (never none).
     whole = grain >= np.finfo(dtype).tiny
@@ -154,6 +158,7 @@ def stencil_derivatives(
     scale: float | None = None,
     eps: float | None = None,
     multiplier: NDArray | float = 1.0,
+    lands_on: np.dtype | None = None,
 ) -> NumericalGradient:
     """Differentiate ``f`` at ``x`` with a real finite-difference engine.
 
@@ -182,6 +187,8 @@ def stencil_derivatives(
     multiplier : float or ndarray, optional
         Multiply the steps by this (one number, or one per differentiated element): what
         a measurement of the function says about its scale (:mod:`gradcheck.modes.ladder`).
+    lands_on : dtype, optional
+        A narrower dtype the function rounds its inputs to, whose points the steps land on.
 
     Returns
     -------
@@ -194,7 +201,7 @@ def stencil_derivatives(
     if not np.shares_memory(view, x):
         raise ValueError("x must be contiguous so that it can be perturbed in place")
     f0 = float(f(x))
-    h = _steps(x, flat, spec, eps, multiplier)
+    h = _steps(x, flat, spec, eps, multiplier, lands_on)
     table = np.empty((flat.size, len(offsets)))
     moved = np.zeros(flat.size)
     for row, (i, step) in enumerate(zip(flat, h, strict=True)):
@@ -505,10 +512,11 @@ def numerical_gradient(
 def step_sizes(
     x: NDArray, *, method: str = "central", indices: NDArray | None = None,
     eps: float | None = None, multiplier: NDArray | float = 1.0,
+    lands_on: np.dtype | None = None,
 ) -> NDArray:
     """The per-element steps :func:`stencil_derivatives` uses (float64, flat).
 
     A coloured check moves many elements at once and must use the very same steps, so
     that its numbers equal those of the element-by-element stencil.
     """
-    return _steps(x, _flat_indices(x, indices), _real_engine(method), eps, multiplier)
+    return _steps(x, _flat_indices(x, indices), _real_engine(method), eps, multiplier, lands_on)

@@ -349,6 +349,13 @@ class Context:
             return np.dtype(np.float32)
         return dtype
 
+    def lands_on(self, var: Variable) -> np.dtype | None:
+        """The narrower dtype ``var``'s steps must land on: float32 where the forward pass
+        rounds like it (a cast inside rounds each moved input to float32, and a step
+        that is no float32 step moves it by a different amount)."""
+        computes = self.compute_dtype(var)
+        return computes if computes.itemsize < np.dtype(var.dtype).itemsize else None
+
     def tolerance(self, var: Variable) -> Tolerance:
         """The tolerance of ``var``'s elements: by the precision the layer computes in (and
         :data:`~gradcheck.accuracy.NARROW_RTOL` where the numerical side cannot compute

@@ -76,6 +76,7 @@ class _Elements:
     eps: float
     terms: NDArray | None
     multiplier: NDArray | float = 1.0  # one per element of ``flat``, or for all
+    lands_on: np.dtype | None = None  # the narrower dtype the steps' points are exact in
 
     def run(self, runner: Runner, part: NDArray[np.intp]) -> NumericalGradient:
         """The derivatives of elements ``flat[part]`` on ``runner``'s working copy."""
@@ -88,7 +89,7 @@ class _Elements:
                       else self.multiplier)
         return stencil_derivatives(
             loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-            multiplier=multiplier,
+            multiplier=multiplier, lands_on=self.lands_on,
         )
 
 
@@ -115,7 +116,7 @@ def _plain(
     if multiplier is None:
         multiplier = ctx.step_multiplier(var, method, extended=extended)[flat]
     task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, eps, ctx.terms(var),
-                     multiplier)
+                     multiplier, None if extended else ctx.lands_on(var))
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
@@ -139,6 +140,7 @@ def _whole(
             eps=EXTENDED_EPS if wide else ctx.eps_of(method, var), terms=ctx.terms(var),
             multiplier=ctx.step_multiplier(var, method, extended=wide),
             noise_ratio=ctx.rounding_ratio(var, wide),
+            lands_on=None if wide else ctx.lands_on(var),
         )
         if coloured.numerical is not None:
             coloured.numerical = coloured.numerical.with_noise(
@@ -282,7 +284,7 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
     """Where a forward pass that rounds like float32 leaves elements unresolved, fit them
     over many steps (:mod:`gradcheck.engine.fitted`): an error bar from the scatter
     itself, far tighter than one stencil's worst-case bound."""
-    if not rounds_like_float32(ctx):
+    if not rounds_like_float32(ctx, var):
         return outcome
     numerical, result, count = outcome.numerical, outcome.result, 0
     method = confirming_engine(ctx)

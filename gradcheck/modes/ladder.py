@@ -141,6 +141,7 @@ def climb(
     order = _order(method)
     previous = np.ones(numerical.value.size)  # each element's last move that won
     retry = np.ones(numerical.value.size)  # a shorter move to try after one that lost
+    flipped = np.zeros(numerical.value.size, dtype=bool)  # sent coarser after a stall
     for _ in range(RUNGS):
         if not moving.size:
             break
@@ -191,6 +192,12 @@ def climb(
         confirmed = was_kink & wins & finer & (status[moving] == Status.KINK)
         _, after = _parts(fresh.pooled(), moving)
         stalled = finer & np.isfinite(before) & (after > before * np.sqrt(direction))
-        keep = (wins | shorter) & (until_settled | doubtful) & ~confirmed & ~stalled
+        # An unresolved element whose "truncation" did not fall was reading noise (a
+        # forward pass that rounds in steps, like float32 inside): coarser, once.
+        coarser = stalled & ~flipped[moving] & (status[moving] == Status.UNRESOLVED)
+        flipped[moving[coarser]] = True
+        retry[moving] = np.where(coarser, np.where(wins, FACTOR / direction, FACTOR),
+                                 retry[moving])
+        keep = (((wins | shorter) & ~stalled) | coarser) & (until_settled | doubtful) & ~confirmed
         moving = moving[keep]
     return Ladder(numerical, multiplier, looks)

@@ -135,9 +135,10 @@ def complex_step_notes(ctx: Context) -> list[Diagnostic]:
     ]
 
 
-def rounds_like_float32(ctx: Context) -> bool:
-    """Whether the forward passes round like float32 or coarser (numerics in float32)."""
-    return ctx.eps > _WIDE_EPS
+def rounds_like_float32(ctx: Context, var: Variable) -> bool:
+    """Whether the forward passes round like float32 or coarser where ``var`` moves
+    (numerics in float32, or a cast to float32 inside)."""
+    return ctx.eps > _WIDE_EPS or ctx.compute_dtype(var).itemsize < 8
 
 
 def real_engine(ctx: Context) -> str:
