@@ -68,12 +68,15 @@ class AbsSquare:
         return dout * 2 * self.x
 
 
+def _tanh_in_float16(x: Any) -> Any:
+    return np.tanh(x.astype(np.float16)).astype(np.float64)
+
+
 def _oddity(rng: np.random.Generator, which: int) -> Report:
     x = rng.standard_normal((2, 3))
-    if which == 0:
-        with np.errstate(invalid="ignore"):  # sqrt at 1e-6 by central differences: unresolved
-            return gradcheck.check(np.sqrt, np.array([[1e-6, 0.25]]), method="central",
-                                   vjp=lambda dout, v: dout / (2 * np.sqrt(v)))
+    if which == 0:  # tanh through float16 at rtol=1e-6: the forward's quantum is wider
+        return gradcheck.check(_tanh_in_float16, x, method="central", rtol=1e-6,
+                               vjp=lambda dout, v: dout * (1 - np.tanh(v) ** 2))
     if which == 1:
         x[0] = 0.0  # an all-zero sample before a ReLU with zero bias: kinks meet
         return gradcheck.check(AffineRelu(rng.standard_normal((3, 2)), np.zeros(2)), x)
@@ -183,7 +186,7 @@ def _sentences(report: Report) -> list[str]:
 
 def _assert_renders(report: Report) -> tuple[str, str]:
     text, markdown = str(report), report._repr_markdown_()
-    # NaN stays NaN (an unresolved stencil outside the domain); the CLI writes it as null.
+    # NaN stays NaN (an unresolved stencil); the CLI writes it as null.
     assert json.loads(json.dumps(report.to_dict()))["target"] == report.target
     fragment, page = report._repr_html_(), report.to_html()
     assert html.escape(report.target) in page and html.escape(report.target) in fragment
@@ -280,7 +283,7 @@ def test_the_fuzzed_reports_reach_every_verdict_and_corner() -> None:
 
 def test_html_of_unresolved_elements_renders() -> None:
     report = _oddity(np.random.default_rng(0), 0)
-    assert report.variable("x").unresolved == 1
+    assert report.variable("x").unresolved >= 1
     assert "unresolved" in report.to_html()
 
 

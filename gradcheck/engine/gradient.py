@@ -131,6 +131,16 @@ class NoiseSamples:
         """Each element's group's noise: the median of its members' samples relative to
         their units, as a noise level, times its own unit (0 where it has no group). The
         median, not the largest: a group's elements at a kink or a tie measure that."""
+        grouped: NDArray[np.float64] = self.group_ratios(usable) * self.unit
+        return grouped
+
+    def group_ratios(self, usable: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+        """Each element's group's noise in units of the last place (0 where it has no
+        group): rows offset each by its own 1e5 round each their own way, and a row far
+        from an outlier rounds like its own values, not the outlier's."""
+        if usable is None:
+            usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
+                      & (self.unit > 0))
         if self.group is None:
             return np.zeros_like(self.sample)
         ids = self.group.ravel()
@@ -143,8 +153,8 @@ class NoiseSamples:
         for chunk in np.split(order, bounds):
             if chunk.size:
                 level[members[chunk[0]]] = float(np.median(ratios[chunk])) / _HALF_NORMAL[0.5]
-        grouped = np.where(ids >= 0, level[np.maximum(ids, 0)] * self.unit.ravel(), 0.0)
-        result: NDArray[np.float64] = grouped.reshape(self.sample.shape)
+        ratios_of = np.where(ids >= 0, level[np.maximum(ids, 0)], 0.0)
+        result: NDArray[np.float64] = ratios_of.reshape(self.sample.shape)
         return result
 
     def noise_ratio(self) -> float:
@@ -156,7 +166,10 @@ class NoiseSamples:
                   & (self.unit > 0))
         ratios = self.sample[usable] / self.unit[usable]
         pool = None
-        if ratios.size >= _POOL:
+        # Stencils that mostly did not move the output at all (steps within the quantum
+        # of a forward pass that rounds coarsely: float16 inside) saw no rounding, not
+        # none: their pool says nothing.
+        if ratios.size >= _POOL and np.count_nonzero(ratios) >= ratios.size / 2:
             quantile = float(np.quantile(ratios, NOISE_POOL_QUANTILE))
             pool = quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE]
         # Each measurement can see structure as noise: the stencils a kink at the point

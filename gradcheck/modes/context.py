@@ -272,18 +272,24 @@ class Context:
         resolution: NDArray = LOSS_RESOLUTION * self.loss_noise / scale
         return resolution
 
-    def bar_floor(self, var: Variable, *, extended: bool = False) -> NDArray | None:
+    def bar_floor(self, var: Variable, *, extended: bool = False,
+                  local: NDArray | None = None) -> NDArray | None:
         """The least error bar of a real stencil's derivative of ``var``: it differentiates
         the function as computed, at inputs off by their rounding, not the exact one
         (:data:`~gradcheck.accuracy.REPRESENTATION_ROUNDING`). In extended precision, the
-        same in its own unit roundoff and measured noise."""
+        same in its own unit roundoff and measured noise. ``local``: each element's own
+        group's noise ratio where measured (a row far from an outlier rounds like itself),
+        which lowers the variable's where it is smaller."""
         if var.name not in self.precision.terms:
             return None
-        rounds = (EXTENDED_EPS if extended else self.eps) * self.rounding_ratio(var, extended)
+        ratio = np.full(var.value.shape, self.rounding_ratio(var, extended))
+        if local is not None:
+            ratio = np.where(local > 0, np.minimum(ratio, np.maximum(local, 1.0)), ratio)
+        rounds = (EXTENDED_EPS if extended else self.eps) * ratio
         # And no more accurate than the best any real stencil can do: Richardson
         # extrapolation at its optimal step reaches rounding^(4/5) of the function's scale;
         # an estimate that claims better has been lucky, once.
-        floor: NDArray = (max(REPRESENTATION_ROUNDING * rounds, rounds ** 0.8)
+        floor: NDArray = (np.maximum(REPRESENTATION_ROUNDING * rounds, rounds ** 0.8)
                           * self.gradient_size(var))
         return floor
 

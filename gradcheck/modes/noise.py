@@ -81,12 +81,19 @@ def measure_noise(
     """The noise of ``L = Σ dout ⊙ f`` when the variables ``names`` move together.
 
     Seven points on one side of ``x`` along a random direction (six passes beyond the
-    runner's base output, six more each time the moves were too large); every working
-    array is restored from a saved copy.
+    runner's base output, six more each time the moves were too large, or too small to
+    move the output at all); every working array is restored from a saved copy.
     """
     signs = [random_direction(rng, runner.arrays[name].shape) for name in names]
     move = _MOVE
     draws, unit = _draws(runner, names, dout, signs, eps, move)
+    for _ in range(_RETRIES):
+        if unit > 0:
+            break
+        # The output did not move at all: moves within the quantum of a forward pass that
+        # rounds coarsely (float16 inside), which larger ones cross.
+        move /= _SMALLER
+        draws, unit = _draws(runner, names, dout, signs, eps, move)
     for _ in range(_RETRIES):
         if draws[-1] >= draws[0] / 4:
             break
