@@ -46,7 +46,7 @@ from gradcheck.accuracy import (
 )
 from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Target, Variable
-from gradcheck.engine.numeric import step_units
+from gradcheck.engine.steps import step_units
 from gradcheck.vocabulary import Diagnostic, Severity
 
 __all__ = ["Precision", "measure_precision"]
@@ -185,7 +185,7 @@ def _wider(precision: Precision, narrow: bool) -> type | None:
 
 
 def _units(var: Variable) -> NDArray:
-    """Each element's own scale (:func:`~gradcheck.engine.numeric.step_units`)."""
+    """Each element's own scale (:func:`~gradcheck.engine.steps.step_units`)."""
     value = np.asarray(var.value)
     units: NDArray = step_units(value, "central").reshape(value.shape)
     return units

@@ -48,10 +48,10 @@ from gradcheck.engine.numeric import (
     complex_from_values,
     random_direction,
     stencil_from_table,
-    step_sizes,
 )
 from gradcheck.engine.passes import TASKS, Runner, Runners, chunks
 from gradcheck.engine.spec import COMPLEX_STEP, NOISE_FACTOR, Engine, Stencil, engine
+from gradcheck.engine.steps import step_sizes
 
 __all__ = [
     "Coloured",
@@ -62,10 +62,9 @@ __all__ = [
     "nan_consistent",
 ]
 
-# Verification slack beyond the error estimates, relative to the size of the terms:
-# far below any gradient tolerance (1e-5), far above rounding.
-_VERIFY_RELATIVE = 1e-9
-_MAX_RANK = 6
+# Verification slack beyond the error estimates, relative to the terms' size: far below
+# any gradient tolerance (1e-5), far above rounding. Patterns pair at most _MAX_RANK axes.
+_VERIFY_RELATIVE, _MAX_RANK = 1e-9, 6
 
 
 @dataclass(frozen=True)

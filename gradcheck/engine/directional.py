@@ -65,7 +65,7 @@ def directional_derivative(
     Real engines
         The engine's stencil in ``t``, with ``t = (ε·scale)^exponent`` (the element steps'
         rule with ``|x| = 1``): ``direction`` should be in the units of
-        :func:`~gradcheck.engine.numeric.step_units`, as the element steps are. Error
+        :func:`~gradcheck.engine.steps.step_units`, as the element steps are. Error
         from the engine's truncation estimate plus the
         rounding noise ``16·ε·scale/t``. Given ``f0 = f(x)``, a two-sided engine's
         one-sided derivatives flag a kink crossed by the stencil; ``shrink`` divides

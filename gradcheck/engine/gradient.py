@@ -131,16 +131,6 @@ class NoiseSamples:
         """Each element's group's noise: the median of its members' samples relative to
         their units, as a noise level, times its own unit (0 where it has no group). The
         median, not the largest: a group's elements at a kink or a tie measure that."""
-        grouped: NDArray[np.float64] = self.group_ratios(usable) * self.unit
-        return grouped
-
-    def group_ratios(self, usable: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
-        """Each element's group's noise in units of the last place (0 where it has no
-        group): rows offset each by its own 1e5 round each their own way, and a row far
-        from an outlier rounds like its own values, not the outlier's."""
-        if usable is None:
-            usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
-                      & (self.unit > 0))
         if self.group is None:
             return np.zeros_like(self.sample)
         ids = self.group.ravel()
@@ -153,8 +143,8 @@ class NoiseSamples:
         for chunk in np.split(order, bounds):
             if chunk.size:
                 level[members[chunk[0]]] = float(np.median(ratios[chunk])) / _HALF_NORMAL[0.5]
-        ratios_of = np.where(ids >= 0, level[np.maximum(ids, 0)], 0.0)
-        result: NDArray[np.float64] = ratios_of.reshape(self.sample.shape)
+        grouped = np.where(ids >= 0, level[np.maximum(ids, 0)] * self.unit.ravel(), 0.0)
+        result: NDArray[np.float64] = grouped.reshape(self.sample.shape)
         return result
 
     def noise_ratio(self) -> float:

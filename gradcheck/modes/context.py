@@ -30,9 +30,9 @@ from gradcheck.analytic.run import AnalyticPass
 from gradcheck.conventions.target import Instance, Target, Variable
 from gradcheck.engine.executors import executor_for
 from gradcheck.engine.gradient import NumericalGradient
-from gradcheck.engine.numeric import step_units
 from gradcheck.engine.passes import Runners
 from gradcheck.engine.spec import engine
+from gradcheck.engine.steps import step_units
 from gradcheck.modes.noise import Noise, measure_noise
 from gradcheck.options import CheckOptions
 from gradcheck.report.records import Screening
@@ -204,7 +204,7 @@ class Context:
 
     def step_units(self, var: Variable) -> NDArray:
         """Each element's step for a relative step of 1: its own scale
-        (:func:`~gradcheck.engine.numeric.step_units`), but no more than the loss's terms
+        (:func:`~gradcheck.engine.steps.step_units`), but no more than the loss's terms
         over the element's gradient terms — the length over which the element would move
         the loss by its own size (a weight that multiplies a feature of 1e6 is a million
         times steeper than its neighbours, whatever its own size)."""
@@ -272,24 +272,22 @@ class Context:
         resolution: NDArray = LOSS_RESOLUTION * self.loss_noise / scale
         return resolution
 
-    def bar_floor(self, var: Variable, *, extended: bool = False,
-                  local: NDArray | None = None) -> NDArray | None:
+    def bar_floor(self, var: Variable, *, extended: bool = False) -> NDArray | None:
         """The least error bar of a real stencil's derivative of ``var``: it differentiates
         the function as computed, at inputs off by their rounding, not the exact one
         (:data:`~gradcheck.accuracy.REPRESENTATION_ROUNDING`). In extended precision, the
-        same in its own unit roundoff and measured noise. ``local``: each element's own
-        group's noise ratio where measured (a row far from an outlier rounds like itself),
-        which lowers the variable's where it is smaller."""
+        same in its own unit roundoff and measured noise."""
         if var.name not in self.precision.terms:
             return None
-        ratio = np.full(var.value.shape, self.rounding_ratio(var, extended))
-        if local is not None:
-            ratio = np.where(local > 0, np.minimum(ratio, np.maximum(local, 1.0)), ratio)
-        rounds = (EXTENDED_EPS if extended else self.eps) * ratio
+        ratio = self.rounding_ratio(var, extended)
+        # Never finer than the precision the layer computes ``var``'s outputs in (a cast
+        # to float32 inside rounds the point itself, whatever noise its steps show).
+        rounds = max((EXTENDED_EPS if extended else self.eps) * ratio,
+                     float(np.finfo(self.compute_dtype(var)).eps))
         # And no more accurate than the best any real stencil can do: Richardson
         # extrapolation at its optimal step reaches rounding^(4/5) of the function's scale;
         # an estimate that claims better has been lucky, once.
-        floor: NDArray = (np.maximum(REPRESENTATION_ROUNDING * rounds, rounds ** 0.8)
+        floor: NDArray = (max(REPRESENTATION_ROUNDING * rounds, rounds ** 0.8)
                           * self.gradient_size(var))
         return floor
 

@@ -122,12 +122,7 @@ def _plain(
     for part in parts[1:]:
         merged = merged.patched(part)
     return merged.with_noise(ctx.noise_ratios.get(noise_key(var, extended)),
-                             ctx.bar_floor(var, extended=extended, local=_local(merged)))
-
-
-def _local(numerical: NumericalGradient) -> NDArray | None:
-    """Each element's own group's noise ratio, where its stencils measured one."""
-    return None if numerical.noise is None else numerical.noise.group_ratios()
+                             ctx.bar_floor(var, extended=extended))
 
 
 def _whole(
@@ -149,8 +144,7 @@ def _whole(
         )
         if coloured.numerical is not None:
             coloured.numerical = coloured.numerical.with_noise(
-                ctx.noise_ratios.get(key),
-                ctx.bar_floor(var, extended=wide, local=_local(coloured.numerical)))
+                ctx.noise_ratios.get(key), ctx.bar_floor(var, extended=wide))
             colours = colouring.colours
             plural = "" if colours == 1 else "s"
             return coloured.numerical, f"{method}, {colours} colour{plural} ({colouring.name})"

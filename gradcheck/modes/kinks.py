@@ -285,12 +285,12 @@ def _joint_sides(ctx: Context, var: Variable, group: NDArray[np.intp]) -> _Joint
     units = float(np.min(ctx.step_units(var)[group]))
     ratio = max(ctx.noise_ratios.get(var.name, ctx.noise.ratio), 1.0)
     t = float((ctx.eps * ratio) ** (1 / 3) * units)
-    direction = np.zeros(work.size)
-    direction[group] = 1.0
-    direction = direction.reshape(work.shape)
+    along = np.zeros(work.size)
+    along[group] = 1.0
+    direction: NDArray = along.reshape(work.shape)
     try:
-        f0 = float(loss(saved))
-        f = {k: float(loss(saved + k * t * direction)) for k in _JOINT_OFFSETS}
+        f0 = float(np.real(loss(saved)))
+        f = {k: float(np.real(loss(saved + k * t * direction))) for k in _JOINT_OFFSETS}
     finally:
         np.copyto(work, saved)
 

@@ -133,7 +133,8 @@ def climb(
     moving while the new look wins whatever its status.
     """
     numerical, multiplier = ladder.numerical.settled(), ladder.multiplier.copy()
-    status, tolerance = (a.ravel() for a in judge(numerical))
+    judged = judge(numerical)
+    status, tolerance = judged[0].ravel(), judged[1].ravel()
     chosen = np.flatnonzero(wanted)[:MOST]
     doubtful = (status != Status.OK) & (status != Status.UNCHECKED)
     moving = chosen[until_settled | doubtful[chosen]]
@@ -184,7 +185,8 @@ def climb(
         shorter = ~wins & (np.abs(np.log(direction)) > 1.01 * np.log(FACTOR))
         retry[moving] = np.where(shorter, np.sqrt(direction), 1.0)
         was_kink = status[moving] == Status.KINK
-        status, tolerance = (a.ravel() for a in judge(numerical))
+        judged = judge(numerical)
+        status, tolerance = judged[0].ravel(), judged[1].ravel()
         doubtful = (status[moving] != Status.OK) & (status[moving] != Status.UNCHECKED)
         # A kink still there at a finer step is one: no need to look closer still. Nor
         # where a finer step left the truncation (or structure) as it was: it does not

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.engine.numeric import random_direction, step_units
+from gradcheck.engine.numeric import random_direction
 from gradcheck.engine.passes import Runner
+from gradcheck.engine.steps import step_units
 
 __all__ = ["PROBE_PASSES", "Noise", "measure_noise"]
 

@@ -52,9 +52,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.engine.directional import directional_derivative
-from gradcheck.engine.numeric import random_direction, step_units
+from gradcheck.engine.numeric import random_direction
 from gradcheck.engine.passes import Runner, Runners
 from gradcheck.engine.spec import engine
+from gradcheck.engine.steps import step_units
 
 __all__ = ["DirectionalSearch", "Directions", "Measurement", "Suspects"]
 
