@@ -93,9 +93,10 @@ class Loss:
     outputs it moves, not like the whole sum (moving one input of an elementwise layer
     changes one output of thousands). The constant it subtracts changes no derivative.
 
-    After each call, :attr:`magnitude` is ``√Σ(weights ⊙ forward())²`` over the outputs
-    that moved: the size of what the call's rounding is made of (the roundings of
-    independent outputs add up as a root-sum-square).
+    After each call, :attr:`magnitude` is ``√Σ(weights ⊙ forward())²``: the size of what
+    the call's rounding is made of (the roundings of independent outputs add up as a
+    root-sum-square), over every output — one that did not move may have moved by less
+    than its last place.
     """
 
     def __init__(self, runner: Runner, work: NDArray, weights: NDArray,
@@ -118,10 +119,10 @@ class Loss:
             total = np.sum(self.weights * wide)
             self.magnitude = float(np.sqrt(np.sum(np.square(self.weights * wide.real))))
         else:
-            moved = wide != self.base
+            # Every output rounds, moved or not: one that did not move may have moved by
+            # less than its last place (a softmax probability of 1 beside one of 1e-35).
             total = np.sum(self.weights * (wide - self.base))
-            self.magnitude = float(np.sqrt(np.sum(np.square(
-                (self.weights * wide)[moved]))))
+            self.magnitude = float(np.sqrt(np.sum(np.square(self.weights * wide.real))))
         return complex(total) if np.iscomplexobj(total) else float(total)
 
 
