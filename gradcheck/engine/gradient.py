@@ -154,20 +154,18 @@ class NoiseSamples:
             return self.ratio
         usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
                   & (self.unit > 0))
+        if self.ratio is not None:
+            # Measured apart from the stencils, on moves that cross no kink at the point:
+            # the stencils' own samples see no rounding that jumps at the point itself
+            # (the sums behind a normalisation at an offset, exact there and not beside).
+            return max(self.ratio, _LEAST_RATIO)
         ratios = self.sample[usable] / self.unit[usable]
-        pool = None
         # Stencils that mostly did not move the output at all (steps within the quantum
         # of a forward pass that rounds coarsely: float16 inside) saw no rounding, not
         # none: their pool says nothing.
         if ratios.size >= _POOL and np.count_nonzero(ratios) >= ratios.size / 2:
             quantile = float(np.quantile(ratios, NOISE_POOL_QUANTILE))
-            pool = quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE]
-        # Each measurement can see structure as noise: the stencils a kink at the point
-        # (every element of a ReLU at 0), the one-sided moves a kink just beside it. Noise
-        # both see; structure one of them misses.
-        candidates = [r for r in (self.ratio, pool) if r is not None]
-        if candidates:
-            ratio = min(candidates)
+            ratio = quantile / _HALF_NORMAL[NOISE_POOL_QUANTILE]
         elif ratios.size:
             ratio = float(np.max(ratios)) / _HALF_NORMAL[0.25]
         else:
