@@ -73,8 +73,12 @@ class Precision:
     terms : dict
         Per variable, the size of the terms each gradient element sums.
     wide : dict
-        Per variable of a float32 layer, the same backward's gradient run in float64:
-        where the float32 one is wrong and this one is right, float32 damaged it.
+        Per variable, the same backward's gradient run in a wider precision: where the
+        layer's own is wrong and this one is right, rounding damaged it.
+    float64_rounding : dict
+        Per variable, how far the same backward in float64 is from it in extended
+        precision: what quantities cancelling inside it cost in float64 — and the complex
+        step's tangent, which runs through them too.
     notes : list of Diagnostic
         What the report should say about precision.
     """
@@ -84,6 +88,7 @@ class Precision:
     rounding: dict[str, NDArray] = field(default_factory=dict)
     terms: dict[str, NDArray] = field(default_factory=dict)
     wide: dict[str, NDArray] = field(default_factory=dict)
+    float64_rounding: dict[str, NDArray] = field(default_factory=dict)
     notes: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -168,7 +173,27 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
             resolvable = LOSS_RESOLUTION * eps * loss_terms / _units(var)
             rounding[var.name] = rounding[var.name] + np.minimum(
                 WIDER_ROUNDING * suffered, resolvable)
-    return replace(precision, rounding=rounding, wide=wide or {})
+    return replace(precision, rounding=rounding, wide=wide or {},
+                   float64_rounding=_float64_rounding(target, analytic, narrow, wide))
+
+
+def _float64_rounding(target: Target, analytic: AnalyticPass, narrow: bool,
+                      wide: dict[str, NDArray] | None) -> dict[str, NDArray]:
+    """Per variable, ``|backward in float64 − backward in extended precision|`` (empty
+    where either cannot be run, or the platform has no wider type)."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        return {}
+    if narrow:
+        if wide is None:
+            return {}
+        in_float64, extended = wide, _run(target, analytic, np.longdouble)
+    else:
+        in_float64 = {name: np.asarray(g, dtype=np.float64)
+                      for name, g in analytic.gradients.items()}
+        extended = wide
+    if extended is None:
+        return {}
+    return {name: np.abs(in_float64[name] - extended[name]) for name in extended}
 
 
 def _wider(precision: Precision, narrow: bool) -> type | None:

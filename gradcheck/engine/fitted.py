@@ -8,8 +8,9 @@ steps). Each estimate is the
 derivative plus ``c·h⁴`` (Richardson's truncation) plus rounding noise that differs from
 step to step, so a least-squares fit of ``D + c·h⁴`` gives ``D`` with an error bar from
 the residuals themselves: Student's ``t`` at a one-in-ten-thousand level times the
-standard error. Nothing is assumed about the noise but its independence between steps,
-which the steps' irrational ratios give (no two stencils share a point). Estimates that
+standard error — and no smaller a variance than each stencil's own measured noise stands
+for, since neighbouring steps can read the same stairs of a coarsely rounding forward
+pass alike (no two stencils share a point: the steps' ratios are irrational). Estimates that
 repeat (a function that did not move by one unit in its last place) are quantised, not
 noisy: their scatter says nothing, and the element is not fitted.
 """
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.accuracy import NOISE_SIGMAS
 from gradcheck.engine.gradient import NumericalGradient
 
 __all__ = ["FIT_STEPS", "fitted", "fitting_shrinks"]
@@ -45,6 +47,24 @@ def fitting_shrinks(k: int = FIT_STEPS, low: float = 1.0) -> NDArray[np.float64]
     return shrinks
 
 
+def _rounding_variance(runs: Sequence[NumericalGradient], checked: NDArray[np.bool_]
+                       ) -> NDArray[np.float64]:
+    """Per checked element, the variance of one run's value that its own measured noise
+    stands for (its noise bound over :data:`~gradcheck.accuracy.NOISE_SIGMAS`), averaged
+    over the runs."""
+    variances = []
+    for run in runs:
+        if run.noise is None:
+            variances.append(np.zeros(int(checked.sum())))
+            continue
+        level = run.noise.levels()[0]
+        if run.noise.floor is not None:
+            level = level - run.noise.floor
+        variances.append(np.square(level[checked] / NOISE_SIGMAS))
+    mean: NDArray[np.float64] = np.mean(variances, axis=0)
+    return mean
+
+
 def fitted(runs: Sequence[NumericalGradient]) -> NumericalGradient:
     """The elements every run checked, each fitted as ``D + c·h⁴`` over the runs' steps.
 
@@ -63,6 +83,7 @@ def fitted(runs: Sequence[NumericalGradient]) -> NumericalGradient:
 
     k = len(runs)
     quantile = float(stdtrit(k - 2, 1 - _MISS / 2))
+    predicted = _rounding_variance(runs, checked)
     for column in range(values.shape[1]):
         if np.unique(values[:, column]).size < k // 2:
             continue  # quantised, not noisy (f did not move at these steps): no error bar
@@ -71,7 +92,10 @@ def fitted(runs: Sequence[NumericalGradient]) -> NumericalGradient:
         if rank < 2:
             continue
         residual = values[:, column] - design @ coefficients
-        variance = float(residual @ residual) / (k - 2)
+        # Steps that share their rounding (a float32 buffer's stairs, read by neighbouring
+        # steps alike) scatter less than independent rounding would: the fit knows no more
+        # than that rounding allows, whatever its residuals say.
+        variance = max(float(residual @ residual) / (k - 2), float(predicted[column]))
         leverage = float(np.linalg.inv(design.T @ design)[0, 0])
         estimate[column] = coefficients[0]
         error[column] = quantile * np.sqrt(variance * leverage)

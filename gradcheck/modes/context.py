@@ -19,11 +19,13 @@ from numpy.typing import NDArray
 from gradcheck.accuracy import (
     COMPLEX_ROUNDING,
     FLOAT32_ROUNDING,
+    LINEARITY_ROUNDING,
     LOSS_RESOLUTION,
     LOSS_ROUNDING,
     NARROW_RTOL,
     REPRESENTATION_ROUNDING,
     STRICT_FACTOR,
+    WIDER_ROUNDING,
 )
 from gradcheck.analytic.precision import Precision
 from gradcheck.analytic.run import AnalyticPass
@@ -293,16 +295,40 @@ class Context:
 
     def terms(self, var: Variable) -> NDArray | None:
         """The size of the terms each element of ``var``'s gradient sums, as the complex
-        step's rounding sees them: the analytic terms, times the loss's measured noise in units of
-        its last place (a forward pass at inputs of 1e6 around a spread of 1 is exact at a point off
-        by ε·1e6, which the complex step differentiates), and at least the loss's noise per unit of
-        ``var`` (a saturated softmax cancels terms of that size down to nothing; its rounding does
-        not cancel)."""
+        step's rounding sees them: the analytic terms, times the loss's measured noise in
+        units of its last place (a forward pass at inputs of 1e6 around a spread of 1 is
+        exact at a point off by ε·1e6, which the complex step differentiates), at least the
+        loss's noise per unit of ``var`` (a saturated softmax cancels terms of that size
+        down to nothing; its rounding does not cancel), and backward's measured rounding."""
         if var.name not in self.precision.terms:
             return None
         scale = step_units(var.value, "central").reshape(var.value.shape)
         floor = LOSS_ROUNDING / COMPLEX_ROUNDING * self.loss_noise / self.eps / scale
-        return self.rounding_ratio(var, self.wide_complex(var)) * self.gradient_size(var) + floor
+        # And the rounding backward shows — its departure from linearity, its float64
+        # run against extended precision: quantities inside that cancel (a BatchNorm of
+        # two samples divides by their tiny spread; 1 + tanh(u) in GELU's tail) round the
+        # tangent the complex step carries as much as they round backward.
+        internal = self.internal_rounding(var) / (COMPLEX_ROUNDING * self.eps)
+        terms: NDArray = (self.rounding_ratio(var, self.wide_complex(var))
+                          * self.gradient_size(var) + floor + internal)
+        return terms
+
+    def internal_rounding(self, var: Variable) -> NDArray:
+        """What quantities cancelling inside the layer cost each element of ``var``'s
+        derivative, in the numerical side's precision: as backward shows it — its
+        departure from linearity, its float64 run against extended precision — scaled
+        from the precision backward computes in. They round the tangent the complex step
+        carries as much as they round backward (a BatchNorm of two samples divides by
+        their tiny spread; GELU's tail computes 1 + tanh(u) ≈ 1e-14); a real stencil's
+        noise measurement sees them already."""
+        defect = np.asarray(self.analytic.roundoff.get(var.name, 0.0), dtype=np.float64)
+        backward_eps = float(np.finfo(self.precision.compute_dtype(var)).eps)
+        float64 = np.asarray(self.precision.float64_rounding.get(var.name, 0.0),
+                             dtype=np.float64)
+        internal: NDArray = np.maximum(
+            LINEARITY_ROUNDING * defect * self.eps / backward_eps,
+            WIDER_ROUNDING * float64 * self.eps / float(np.finfo(np.float64).eps))
+        return np.broadcast_to(internal, var.value.shape)
 
     def budget_left(self) -> int:
         """Forward passes left under ``max_evaluations``."""

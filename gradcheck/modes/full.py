@@ -295,6 +295,11 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
         base = ctx.step_multiplier(var, method)[unresolved]
         fit = fitted([_plain(var, ctx, method, unresolved, multiplier=base / shrink).pooled()
                       for shrink in fitting_shrinks(low=low)])
+        # The fit averages rounding away, not the function's own: it differentiates the
+        # function as computed, at inputs off by their rounding.
+        floor = ctx.bar_floor(var)
+        if floor is not None:
+            fit = replace(fit, error=fit.error + floor)
         better = fit.checked & (fit.error < numerical.error)
         if better.any():
             numerical = numerical.patched(replace(fit, checked=better))
