@@ -22,8 +22,8 @@ as kinks are counted apart: there the true gradient is a subgradient, not a deri
 a numerical value need not be near it.
 
 An element is *outside its bar* when ``true_error > bar`` (``bar`` is the report's
-``error``), and it is counted at twice the bar too: the verdict allows ``2·error`` today
-(``ERROR_WEIGHT``), while the error bar itself is what is promised.
+``error``), and it is counted at twice the bar too, to show how far a broken promise
+goes.
 
 The module runs past 500 lines because it holds the whole measurement — the sources of
 cases, the truth, the per-element comparison and the tallies — that both the benchmark
@@ -344,8 +344,8 @@ class VariableElements:
 
     ``differentiated``: checked, with a finite numerical value and error bar;
     ``compared``: those of them not skipped as kinks (at a kink the truth is a
-    subgradient, which a numerical value need not be near); ``excluded``: checked with no
-    numerical value (fast mode's directions). ``true_error`` and ``ratio``
+    subgradient, which a numerical value need not be near); ``excluded``: checked or
+    screened with no numerical value (fast mode's directions). ``true_error`` and ``ratio``
     (``true_error / bar``; 0 where both are 0) are computed in the truth's precision;
     ``uncertainty`` is the truth's own (0 where unmeasured).
     """
@@ -400,6 +400,8 @@ def compare_variable(report: VariableReport, truth: Array,
     bar = np.asarray(report.error, dtype=np.float64).reshape(-1)
     status = np.asarray(report.status).reshape(-1)
     checked = status != Status.UNCHECKED
+    # Fast mode's elements are screened through directions, not checked: no value of theirs.
+    seen = checked | (report.screening is not None)
     finite = np.isfinite(numerical)
     differentiated = checked & finite & ~np.isnan(bar)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -412,7 +414,7 @@ def compare_variable(report: VariableReport, truth: Array,
         numerical=numerical, truth=exact,
         analytic=np.asarray(report.analytic, dtype=np.float64).reshape(-1), bar=bar,
         status=status, differentiated=differentiated,
-        compared=differentiated & (status != Status.KINK), excluded=checked & ~finite,
+        compared=differentiated & (status != Status.KINK), excluded=seen & ~finite,
         true_error=np.where(differentiated, error, np.nan).astype(np.float64),
         ratio=np.where(differentiated, ratio, np.nan).astype(np.float64),
         uncertainty=own,
