@@ -778,7 +778,7 @@ class BufferedTanhAffine:
     """``tanh(x W)`` in the sequel book's style: ``params``/``grads`` lists, and the
     output written into a ``np.empty(..., 'f')`` buffer whatever the input's dtype.
 
-    ``buffer`` None sizes the buffer by the computation's dtype instead (the family's
+    ``buffer`` None sizes the buffers by the computation's dtype instead (the family's
     ``truth``); ``one-element`` makes one element of ``grads[0]`` 5 % too large.
     """
 
@@ -802,6 +802,8 @@ class BufferedTanhAffine:
     def backward(self, dout: Array) -> Array:
         (W,) = self.params
         dz = dout * (1 - self.out**2)
+        if self.buffer is None:  # the truth: the gradient buffer follows the computation too
+            self.grads[0] = np.zeros_like(W)
         self.grads[0][...] = self.x.T @ dz
         if self.bug == "one-element":
             self.grads[0][self.element] *= 1.05
