@@ -32,6 +32,9 @@ FIT_STEPS = 16
 # Two-sided probability that an error bar is exceeded by chance.
 _MISS = 1e-4
 _GOLDEN = (np.sqrt(5.0) - 1) / 2
+# Residuals more than this many times the rounding the stencils' noise stands for are the
+# function's shape, not rounding to average.
+_MISFIT = 4.0
 
 
 def fitting_shrinks(k: int = FIT_STEPS, low: float = 1.0) -> NDArray[np.float64]:
@@ -57,18 +60,21 @@ def _rounding_variance(runs: Sequence[NumericalGradient], checked: NDArray[np.bo
         if run.noise is None:
             variances.append(np.zeros(int(checked.sum())))
             continue
-        level = run.noise.levels()[0]
-        if run.noise.floor is not None:
-            level = level - run.noise.floor
+        # The pooled noise, not each element's own fourth difference: at the large steps
+        # a fit climbs to, that measures the function's curvature, which the fit models.
+        level = run.noise.levels()[1]
         variances.append(np.square(level[checked] / NOISE_SIGMAS))
     mean: NDArray[np.float64] = np.mean(variances, axis=0)
     return mean
 
 
-def fitted(runs: Sequence[NumericalGradient]) -> NumericalGradient:
+def fitted(runs: Sequence[NumericalGradient], *, larger: bool = False) -> NumericalGradient:
     """The elements every run checked, each fitted as ``D + c·h⁴`` over the runs' steps.
 
     Each run is a pooled stencil result whose noise records the step ``h`` per element.
+    ``larger``: the steps are larger than the ones the element's stencil chose, where the
+    terms after ``c·h⁴`` may show; an element whose residuals scatter far beyond the
+    rounding its noise stands for is then not fitted (its steps see the function's shape).
     The result carries ``D`` and its error bar and no noise samples (its error is final:
     pooling again must not replace it).
     """
@@ -92,10 +98,13 @@ def fitted(runs: Sequence[NumericalGradient]) -> NumericalGradient:
         if rank < 2:
             continue
         residual = values[:, column] - design @ coefficients
+        scatter = float(residual @ residual) / (k - 2)
+        if larger and scatter > _MISFIT**2 * predicted[column]:
+            continue
         # Steps that share their rounding (a float32 buffer's stairs, read by neighbouring
         # steps alike) scatter less than independent rounding would: the fit knows no more
         # than that rounding allows, whatever its residuals say.
-        variance = max(float(residual @ residual) / (k - 2), float(predicted[column]))
+        variance = max(scatter, float(predicted[column]))
         leverage = float(np.linalg.inv(design.T @ design)[0, 0])
         estimate[column] = coefficients[0]
         error[column] = quantile * np.sqrt(variance * leverage)

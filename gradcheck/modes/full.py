@@ -274,10 +274,21 @@ def _doubtful(result: Comparison) -> NDArray[np.bool_]:
 
 
 # Elements still unresolved where forward passes round like float32 are fitted over many
-# steps, this many at most, with steps 1 to 4, then 4 to 16 times smaller than the
-# stencil's own.
+# steps, this many at most, with steps up to 4 times larger than the stencil's own (less
+# rounding, and the fit models the truncation), then 1 to 4, then 4 to 16 times smaller.
 _FITTED_MOST = 16
-_FIT_RANGES = (1.0, 4.0)
+_FIT_RANGES = (0.25, 1.0, 4.0)
+
+
+def _in_units_of(run: NumericalGradient, reference: NumericalGradient) -> NumericalGradient:
+    """``run`` with each element's rounding unit no larger than in ``reference``: one by
+    one, a stencil counts every output's rounding, while a coloured check's verified blocks
+    show which outputs an element cannot move (a column of ``tanh(x W)`` for ``W[i, j]``)."""
+    if run.noise is None or reference.noise is None:
+        return run
+    known = reference.noise.unit > 0
+    unit = np.where(known, np.minimum(run.noise.unit, reference.noise.unit), run.noise.unit)
+    return replace(run, noise=replace(run.noise, unit=unit))
 
 
 def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
@@ -293,8 +304,9 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
         if not unresolved.size:
             break
         base = ctx.step_multiplier(var, method)[unresolved]
-        fit = fitted([_plain(var, ctx, method, unresolved, multiplier=base / shrink).pooled()
-                      for shrink in fitting_shrinks(low=low)])
+        fit = fitted([_in_units_of(_plain(var, ctx, method, unresolved,
+                                          multiplier=base / shrink).pooled(), numerical)
+                      for shrink in fitting_shrinks(low=low)], larger=low < 1)
         # The fit averages rounding away, not the function's own: it differentiates the
         # function as computed, at inputs off by their rounding.
         floor = ctx.bar_floor(var)
