@@ -283,9 +283,13 @@ class Context:
             return None
         ratio = self.rounding_ratio(var, extended)
         # Never finer than the precision the layer computes ``var``'s outputs in (a cast
-        # to float32 inside rounds the point itself, whatever noise its steps show).
+        # to float32 inside rounds the point itself, whatever noise its steps show) —
+        # in extended precision only where that is narrower than float64: a float64
+        # layer's working copy in extended precision computes in it.
+        computes = self.compute_dtype(var)
+        narrow = computes.itemsize < 8 or not extended
         rounds = max((EXTENDED_EPS if extended else self.eps) * ratio,
-                     float(np.finfo(self.compute_dtype(var)).eps))
+                     float(np.finfo(computes).eps) if narrow else 0.0)
         # And no more accurate than the best any real stencil can do: Richardson
         # extrapolation at its optimal step reaches rounding^(4/5) of the function's scale;
         # an estimate that claims better has been lucky, once.
