@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from gradcheck.accuracy import NOISE_SIGMAS, TRUNCATION_SAFETY
 from gradcheck.conventions.target import Target, Variable
+from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.numeric import stencil_derivatives
 from gradcheck.engine.passes import Runner
 from gradcheck.modes.context import Context, Outcome
@@ -234,7 +235,8 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
     sort are) are moved together: the output then moves by the derivative along their
     sum, which their gradients must add up to — a max-pool backward that gives ``dout``
     to every tied element gives it twice where the output moves once. Where the joint
-    move is smooth, the sum must match it; where it bends too, lie between its sides.
+    move is smooth, its sides agree and the sum must match them; where it bends too, the sum
+    must lie between its sides.
     """
     resolution = KinkResolution(dict(outcomes))
     for name, outcome in outcomes.items():
@@ -250,15 +252,16 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
         for group in (g for g in groups if g.size >= 2):
             joint = _joint_sides(ctx, var, group)
             resolution.evaluations += joint.passes
+            if _separable(outcome.numerical, group, joint):
+                continue  # independent kinks that share a value: each was judged alone
             analytic = float(np.sum(np.asarray(ctx.analytic.gradients[name]).ravel()[group]))
             allowance = float(np.sum(outcome.result.threshold.ravel()[group]
                                      - outcome.numerical.error.ravel()[group]))
+            # Between the joint move's sides, whether it bends or not (smooth, they agree
+            # to their bar): sides that differ by less than their bars may still differ.
             slack = allowance + joint.bar
-            if abs(joint.right - joint.left) <= 2 * joint.bar:  # smooth when moved together
-                outside = abs(analytic - joint.central) > slack
-            else:
-                outside = not (min(joint.left, joint.right) - slack <= analytic
-                               <= max(joint.left, joint.right) + slack)
+            outside = not (min(joint.left, joint.right) - slack <= analytic
+                           <= max(joint.left, joint.right) + slack)
             if outside:
                 wrong[group] = True
                 notes.append(f"{group.size} elements tied at {values[group[0]]:.6g} move the "
@@ -274,6 +277,20 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
                           "every tied element counts it once per tie (give it to one of them, "
                           "or share it).")
     return resolution
+
+
+def _separable(numerical: NumericalGradient, group: NDArray[np.intp], joint: _Joint) -> bool:
+    """Whether the group's kinks are independent: moved together, the output bends as the
+    sum of each element's own sides (ReLU units that are all at 0). Tied inputs of one max
+    interact — each alone moves the output on its right, together they move it once — and
+    only there does the joint move say more than the elements' own intervals: the sum of
+    valid subgradients of independent kinks need not lie between the joint sides."""
+    left, right, side_error = numerical.left, numerical.right, numerical.side_error
+    if left is None or right is None or side_error is None:
+        return False
+    slack = joint.bar + float(np.sum(side_error.ravel()[group]))
+    return bool(abs(joint.left - float(np.sum(left.ravel()[group]))) <= slack
+                and abs(joint.right - float(np.sum(right.ravel()[group]))) <= slack)
 
 
 def _joint_sides(ctx: Context, var: Variable, group: NDArray[np.intp]) -> _Joint:
