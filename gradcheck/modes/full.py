@@ -198,9 +198,13 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
     judge = _judge(var, ctx)
     settled = climb(Ladder(start, np.ones(size)), mask, _differentiator(var, ctx, scale_with),
                     judge, scale_with, until_settled=True)
-    # Elements that sit at a kink, or found no bar, say nothing about the scale.
+    # Elements that sit at a kink, found no bar, or that the output does not move at any
+    # step (a unit dropout removed: its ladder climbs to any step) say nothing about the
+    # function's scale.
     status = judge(settled.numerical)[0].ravel()[sample]
-    usable = sample[(status != Status.KINK) & np.isfinite(settled.numerical.error.ravel()[sample])]
+    value = settled.numerical.value.ravel()[sample]
+    usable = sample[(status != Status.KINK) & (value != 0)
+                    & np.isfinite(settled.numerical.error.ravel()[sample])]
     if usable.size:
         ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[usable]))))
 
