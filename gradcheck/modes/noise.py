@@ -47,6 +47,8 @@ _ORDERS = (4, 5, 6)
 # A ratio below this is no measurement (a function that did not move): one unit in the
 # last place, a sixteenth of it, still rounds every difference.
 _LEAST_RATIO = 1 / 16
+# A kink crossed: the second differences elsewhere are at most this fraction of its own.
+_STRUCTURE = 10.0
 
 
 @dataclass(frozen=True)
@@ -87,30 +89,56 @@ def measure_noise(
     """
     signs = [random_direction(rng, runner.arrays[name].shape) for name in names]
     move = _MOVE
-    draws, unit = _draws(runner, names, dout, signs, eps, move)
-    for _ in range(_RETRIES):
-        if unit > 0:
-            break
+    draws, unit, kinked = _draws(runner, names, dout, signs, eps, move)
+    if unit == 0:
         # The output did not move at all: moves within the quantum of a forward pass that
-        # rounds coarsely (float16 inside), which larger ones cross.
+        # rounds coarsely (float16 inside), which moves a hundred times larger cross — or
+        # a function flat here (every ReLU off), which larger moves move only by crossing
+        # a kink: that is structure, and a flat function's noise is none.
         move /= _SMALLER
-        draws, unit = _draws(runner, names, dout, signs, eps, move)
+        draws, unit, kinked = _draws(runner, names, dout, signs, eps, move)
+        if unit == 0 or kinked:
+            return Noise(sigma=0.0, unit=0.0)
     for _ in range(_RETRIES):
-        if draws[-1] >= draws[0] / 4:
+        if draws[-1] >= draws[0] / 4 and not kinked:
             break
         # Falling with the order: the smooth part, not noise (moves wider than the
-        # function's structure, where the inputs' spread says little of it).
+        # function's structure, where the inputs' spread says little of it); or a kink
+        # crossed (a ReLU input within the moves of 0, downstream where no input's size
+        # shows it).
         move *= _SMALLER
-        draws, unit = _draws(runner, names, dout, signs, eps, move)
+        draws, unit, kinked = _draws(runner, names, dout, signs, eps, move)
     return Noise(sigma=float(np.median(draws)), unit=unit)
+
+
+def _crosses_kink(table: NDArray) -> bool:
+    """Whether ``L`` along the moves changes slope once and keeps the new slope (a kink
+    crossed): its second differences sit in one place (two adjacent ones at most, of one
+    sign) and are far smaller everywhere else. Rounding spreads them over every place, and
+    one quantum crossed (a jump) gives two that cancel."""
+    second = np.diff(table, n=2)
+    size = np.abs(second)
+    top = int(np.argmax(size))
+    if size[top] == 0:
+        return False
+    pair = [top]
+    neighbours = [i for i in (top - 1, top + 1) if 0 <= i < size.size]
+    partner = max(neighbours, key=lambda i: size[i])
+    if size[partner] > size[top] / _STRUCTURE:
+        if np.sign(second[partner]) != np.sign(second[top]):
+            return False
+        pair.append(partner)
+    rest = np.delete(size, pair)
+    return bool(np.all(rest <= size[top] / _STRUCTURE))
 
 
 def _draws(
     runner: Runner, names: Sequence[str], dout: NDArray, signs: list[NDArray], eps: float,
     relative: float,
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, bool]:
     """The noise draws of orders 4 to 6 along ``signs`` at moves ``relative`` to each
-    element's step units, and one unit in the last place of the outputs they moved."""
+    element's step units, one unit in the last place of the outputs they moved, and
+    whether the moves crossed a kink."""
     arrays = [runner.arrays[name] for name in names]
     saved = [array.copy() for array in arrays]
     directions = []
@@ -145,5 +173,5 @@ def _draws(
         differences = np.diff(table, n=order)
         draws.append(math.sqrt(float(np.mean(np.square(differences)))
                                / math.comb(2 * order, order)))
-    return draws, eps * magnitude
+    return draws, eps * magnitude, _crosses_kink(table)
 
