@@ -197,7 +197,8 @@ def _compare_all(
     evaluations = numerics.passes + ties.evaluations
     if look_nearby:
         resolution = resolve_meeting_kinks(
-            ctx, outcomes, lambda moved: _check_target(moved, options, look_nearby=False)
+            ctx, outcomes, lambda moved: _check_target(moved, options, look_nearby=False),
+            ties.confirmed,
         )
         outcomes = resolution.outcomes
         diagnostics += resolution.diagnostics

@@ -57,6 +57,8 @@ class KinkResolution:
     outcomes: dict[str, Outcome]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     evaluations: int = 0
+    # Elements a joint test found wrong: no nearby look may clear them.
+    confirmed: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
 
 
 class _Statuses(Protocol):
@@ -77,14 +79,20 @@ class Nearby(Result, Protocol):
 
 
 def resolve_meeting_kinks(
-    ctx: Context, outcomes: dict[str, Outcome], recheck: Callable[[Target], Nearby]
+    ctx: Context, outcomes: dict[str, Outcome], recheck: Callable[[Target], Nearby],
+    confirmed: dict[str, NDArray[np.bool_]] | None = None,
 ) -> KinkResolution:
     """Recheck nearby when every mismatch sits where several kinks meet.
 
     ``recheck`` runs a whole check of a moved target (it must not recheck in turn) and
-    returns its report; its forward passes are counted in ``evaluations``.
+    returns its report; its forward passes are counted in ``evaluations``. Mismatches in
+    ``confirmed`` (found by the joint test of ties, :func:`judge_ties`) stay: the point
+    itself showed them wrong, and a nearby point, away from the ties, cannot.
     """
-    wrong = {name: outcome.result.status == Status.MISMATCH for name, outcome in outcomes.items()}
+    kept = confirmed or {}
+    wrong = {name: (outcome.result.status == Status.MISMATCH)
+             & ~kept.get(name, np.zeros(outcome.result.status.shape, dtype=bool))
+             for name, outcome in outcomes.items()}
     if not any(mask.any() for mask in wrong.values()):
         return KinkResolution(outcomes)
     if not all(_at_kinks(outcomes[name], mask) for name, mask in wrong.items()):
@@ -231,16 +239,20 @@ class _Joint:
 
 
 def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
-    """Elements skipped as kinks that are tied (exactly equal, as the inputs of a max or a
-    sort are) are moved together: the output then moves by the derivative along their
-    sum, which their gradients must add up to — a max-pool backward that gives ``dout``
-    to every tied element gives it twice where the output moves once. Where the joint
-    move is smooth, its sides agree and the sum must match them; where it bends too, the sum
-    must lie between its sides.
+    """Elements at kinks (skipped as kinks, or accused there) that are tied (exactly
+    equal, as the inputs of a max or a sort are) are moved together: the output then
+    moves by the derivative along their sum, which their gradients must add up to — a
+    max-pool backward that gives ``dout`` to every tied element gives it twice where the
+    output moves once. Where the joint move is smooth, its sides agree and the sum must
+    match them; where it bends too, the sum must lie between its sides. What this finds
+    wrong is ``confirmed``: no look at nearby points, away from the ties, clears it.
     """
     resolution = KinkResolution(dict(outcomes))
     for name, outcome in outcomes.items():
-        kinks = outcome.result.status.ravel() == Status.KINK
+        status = outcome.result.status.ravel()
+        at_kink = kink_mask(outcome.numerical, outcome.result.tolerance)
+        kinks = (status == Status.KINK) | (
+            (status == Status.MISMATCH) & (at_kink.ravel() if at_kink is not None else False))
         if kinks.sum() < 2:
             continue
         var = ctx.target.variable(name)
@@ -259,7 +271,13 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
                                      - outcome.numerical.error.ravel()[group]))
             # Between the joint move's sides, whether it bends or not (smooth, they agree
             # to their bar): sides that differ by less than their bars may still differ.
+            # Elements accused on their own may be valid subgradients where several kinks
+            # meet (an all-zero sample's ReLU units): for them the joint move decides only
+            # where it is smooth, where every piece beside the point agrees along it.
             slack = allowance + joint.bar
+            accused = bool(np.any(status[group] == Status.MISMATCH))
+            if accused and abs(joint.right - joint.left) > joint.bar:
+                continue
             outside = not (min(joint.left, joint.right) - slack <= analytic
                            <= max(joint.left, joint.right) + slack)
             if outside:
@@ -269,7 +287,8 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
                              f"{joint.left:.6g} and {joint.right:.6g}); their gradients add "
                              f"up to {analytic:.6g}")
         if wrong.any():
-            status = outcome.result.status.copy().ravel()
+            resolution.confirmed[name] = wrong.reshape(outcome.result.status.shape)
+            status = status.copy()
             status[wrong] = Status.MISMATCH
             resolution.outcomes[name] = replace(outcome, result=replace(
                 outcome.result, status=status.reshape(outcome.result.status.shape)),
