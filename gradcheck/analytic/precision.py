@@ -160,19 +160,22 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
         terms = np.asarray(precision.terms.get(var.name, 0.0), dtype=np.float64)
         explained = ANALYTIC_ROUNDING * eps * offset
         defect = np.asarray(analytic.roundoff.get(var.name, 0.0), dtype=np.float64)
-        rounding[var.name] = (explained * terms + measured.get(var.name, 0.0)
-                              + LINEARITY_ROUNDING * defect)
-        if wide is not None:
+        rounding[var.name] = measured.get(var.name, 0.0) + LINEARITY_ROUNDING * defect
+        if wide is None:
+            rounding[var.name] = rounding[var.name] + explained * terms
+        else:
             # What rounding did to the gradient — its difference from the same backward
-            # in a wider precision — is allowed as far as the loss, in the layer's own
-            # precision, could ever resolve it (a gradient that cancels far below its
-            # neighbours, GELU's 1 + tanh(u) at u = −7, keeps its absolute error); beyond
-            # that it is damage. A formula bug is in both runs alike, and never allowed.
+            # in a wider precision — is allowed as far as rounding explains it: as far as
+            # the loss, in the layer's own precision, could ever resolve it (a gradient
+            # that cancels far below its neighbours, GELU's 1 + tanh(u) at u = −7, keeps
+            # its absolute error), or as far as inputs far from 0 cost any formula; beyond
+            # that it is damage. Never more than was suffered: a formula bug is in both
+            # runs alike, and never allowed.
             suffered = np.abs(np.asarray(analytic.gradients[var.name], dtype=np.float64)
                               - wide[var.name])
             resolvable = LOSS_RESOLUTION * eps * loss_terms / _units(var)
             rounding[var.name] = rounding[var.name] + np.minimum(
-                WIDER_ROUNDING * suffered, resolvable)
+                WIDER_ROUNDING * suffered, np.maximum(resolvable, explained * terms))
     return replace(precision, rounding=rounding, wide=wide or {},
                    float64_rounding=_float64_rounding(target, analytic, narrow, wide))
 
@@ -300,12 +303,18 @@ def _nudge_last_bits(arrays: dict[str, NDArray], unit: np.dtype) -> None:
     Rounding float64 inputs to float32 can happen to move an element very little (an
     input of exactly -0.5 stays put), and the run would then measure little rounding
     where the gradient is in fact sensitive to the input's last bit; one more ulp in a
-    random direction makes every element move.
+    random direction makes every element move. Equal values move alike: rounding is
+    deterministic, so inputs tied exactly (of a max, a sort) stay tied, and the run
+    measures rounding, not which of them a broken tie would prefer; and an exact zero
+    stays zero (rounding is relative: a pruned weight at 0 is not moved off |w|'s kink).
     """
     rng = np.random.default_rng(_NUDGE_SEED)
     for array in arrays.values():
         if not np.issubdtype(array.dtype, np.floating):
             continue
-        signs = rng.choice(np.array([-1.0, 1.0]), size=array.shape)
-        ulp = np.spacing(np.abs(array).astype(unit)).astype(np.float64)
+        values, where = np.unique(array, return_inverse=True)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=values.shape)[where].reshape(
+            array.shape)
+        ulp = np.where(array != 0, np.spacing(np.abs(array).astype(unit)), 0.0).astype(
+            np.float64)
         np.copyto(array, array + signs * ulp, casting="unsafe")
