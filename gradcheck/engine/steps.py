@@ -60,7 +60,7 @@ def step_units(x: NDArray, method: str) -> NDArray:
 
 
 # Slices at least this long have a spread of their own, and this long a robust one.
-_LOCAL, _ROBUST = 3, 8
+_LOCAL, _ROBUST = 2, 8
 
 
 def _along(x: NDArray, axis: int) -> NDArray:
