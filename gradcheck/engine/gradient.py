@@ -201,11 +201,21 @@ class NoiseSamples:
             side_truncation=sides,
             ratio=self.ratio if not self.pooling else max(
                 (r for r in (self.ratio, patch.ratio) if r is not None), default=None),
-            floor=self.floor if self.floor is not None else patch.floor,
+            floor=self._floor_with(patch, where),
             unbounded=optional("unbounded"),
             group=self.group if self.group is not None else patch.group,
             pooling=self.pooling and patch.pooling,
         )
+
+    def _floor_with(self, patch: NoiseSamples, where: NDArray[np.bool_]
+                    ) -> NDArray[np.float64] | None:
+        """Each element's floor from whichever samples it came from (a look in extended
+        precision has extended precision's); where one side has none, the other's."""
+        mine, theirs = self.floor, patch.floor
+        if mine is None or theirs is None:
+            return mine if theirs is None else theirs
+        floor: NDArray[np.float64] = np.where(where, theirs, mine)
+        return floor
 
     @staticmethod
     def none(shape: tuple[int, ...]) -> NoiseSamples:
