@@ -39,7 +39,7 @@ def spread(x: NDArray) -> float:
     return 1.0
 
 
-def step_units(x: NDArray, method: str) -> NDArray:
+def step_units(x: NDArray, method: str, *, pairs: bool = False) -> NDArray:
     """The size of each element's step for an optimal relative step of 1, from the
     variable's own scale: ``max(|x − median|, spread)`` — an offset of 1e6 around a spread
     of 1 moves by the spread, an outlier by its own size, and nothing depends on the units
@@ -47,12 +47,17 @@ def step_units(x: NDArray, method: str) -> NDArray:
     those of the element's own row, column… whichever is tightest (samples offset each by
     its own 1e5 are normalised row by row). An engine with a step floor below 1 (one-sided
     differences at a domain's edge) steps relative to ``|x|`` instead, down to that floor
-    times the spread. Directions of fast mode use the same units."""
+    times the spread. Directions of fast mode use the same units.
+
+    ``pairs``: slices of two have a spread of their own too (``x / std(x)`` over pairs
+    offset each by its own 3e4). A stencil's steps take it: a step too fine for the
+    function only costs a second look. What is *sized* by the units (the default ``atol``,
+    the noise probe's moves) does not: two values close by chance would inflate it."""
     real = x.real.astype(np.float64)
     floor = engine(method).step_floor
     if floor < 1.0:
         return np.maximum(np.abs(real), floor * spread(real))
-    axes = [a for a in range(real.ndim) if real.shape[a] >= _LOCAL]
+    axes = [a for a in range(real.ndim) if real.shape[a] >= (2 if pairs else _LOCAL)]
     if not axes:
         median = float(np.median(real)) if real.size else 0.0
         return np.maximum(np.abs(real - median), spread(real))
@@ -60,7 +65,7 @@ def step_units(x: NDArray, method: str) -> NDArray:
 
 
 # Slices at least this long have a spread of their own, and this long a robust one.
-_LOCAL, _ROBUST = 2, 8
+_LOCAL, _ROBUST = 3, 8
 
 
 def _along(x: NDArray, axis: int) -> NDArray:
@@ -106,7 +111,7 @@ def element_steps(
     """
     dtype = x.real.dtype
     base = x.ravel()[flat].real.astype(dtype)
-    units = step_units(x, spec.name).ravel()[flat]
+    units = step_units(x, spec.name, pairs=True).ravel()[flat]
     h = (unit_roundoff(x, eps) ** spec.step_exponent * units * multiplier).astype(dtype)
     spacing = np.spacing(np.abs(base).astype(lands_on or dtype)).astype(dtype)
     grain = 2 * np.maximum(spacing, np.spacing(np.abs(base)))
