@@ -33,7 +33,7 @@ from gradcheck.engine.numeric import stencil_derivatives
 from gradcheck.engine.passes import Runner
 from gradcheck.modes.context import Context, Outcome
 from gradcheck.verdict.compare import kink_mask
-from gradcheck.vocabulary import Diagnostic, Result, Severity, Status
+from gradcheck.vocabulary import Diagnostic, Result, Severity, Status, Verdict
 
 __all__ = ["KinkResolution", "Nearby", "judge_ties", "resolve_meeting_kinks"]
 
@@ -74,6 +74,10 @@ class Nearby(Result, Protocol):
     def evaluations(self) -> int:
         """Forward passes it took."""
 
+    @property
+    def verdict(self) -> Verdict:
+        """Passed, FAILED or INCOMPLETE."""
+
     def variable(self, name: str) -> _Statuses:
         """The verdict on one variable."""
 
@@ -110,7 +114,7 @@ def resolve_meeting_kinks(
     for _ in range(_POINTS):
         report = recheck(ctx.target.moved(_nearby(ctx.target, rng)))
         resolution.evaluations += report.evaluations
-        if not report.passed:
+        if report.verdict == Verdict.FAILED:
             resolution.diagnostics.append(Diagnostic(
                 "kinks-meet", Severity.ERROR,
                 "every mismatch sits where several kinks meet, but at a nearby point away "
