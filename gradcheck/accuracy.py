@@ -67,7 +67,9 @@ ANALYTIC_ROUNDING = 16.0
 LINEARITY_ROUNDING = 4.0
 #: What rounding did to the gradient, measured as its difference from the same backward
 #: in a wider precision, is allowed this many times over (the difference is one sample,
-#: and the numerical value sits anywhere within its own bar), up to the loss resolution.
+#: and the numerical value sits anywhere within its own bar), up to the loss resolution;
+#: beyond that (and ``ANALYTIC_ROUNDING``'s bound) it is precision damage (a cancelling
+#: ``E[x²] − E[x]²`` in float32).
 WIDER_ROUNDING = 2.0
 #: A float32 layer's rounding where a quantity crosses a kink or a tie: this many times
 #: the change of its float64 gradient when every input moves by one float32 unit in the

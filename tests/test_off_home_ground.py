@@ -353,6 +353,29 @@ def test_batchnorm_with_a_one_pass_variance_in_float32_at_1000(seed: int) -> Non
     assert "of float32's 7 digits to rounding" in str(wrong), str(wrong)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_float32_layernorm_at_1e5_is_judged_by_what_float32_did_to_it(seed: int) -> None:
+    # 1e5 ± 1 keeps two digits of each deviation in float32, and the correct two-pass
+    # LayerNorm's float32 gradient can be further from its float64 run than that
+    # gradient's own size: precision damage, reported as such where it happened; the
+    # same layer in float64 passes.
+    x = (np.random.default_rng(seed).standard_normal((4, 2)) + 1e5).astype(np.float32)
+    layer = LayerNorm(np.ones(2, np.float32), np.zeros(2, np.float32))
+    dout = np.random.default_rng(100 + seed).standard_normal(x.shape)
+    narrow = LayerNorm(np.ones(2, np.float32), np.zeros(2, np.float32))
+    narrow.forward(x)
+    wide = LayerNorm(np.ones(2), np.zeros(2))
+    wide.forward(x.astype(np.float64))
+    exact = wide.backward(dout)
+    damage = np.max(np.abs(narrow.backward(dout.astype(np.float32)) - exact))
+    report = gradcheck.check(layer, x)
+    if damage > np.max(np.abs(exact)):
+        assert report.verdict == "FAILED" and "digits to rounding" in str(report), str(report)
+    else:
+        assert report.passed, str(report)
+    assert gradcheck.check(LayerNorm(np.ones(2), np.zeros(2)), x.astype(np.float64)).passed
+
+
 # ---------------------------------------------------------------------------------------
 # 7. Kinks
 

@@ -160,22 +160,19 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
         terms = np.asarray(precision.terms.get(var.name, 0.0), dtype=np.float64)
         explained = ANALYTIC_ROUNDING * eps * offset
         defect = np.asarray(analytic.roundoff.get(var.name, 0.0), dtype=np.float64)
-        rounding[var.name] = measured.get(var.name, 0.0) + LINEARITY_ROUNDING * defect
-        if wide is None:
-            rounding[var.name] = rounding[var.name] + explained * terms
-        else:
+        rounding[var.name] = (explained * terms + measured.get(var.name, 0.0)
+                              + LINEARITY_ROUNDING * defect)
+        if wide is not None:
             # What rounding did to the gradient — its difference from the same backward
-            # in a wider precision — is allowed as far as rounding explains it: as far as
-            # the loss, in the layer's own precision, could ever resolve it (a gradient
-            # that cancels far below its neighbours, GELU's 1 + tanh(u) at u = −7, keeps
-            # its absolute error), or as far as inputs far from 0 cost any formula; beyond
-            # that it is damage. Never more than was suffered: a formula bug is in both
-            # runs alike, and never allowed.
+            # in a wider precision — is allowed as far as the loss, in the layer's own
+            # precision, could ever resolve it (a gradient that cancels far below its
+            # neighbours, GELU's 1 + tanh(u) at u = −7, keeps its absolute error); beyond
+            # that it is damage. A formula bug is in both runs alike, and never allowed.
             suffered = np.abs(np.asarray(analytic.gradients[var.name], dtype=np.float64)
                               - wide[var.name])
             resolvable = LOSS_RESOLUTION * eps * loss_terms / _units(var)
             rounding[var.name] = rounding[var.name] + np.minimum(
-                WIDER_ROUNDING * suffered, np.maximum(resolvable, explained * terms))
+                WIDER_ROUNDING * suffered, resolvable)
     return replace(precision, rounding=rounding, wide=wide or {},
                    float64_rounding=_float64_rounding(target, analytic, narrow, wide))
 

@@ -123,9 +123,10 @@ def _damage_sentence(
         return None
     return (
         f"{label} loses {lost} of {dtype}'s {total} digits to rounding: the same backward "
-        "run in a wider precision is right — a cancelling formula such as E[x²] − E[x]²? "
-        "Compute without the cancellation (two-pass: mean((x − mean(x))²)) or in a wider "
-        "precision."
+        "run in a wider precision is right — a cancelling formula such as E[x²] − E[x]², "
+        "or inputs far from 0 beside their spread (1e5 ± 1 keeps two digits of each "
+        "deviation in float32)? Compute without the cancellation (two-pass: "
+        "mean((x − mean(x))²)), subtract the offset first, or compute in a wider precision."
     )
 
 
