@@ -20,6 +20,7 @@ from mutants import Chain
 from test_verdict_holes import Affine as RowFactorAffine
 
 import gradcheck
+from gradcheck.vocabulary import Status
 from reference_layers import Affine, BatchNormalization, LayerNorm, MeanSquaredError, Relu
 
 BUGS = [(f, b) for f, family in FAMILIES.items() for b in family.bugs]
@@ -89,17 +90,31 @@ def test_the_sequels_rnn_with_float32_buffers_is_never_failed(seed: int) -> None
     assert all(v.kinks == 0 for v in report.variables)
 
 
-@pytest.mark.parametrize("seed", [73, 713, 2249, 1097, 1513, 3113, 4169])
+@pytest.mark.parametrize("seed", [73, 713, 2249, 1097, 1513, 3113])
 def test_the_sequels_rnn_with_float32_buffers_resolves_its_small_variables(seed: int) -> None:
     # 73: the loss sums the float32 output in float64, so its last bit is float64's, not
     # float32's times the whole loss (that floor was 10x the noise measured); 713: the
     # same for a coloured h0; 2249: a step half as large resolves what the full and the
     # quarter step cannot (truncation at one, rounding at the other); 1097, 1513, 3113:
-    # gradients of 0.005 to 0.09, resolved only by a fit over sixteen steps; 4169: a
-    # steep one (-4.87), whose fit needs steps four to sixteen times smaller.
+    # gradients of 0.005 to 0.09, resolved only by a fit over sixteen steps.
     case = family_case(np.random.default_rng(seed), "rnn-float32-buffers")
     report = gradcheck.check(case.layer, *case.inputs)
     assert report.passed, str(report)
+
+
+def test_what_float32_buffers_cannot_resolve_is_unresolved_not_matched() -> None:
+    # Seed 4169: gradients of 3e-5 to 1.6e-3 of xs beside one of -0.6, at rtol 1e-3. Their
+    # fitted error bars (about 4e-6: the scatter of sixteen float32 stencils, which the
+    # calibration benchmark holds true) are wider than what their tolerance leaves, so
+    # they are unresolved, said so, and the rest is verified.
+    case = family_case(np.random.default_rng(4169), "rnn-float32-buffers")
+    report = gradcheck.check(case.layer, *case.inputs)
+    assert report.verdict == "INCOMPLETE", str(report)
+    xs = report.variable("xs")
+    assert xs.mismatches == 0 and 1 <= xs.unresolved <= 3, str(report)
+    unresolved = np.asarray(xs.status).ravel() == Status.UNRESOLVED
+    assert np.all(np.abs(np.asarray(xs.analytic).ravel()[unresolved]) < 2e-3), str(report)
+    assert all(v.unresolved == 0 for v in report.variables if v.name != "xs"), str(report)
 
 
 def test_a_parameter_the_output_does_not_depend_on_passes() -> None:
