@@ -247,9 +247,9 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
     equal, as the inputs of a max or a sort are) are moved together: the output then
     moves by the derivative along their sum, which their gradients must add up to — a
     max-pool backward that gives ``dout`` to every tied element gives it twice where the
-    output moves once. Where the joint move is smooth, its sides agree and the sum must
-    match them; where it bends too, the sum must lie between its sides. What this finds
-    wrong is ``confirmed``: no look at nearby points, away from the ties, clears it.
+    output moves once. Only where the joint move is smooth (its sides agree) does it
+    decide: the sum must match it. What this finds wrong is ``confirmed``: no look at
+    nearby points, away from the ties, clears it.
     """
     resolution = KinkResolution(dict(outcomes))
     for name, outcome in outcomes.items():
@@ -268,20 +268,16 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
         for group in (g for g in groups if g.size >= 2):
             joint = _joint_sides(ctx, var, group)
             resolution.evaluations += joint.passes
-            if _separable(outcome.numerical, group, joint):
-                continue  # independent kinks that share a value: each was judged alone
+            # Along a tie of one max (or sort) every piece beside the point agrees: the
+            # joint move is smooth, and the sum must match it. Where the joint move bends
+            # too, several kinks meet (an all-zero sample's ReLU units, independent units
+            # at 0), and the sum of valid subgradients need not lie between its sides.
+            if abs(joint.right - joint.left) > joint.bar:
+                continue
             analytic = float(np.sum(np.asarray(ctx.analytic.gradients[name]).ravel()[group]))
             allowance = float(np.sum(outcome.result.threshold.ravel()[group]
                                      - outcome.numerical.error.ravel()[group]))
-            # Between the joint move's sides, whether it bends or not (smooth, they agree
-            # to their bar): sides that differ by less than their bars may still differ.
-            # Elements accused on their own may be valid subgradients where several kinks
-            # meet (an all-zero sample's ReLU units): for them the joint move decides only
-            # where it is smooth, where every piece beside the point agrees along it.
             slack = allowance + joint.bar
-            accused = bool(np.any(status[group] == Status.MISMATCH))
-            if accused and abs(joint.right - joint.left) > joint.bar:
-                continue
             outside = not (min(joint.left, joint.right) - slack <= analytic
                            <= max(joint.left, joint.right) + slack)
             if outside:
@@ -300,20 +296,6 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
                           "every tied element counts it once per tie (give it to one of them, "
                           "or share it).")
     return resolution
-
-
-def _separable(numerical: NumericalGradient, group: NDArray[np.intp], joint: _Joint) -> bool:
-    """Whether the group's kinks are independent: moved together, the output bends as the
-    sum of each element's own sides (ReLU units that are all at 0). Tied inputs of one max
-    interact — each alone moves the output on its right, together they move it once — and
-    only there does the joint move say more than the elements' own intervals: the sum of
-    valid subgradients of independent kinks need not lie between the joint sides."""
-    left, right, side_error = numerical.left, numerical.right, numerical.side_error
-    if left is None or right is None or side_error is None:
-        return False
-    slack = joint.bar + float(np.sum(side_error.ravel()[group]))
-    return bool(abs(joint.left - float(np.sum(left.ravel()[group]))) <= slack
-                and abs(joint.right - float(np.sum(right.ravel()[group]))) <= slack)
 
 
 def _joint_sides(ctx: Context, var: Variable, group: NDArray[np.intp]) -> _Joint:
