@@ -28,7 +28,6 @@ from numpy.typing import NDArray
 
 from gradcheck.accuracy import NOISE_SIGMAS, TRUNCATION_SAFETY
 from gradcheck.conventions.target import Target, Variable
-from gradcheck.engine.gradient import NumericalGradient
 from gradcheck.engine.numeric import stencil_derivatives
 from gradcheck.engine.passes import Runner
 from gradcheck.modes.context import Context, Outcome
