@@ -93,9 +93,7 @@ def main() -> None:
     print(header)
     print("|" + "---|" * (len(METHODS) + 1))
     for name, by_method in results.items():
-        cells = [
-            f"{np.median(by_method[m]):.1e} / {np.max(by_method[m]):.1e}" for m in METHODS
-        ]
+        cells = [f"{np.median(by_method[m]):.1e} / {np.max(by_method[m]):.1e}" for m in METHODS]
         print(f"| {name} | {' | '.join(cells)} |")
 
 

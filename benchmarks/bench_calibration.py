@@ -49,9 +49,11 @@ from calibration import (  # tests/: no package
 import gradcheck
 from gradcheck.vocabulary import Status
 
-HEADER = ("| {what} | compared | outside 1·bar | share | 95 % upper | outside 2·bar "
-          "| share | 95 % upper | median err/bar | max err/bar | unresolved | excluded "
-          "| kinks (outside 1·bar) |")
+HEADER = (
+    "| {what} | compared | outside 1·bar | share | 95 % upper | outside 2·bar "
+    "| share | 95 % upper | median err/bar | max err/bar | unresolved | excluded "
+    "| kinks (outside 1·bar) |"
+)
 
 
 def _upper95(wrong: int, total: int) -> float:
@@ -76,12 +78,14 @@ def _number(value: float) -> str:
 
 def _row(name: str, g: Group) -> str:
     median, largest = g.ratio_quantiles()
-    return (f"| {name} | {g.compared} | {g.outside1} | {_share(g.outside1, g.compared)} "
-            f"| {_share_bound(g.outside1, g.compared)} | {g.outside2} "
-            f"| {_share(g.outside2, g.compared)} | {_share_bound(g.outside2, g.compared)} "
-            f"| {_number(median)} | {_number(largest)} "
-            f"| {_share(g.unresolved, g.checked)} | {_share(g.excluded, g.checked)} "
-            f"| {g.kinks} ({g.kinks_outside1}) |")
+    return (
+        f"| {name} | {g.compared} | {g.outside1} | {_share(g.outside1, g.compared)} "
+        f"| {_share_bound(g.outside1, g.compared)} | {g.outside2} "
+        f"| {_share(g.outside2, g.compared)} | {_share_bound(g.outside2, g.compared)} "
+        f"| {_number(median)} | {_number(largest)} "
+        f"| {_share(g.unresolved, g.checked)} | {_share(g.excluded, g.checked)} "
+        f"| {g.kinks} ({g.kinks_outside1}) |"
+    )
 
 
 def _share_bound(part: int, whole: int) -> str:
@@ -98,25 +102,37 @@ def _table(tally: Tally, kind: str, what: str) -> list[str]:
 
 def _coarse_line(tally: Tally) -> str:
     everything = tally.groups["all", "all"]
-    return (f"The truth's own error (its rounding, measured against the same computation one "
-            f"precision lower) was more than a tenth of the bar for {everything.coarse} of "
-            f"{everything.compared} compared elements; an element counts as outside only "
-            f"beyond bar + that error.")
+    return (
+        f"The truth's own error (its rounding, measured against the same computation one "
+        f"precision lower) was more than a tenth of the bar for {everything.coarse} of "
+        f"{everything.compared} compared elements; an element counts as outside only "
+        f"beyond bar + that error."
+    )
 
 
 def _cases_table(tally: Tally) -> list[str]:
-    lines = ["| family | cases | truth computed in (cases) | skipped (cases) | verdicts "
-             "| truth coarser than bar/10 (elements) |", "|---|---:|---|---|---|---:|"]
+    lines = [
+        "| family | cases | truth computed in (cases) | skipped (cases) | verdicts "
+        "| truth coarser than bar/10 (elements) |",
+        "|---|---:|---|---|---|---:|",
+    ]
     for family in sorted(tally.cases):
-        truths = ", ".join(f"{k[1]}: {n}" for k, n in sorted(tally.truths.items())
-                           if k[0] == family) or "–"
-        skipped = ", ".join(f"{k[1]}: {n}" for k, n in sorted(tally.skipped.items())
-                            if k[0] == family) or "–"
-        verdicts = ", ".join(f"{k[1]}: {n}" for k, n in sorted(tally.verdicts.items())
-                             if k[0] == family) or "–"
+        truths = (
+            ", ".join(f"{k[1]}: {n}" for k, n in sorted(tally.truths.items()) if k[0] == family)
+            or "–"
+        )
+        skipped = (
+            ", ".join(f"{k[1]}: {n}" for k, n in sorted(tally.skipped.items()) if k[0] == family)
+            or "–"
+        )
+        verdicts = (
+            ", ".join(f"{k[1]}: {n}" for k, n in sorted(tally.verdicts.items()) if k[0] == family)
+            or "–"
+        )
         coarse = tally.groups["family", family].coarse
-        lines.append(f"| {family} | {tally.cases[family]} | {truths} | {skipped} | {verdicts} "
-                     f"| {coarse} |")
+        lines.append(
+            f"| {family} | {tally.cases[family]} | {truths} | {skipped} | {verdicts} | {coarse} |"
+        )
     return lines
 
 
@@ -124,14 +140,17 @@ def _worst_table(tally: Tally) -> list[str]:
     worst = tally.worst_first()
     if not worst:
         return ["No element outside its error bar."]
-    lines = ["| family:seed | dtype | variable | index | status | numerical | truth | analytic "
-             "| bar | truth's own error | err/bar | engine | method |",
-             "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| family:seed | dtype | variable | index | status | numerical | truth | analytic "
+        "| bar | truth's own error | err/bar | engine | method |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
     for w in worst:
         lines.append(
             f"| {w.family}:{w.seed} | {w.dtype} | {w.variable} | {w.index} | {w.status} "
             f"| {w.numerical:.10g} | {w.truth:.10g} | {w.analytic:.10g} | {w.bar:.2e} "
-            f"| {w.uncertainty:.1e} | {w.ratio:.3g} | {w.engine} | {w.method} |")
+            f"| {w.uncertainty:.1e} | {w.ratio:.3g} | {w.engine} | {w.method} |"
+        )
     return lines
 
 
@@ -143,8 +162,11 @@ def report(tally: Tally, seconds: float, args: argparse.Namespace, chosen: list[
         f"{total} correct cases ({args.cases} per family, seeds {args.start}.."
         f"{args.start + args.cases - 1}, mode={args.mode}) of {len(chosen)} families in "
         f"{seconds:.0f} s; truth in {truth}"
-        + ("" if EXTENDED else " — WARNING: no extended precision on this machine, the "
-           "truth rounds like float64"),
+        + (
+            ""
+            if EXTENDED
+            else " — WARNING: no extended precision on this machine, the truth rounds like float64"
+        ),
         "",
         "*compared*: elements the check differentiated numerically (a finite value and "
         "error bar, status not unchecked) and did not skip as kinks. *outside 1·bar*: "
@@ -214,15 +236,19 @@ def show(source: Source, seed: int, options: dict[str, Any]) -> None:
     print(f"\ntruth: {describe_dtype(truth.dtype)}, by the {truth.via}")
     for var in variables:
         print(f"\n{var.name} {var.shape}: {var.method} (engine {engine_name(var.method)})")
-        print(f"  {'index':<14} {'status':<10} {'analytic':>22} {'numerical':>22} "
-              f"{'truth':>22} {'bar':>9} {'true err':>9} {'err/bar':>8}")
+        print(
+            f"  {'index':<14} {'status':<10} {'analytic':>22} {'numerical':>22} "
+            f"{'truth':>22} {'bar':>9} {'true err':>9} {'err/bar':>8}"
+        )
         for flat in range(var.numerical.size):
             status = STATUS_NAMES.get(Status(int(var.status[flat])), "?")
             mark = " <" if var.outside(1.0)[flat] else ""
-            print(f"  {var.index(flat)!s:<14} {status:<10} {var.analytic[flat]:>22.15g} "
-                  f"{var.numerical[flat]:>22.15g} {float(var.truth[flat]):>22.15g} "
-                  f"{var.bar[flat]:>9.2e} {var.true_error[flat]:>9.2e} "
-                  f"{var.ratio[flat]:>8.3g}{mark}")
+            print(
+                f"  {var.index(flat)!s:<14} {status:<10} {var.analytic[flat]:>22.15g} "
+                f"{var.numerical[flat]:>22.15g} {float(var.truth[flat]):>22.15g} "
+                f"{var.bar[flat]:>9.2e} {var.true_error[flat]:>9.2e} "
+                f"{var.ratio[flat]:>8.3g}{mark}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,8 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=200, help="cases per family")
     parser.add_argument("--start", type=int, default=0, help="first seed")
     parser.add_argument("--family", help="only these families (comma-separated)")
-    parser.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
-                        help="gradcheck's mode (default: its own default, auto)")
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "full", "fast"),
+        default="auto",
+        help="gradcheck's mode (default: its own default, auto)",
+    )
     parser.add_argument("--show", metavar="FAMILY:SEED", help="print one case, e.g. outlier:17")
     args = parser.parse_args(argv)
     known = sources()
@@ -246,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in known]
     if unknown:
         raise SystemExit(f"unknown families {', '.join(unknown)}; known: {', '.join(known)}")
-    tally, seconds = run([known[name] for name in chosen],
-                         range(args.start, args.start + args.cases), **options)
+    tally, seconds = run(
+        [known[name] for name in chosen], range(args.start, args.start + args.cases), **options
+    )
     print(report(tally, seconds, args, chosen))
     return 0
 

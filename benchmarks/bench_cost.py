@@ -108,28 +108,38 @@ def section_net(repeat: int, peers: bool) -> list[str]:
     fast, fast_s = best(lambda: gradcheck.check(net, x, t, mode="fast"), repeat)
     auto, auto_s = best(lambda: gradcheck.check(net, x, t, mode="auto"), repeat)
     rows.append(f"| one backprop gradient | — | {ms(backprop)} | {backprop / fast_s:.2f}× | |")
-    rows.append(f"| gradcheck fast | {fast.evaluations} | {ms(fast_s)} | 1× | "
-                f"{'passed' if fast.passed else 'FAILED'} |")
+    rows.append(
+        f"| gradcheck fast | {fast.evaluations} | {ms(fast_s)} | 1× | "
+        f"{'passed' if fast.passed else 'FAILED'} |"
+    )
     methods = "; ".join(f"{v.name}: {v.method}" for v in auto.variables)
-    rows.append(f"| gradcheck auto | {auto.evaluations} | {ms(auto_s)} | "
-                f"{auto_s / fast_s:.2f}× | {methods} |")
+    rows.append(
+        f"| gradcheck auto | {auto.evaluations} | {ms(auto_s)} | "
+        f"{auto_s / fast_s:.2f}× | {methods} |"
+    )
     rows.append(_scipy_random(net, x, t, repeat, fast_s))
     if peers:
         rows += _torch_row(net, x, t, repeat, fast_s) + _jax_row(net, x, t, repeat, fast_s)
     wrong, wrong_s = best(lambda: gradcheck.check(OneWrong(784, 50, 10, seed=0), x, t), repeat)
     w1 = wrong.variable("W1")
     named = w1.mismatches == 1 and w1.worst[0].index == OneWrong.index
-    rows.append(f"| auto, one wrong dW1 element (1e-3) | {wrong.evaluations} | {ms(wrong_s)} | "
-                f"{wrong_s / fast_s:.2f}× | {_tests(w1.method)} directional tests of W1; "
-                f"{'named' if named else 'NOT NAMED'} |")
+    rows.append(
+        f"| auto, one wrong dW1 element (1e-3) | {wrong.evaluations} | {ms(wrong_s)} | "
+        f"{wrong_s / fast_s:.2f}× | {_tests(w1.method)} directional tests of W1; "
+        f"{'named' if named else 'NOT NAMED'} |"
+    )
     for mode in ("fast", "auto"):
         scaled, scaled_s = best(
-            lambda m=mode: gradcheck.check(Scaled(784, 50, 10, seed=0), x, t, mode=m), repeat)
+            lambda m=mode: gradcheck.check(Scaled(784, 50, 10, seed=0), x, t, mode=m), repeat
+        )
         widespread = "widespread" in (scaled.conclusion or "") or "nearly everywhere" in (
-            scaled.conclusion or "")
-        rows.append(f"| {mode}, every element ×1.01 | {scaled.evaluations} | {ms(scaled_s)} | "
-                    f"{scaled_s / fast_s:.2f}× | {scaled.verdict}"
-                    f"{', widespread' if widespread else ''}: {scaled.conclusion} |")
+            scaled.conclusion or ""
+        )
+        rows.append(
+            f"| {mode}, every element ×1.01 | {scaled.evaluations} | {ms(scaled_s)} | "
+            f"{scaled_s / fast_s:.2f}× | {scaled.verdict}"
+            f"{', widespread' if widespread else ''}: {scaled.conclusion} |"
+        )
     return rows
 
 
@@ -140,7 +150,7 @@ def _flat_net(net: TwoLayerNet, x: Any, t: Any) -> tuple[Callable, Callable, np.
 
     def put(z: np.ndarray) -> None:
         for name, shape, end in zip(names, shapes, ends, strict=True):
-            net.params[name][...] = z[end - math.prod(shape):end].reshape(shape)
+            net.params[name][...] = z[end - math.prod(shape) : end].reshape(shape)
 
     def func(z: np.ndarray) -> float:
         put(z)
@@ -157,10 +167,13 @@ def _flat_net(net: TwoLayerNet, x: Any, t: Any) -> tuple[Callable, Callable, np.
 def _scipy_random(net: TwoLayerNet, x: Any, t: Any, repeat: int, fast_s: float) -> str:
     copy = TwoLayerNet(784, 50, 10, seed=0)
     func, grad, z0 = _flat_net(copy, x, t)
-    _, seconds = best(lambda: scipy.optimize.check_grad(func, grad, z0, direction="random",
-                                                        seed=0), repeat)
-    return (f"| scipy check_grad(direction='random') | 3 | {ms(seconds)} | "
-            f"{seconds / fast_s:.2f}× | one scalar along one direction, names no element |")
+    _, seconds = best(
+        lambda: scipy.optimize.check_grad(func, grad, z0, direction="random", seed=0), repeat
+    )
+    return (
+        f"| scipy check_grad(direction='random') | 3 | {ms(seconds)} | "
+        f"{seconds / fast_s:.2f}× | one scalar along one direction, names no element |"
+    )
 
 
 def _torch_row(net: TwoLayerNet, x: Any, t: Any, repeat: int, fast_s: float) -> list[str]:
@@ -170,18 +183,23 @@ def _torch_row(net: TwoLayerNet, x: Any, t: Any, repeat: int, fast_s: float) -> 
         return ["| torch gradcheck fast_mode | — | — | — | not installed (optional) |"]
     torch.set_num_threads(1)
     xt, tt = torch.tensor(x), torch.tensor(t)
-    params = tuple(torch.tensor(net.params[n], requires_grad=True)
-                   for n in ("W1", "b1", "W2", "b2"))
+    params = tuple(
+        torch.tensor(net.params[n], requires_grad=True) for n in ("W1", "b1", "W2", "b2")
+    )
 
     def loss(W1: Any, b1: Any, W2: Any, b2: Any) -> Any:
         hidden = torch.relu(torch.addmm(b1, xt, W1))
         return torch.nn.functional.cross_entropy(torch.addmm(b2, hidden, W2), tt)
 
-    passed, seconds = best(lambda: torch.autograd.gradcheck(
-        loss, params, fast_mode=True, raise_exception=False), repeat)
-    return [f"| torch gradcheck fast_mode ({torch.__version__}) | — | {ms(seconds)} | "
-            f"{seconds / fast_s:.2f}× | {'passed' if passed else 'FAILED'}; one projection "
-            "per input, names no element |"]
+    passed, seconds = best(
+        lambda: torch.autograd.gradcheck(loss, params, fast_mode=True, raise_exception=False),
+        repeat,
+    )
+    return [
+        f"| torch gradcheck fast_mode ({torch.__version__}) | — | {ms(seconds)} | "
+        f"{seconds / fast_s:.2f}× | {'passed' if passed else 'FAILED'}; one projection "
+        "per input, names no element |"
+    ]
 
 
 def _jax_row(net: TwoLayerNet, x: Any, t: Any, repeat: int, fast_s: float) -> list[str]:
@@ -210,8 +228,10 @@ def _jax_row(net: TwoLayerNet, x: Any, t: Any, repeat: int, fast_s: float) -> li
 
     run()  # compile once
     outcome, seconds = best(run, repeat)
-    return [f"| jax check_grads ({jax.__version__}), rev, order 1 | — | {ms(seconds)} | "
-            f"{seconds / fast_s:.2f}× | {outcome}; random directions, names no element |"]
+    return [
+        f"| jax check_grads ({jax.__version__}), rev, order 1 | — | {ms(seconds)} | "
+        f"{seconds / fast_s:.2f}× | {outcome}; random directions, names no element |"
+    ]
 
 
 class OffByAMillionth(Affine):
@@ -228,15 +248,19 @@ def section_rtol(repeat: int) -> list[str]:
     report, seconds = best(lambda: gradcheck.check(layer, x, rtol=1e-8, mode="full"), 1)
     weights = report.variable("W")
     named = weights.mismatches == 1 and weights.worst[0].index == (561, 21)
-    return [f"Affine 784→50, batch 100, dW[561, 21] ×(1 + 1e-6), rtol=1e-8, mode='full': "
-            f"{report.verdict}, {'named' if named else 'NOT NAMED'} by `{weights.method}`, "
-            f"{report.evaluations} passes, {ms(seconds)}."]
+    return [
+        f"Affine 784→50, batch 100, dW[561, 21] ×(1 + 1e-6), rtol=1e-8, mode='full': "
+        f"{report.verdict}, {'named' if named else 'NOT NAMED'} by `{weights.method}`, "
+        f"{report.evaluations} passes, {ms(seconds)}."
+    ]
 
 
 def section_full(repeat: int) -> list[str]:
     x, t = _data()
-    rows = ["| run | textbook loop | gradcheck full | full / textbook | passes (full, loop) |",
-            "|---|---:|---:|---:|---|"]
+    rows = [
+        "| run | textbook loop | gradcheck full | full / textbook | passes (full, loop) |",
+        "|---|---:|---:|---:|---|",
+    ]
     loops, checks = [], []
     for k in range(repeat):
         net = TwoLayerNet(784, 50, 10, seed=0)
@@ -254,8 +278,9 @@ def section_full(repeat: int) -> list[str]:
 
         def run_check() -> tuple[float, Any]:
             started = time.perf_counter()
-            report = gradcheck.check(TwoLayerNet(784, 50, 10, seed=0), x, t, mode="full",
-                                     max_evaluations=10**7)
+            report = gradcheck.check(
+                TwoLayerNet(784, 50, 10, seed=0), x, t, mode="full", max_evaluations=10**7
+            )
             return time.perf_counter() - started, report
 
         # Alternate which goes first: a machine that slows down under 20 s of load would
@@ -267,14 +292,18 @@ def section_full(repeat: int) -> list[str]:
             ours, report = run_check()
             loop = run_loop()
         methods = "; ".join(f"{v.name}: {v.method}" for v in report.variables)
-        rows.append(f"| {k + 1} | {ms(loop)} | {ms(ours)} | {ours / loop:.3f}× | "
-                    f"{report.evaluations:,}, {calls['n']:,} ({methods}) |")
+        rows.append(
+            f"| {k + 1} | {ms(loop)} | {ms(ours)} | {ours / loop:.3f}× | "
+            f"{report.evaluations:,}, {calls['n']:,} ({methods}) |"
+        )
         loops.append(loop)
         checks.append(ours)
     # The machine's noise (±5 % between runs) is larger than the difference measured:
     # the best of each, as timeit does, compares what each costs when undisturbed.
-    rows.append(f"| best of {repeat} | {ms(min(loops))} | {ms(min(checks))} | "
-                f"{min(checks) / min(loops):.3f}× | |")
+    rows.append(
+        f"| best of {repeat} | {ms(min(loops))} | {ms(min(checks))} | "
+        f"{min(checks) / min(loops):.3f}× | |"
+    )
     return rows
 
 
@@ -287,8 +316,10 @@ def _growth_case(kind: str, n: int) -> tuple[Any, np.ndarray]:
 
 
 def section_growth(repeat: int, full_growth: bool) -> list[str]:
-    rows = ["| layer | mode | " + " | ".join(f"n={n}" for n in SIZES) + " | exponent |",
-            "|---|---|" + "---:|" * (len(SIZES) + 1)]
+    rows = [
+        "| layer | mode | " + " | ".join(f"n={n}" for n in SIZES) + " | exponent |",
+        "|---|---|" + "---:|" * (len(SIZES) + 1),
+    ]
     for kind in ("Affine", "Sigmoid"):
         for mode in ("auto", "fast", "full"):
             times, cells = [], []
@@ -297,8 +328,10 @@ def section_growth(repeat: int, full_growth: bool) -> list[str]:
                     cells.append("—")
                     continue
                 layer, x = _growth_case(kind, n)
-                report, seconds = best(lambda layer=layer, x=x, m=mode: gradcheck.check(
-                    layer, x, mode=m), 1 if mode == "full" and kind == "Affine" else repeat)
+                report, seconds = best(
+                    lambda layer=layer, x=x, m=mode: gradcheck.check(layer, x, mode=m),
+                    1 if mode == "full" and kind == "Affine" else repeat,
+                )
                 times.append((n, seconds))
                 cells.append(f"{ms(seconds)} ({report.evaluations})")
             ns, ts = np.log([p[0] for p in times]), np.log([p[1] for p in times])
@@ -320,13 +353,16 @@ def _timed_layer(cls: type, spent: dict[str, float]) -> type:
 
         return timed
 
-    return type(f"Timed{cls.__name__}", (cls,), {"forward": wrap("forward"),
-                                                 "backward": wrap("backward")})
+    return type(
+        f"Timed{cls.__name__}", (cls,), {"forward": wrap("forward"), "backward": wrap("backward")}
+    )
 
 
 def section_overhead(repeat: int) -> list[str]:
-    rows = ["| layer (n=3136) | mode | time | in forward/backward | outside the layer |",
-            "|---|---|---:|---:|---:|"]
+    rows = [
+        "| layer (n=3136) | mode | time | in forward/backward | outside the layer |",
+        "|---|---|---:|---:|---:|",
+    ]
     for kind in ("Affine", "Sigmoid"):
         for mode in ("auto", "fast"):
             spent = {"layer": 0.0}
@@ -343,28 +379,36 @@ def section_overhead(repeat: int) -> list[str]:
                 total = time.perf_counter() - started
                 if total < fastest:
                     fastest, inside = total, spent["layer"]
-            rows.append(f"| {kind} | {mode} | {ms(fastest)} | {ms(inside)} | "
-                        f"{1 - inside / fastest:.0%} |")
+            rows.append(
+                f"| {kind} | {mode} | {ms(fastest)} | {ms(inside)} | {1 - inside / fastest:.0%} |"
+            )
     return rows
 
 
 def section_workers() -> list[str]:
     rng = np.random.default_rng(0)
-    layer = Convolution(0.3 * rng.standard_normal((8, 4, 3, 3)), 0.1 * rng.standard_normal(8),
-                        stride=1, pad=1)
+    layer = Convolution(
+        0.3 * rng.standard_normal((8, 4, 3, 3)), 0.1 * rng.standard_normal(8), stride=1, pad=1
+    )
     x = rng.standard_normal((16, 4, 24, 24))
-    rows = ["| Convolution 8×4×3×3 on 16 images 4×24×24, mode='full' | time | speed-up | "
-            "passes |", "|---|---:|---:|---:|"]
+    rows = [
+        "| Convolution 8×4×3×3 on 16 images 4×24×24, mode='full' | time | speed-up | passes |",
+        "|---|---:|---:|---:|",
+    ]
     serial = None
-    for label, options in (("serial", {}), ("workers=1", {"workers": 1}),
-                           ("workers=2", {"workers": 2})):
+    for label, options in (
+        ("serial", {}),
+        ("workers=1", {"workers": 1}),
+        ("workers=2", {"workers": 2}),
+    ):
         gradcheck.check(layer, x[:2], mode="full", **options)  # start the pool
         started = time.perf_counter()
         report = gradcheck.check(layer, x, mode="full", **options)
         seconds = time.perf_counter() - started
         serial = serial or seconds
-        rows.append(f"| {label} | {ms(seconds)} | {serial / seconds:.2f}× | "
-                    f"{report.evaluations:,} |")
+        rows.append(
+            f"| {label} | {ms(seconds)} | {serial / seconds:.2f}× | {report.evaluations:,} |"
+        )
         assert report.passed, str(report)
     return rows
 
@@ -391,9 +435,11 @@ def main() -> None:
         ):
             if name in wanted:
                 print(f"### {name}\n\n" + "\n".join(run()) + "\n", flush=True)
-    print(f"measured in {time.perf_counter() - started:.0f} s; Python "
-          f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}; "
-          "BLAS on one thread")
+    print(
+        f"measured in {time.perf_counter() - started:.0f} s; Python "
+        f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}; "
+        "BLAS on one thread"
+    )
 
 
 if __name__ == "__main__":

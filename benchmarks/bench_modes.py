@@ -83,6 +83,7 @@ def planted(cls: type, variable: str, index: tuple[int, ...], model: bool) -> ty
         return gradient
 
     if model:
+
         def gradient(self: Any, x: Any, t: Any) -> Any:
             grads = cls.gradient(self, x, t)
             grads[variable] = bump(grads[variable])
@@ -119,8 +120,9 @@ def _cases() -> list[Case]:
         return layer, (rng.standard_normal((100, 784)),)
 
     def conv(cls: type, rng: np.random.Generator) -> Any:
-        layer = cls(0.3 * rng.standard_normal((8, 3, 3, 3)), 0.1 * rng.standard_normal(8),
-                    stride=1, pad=1)
+        layer = cls(
+            0.3 * rng.standard_normal((8, 3, 3, 3)), 0.1 * rng.standard_normal(8), stride=1, pad=1
+        )
         return layer, (rng.standard_normal((10, 3, 16, 16)),)
 
     def net(cls: type, rng: np.random.Generator) -> Any:
@@ -165,8 +167,13 @@ class Row:
 
 
 def _loop_baseline(
-    label: str, per_element: float, extra: float, total: int,
-    run_all: Callable[[], None], run_sample: Callable[[NDArray], None], max_seconds: float,
+    label: str,
+    per_element: float,
+    extra: float,
+    total: int,
+    run_all: Callable[[], None],
+    run_sample: Callable[[NDArray], None],
+    max_seconds: float,
     rng: np.random.Generator,
 ) -> Row:
     """Run ``run_all`` when cheap enough, else time a sample and extrapolate."""
@@ -189,8 +196,11 @@ def _loop_baseline(
 
 def _textbook(case: Case, rng: np.random.Generator, max_seconds: float) -> Row:
     obj, inputs = case.build(counting(case.cls, "loss" if case.model else "forward"), rng)
-    dout = None if case.model else np.random.default_rng(1).standard_normal(
-        np.shape(obj.forward(*inputs)))
+    dout = (
+        None
+        if case.model
+        else np.random.default_rng(1).standard_normal(np.shape(obj.forward(*inputs)))
+    )
     f = _scalar(case, obj, inputs, dout)
     arrays = _variables(case, obj, inputs)
     sizes = [a.size for a in arrays.values()]
@@ -221,8 +231,11 @@ def _textbook(case: Case, rng: np.random.Generator, max_seconds: float) -> Row:
 
 def _scipy(case: Case, rng: np.random.Generator, max_seconds: float) -> list[Row]:
     obj, inputs = case.build(counting(case.cls, "loss" if case.model else "forward"), rng)
-    dout = None if case.model else np.random.default_rng(1).standard_normal(
-        np.shape(obj.forward(*inputs)))
+    dout = (
+        None
+        if case.model
+        else np.random.default_rng(1).standard_normal(np.shape(obj.forward(*inputs)))
+    )
     f = _scalar(case, obj, inputs, dout)
     arrays = _variables(case, obj, inputs)
 
@@ -259,16 +272,25 @@ def _scipy(case: Case, rng: np.random.Generator, max_seconds: float) -> list[Row
             func(x0)
 
     total = sum(a.size for a in arrays.values())
-    rows = [_loop_baseline("scipy check_grad", 1, len(arrays), total, run_all, run_sample,
-                           max_seconds, rng)]
+    rows = [
+        _loop_baseline(
+            "scipy check_grad", 1, len(arrays), total, run_all, run_sample, max_seconds, rng
+        )
+    ]
     PASSES["count"] = 0
     started = time.perf_counter()
     for name in arrays:
         func, grad, x0 = functions(name)
         scipy.optimize.check_grad(func, grad, x0, direction="random", seed=0)
         func(x0)
-    rows.append(Row('check_grad(direction="random")', PASSES["count"],
-                    time.perf_counter() - started, note="one scalar, names no element"))
+    rows.append(
+        Row(
+            'check_grad(direction="random")',
+            PASSES["count"],
+            time.perf_counter() - started,
+            note="one scalar, names no element",
+        )
+    )
     return rows
 
 
@@ -280,15 +302,20 @@ def _ours(case: Case, rng: np.random.Generator, mode: str) -> Row:
     seconds = time.perf_counter() - started
     assert report.passed, str(report)
     methods = "; ".join(f"{v.name}: {v.method}" for v in report.variables)
-    return Row(f"gradcheck {mode}", PASSES["count"], seconds,
-               note=f"report.evaluations={report.evaluations:,}; {methods}")
+    return Row(
+        f"gradcheck {mode}",
+        PASSES["count"],
+        seconds,
+        note=f"report.evaluations={report.evaluations:,}; {methods}",
+    )
 
 
 def _planted(case: Case, rng: np.random.Generator) -> Row:
     obj, inputs = case.build(case.cls, np.random.default_rng(0))
     name = "W1" if case.model else ("W" if hasattr(obj, "W") else "x")
-    shape = (obj.params[name] if case.model else
-             (getattr(obj, name) if name != "x" else inputs[0])).shape
+    shape = (
+        obj.params[name] if case.model else (getattr(obj, name) if name != "x" else inputs[0])
+    ).shape
     index = tuple(int(rng.integers(n)) for n in shape)
     cls = counting(planted(case.cls, name, index, case.model), "loss" if case.model else "forward")
     obj, inputs = case.build(cls, np.random.default_rng(0))
@@ -298,8 +325,12 @@ def _planted(case: Case, rng: np.random.Generator) -> Row:
     seconds = time.perf_counter() - started
     found = report.variable(name)
     named = found.mismatches == 1 and found.worst[0].index == index
-    return Row("fast, planted bug", PASSES["count"], seconds,
-               note=f"d{name}{list(index)} off by 1e-3: {'named' if named else 'NOT NAMED'}")
+    return Row(
+        "fast, planted bug",
+        PASSES["count"],
+        seconds,
+        note=f"d{name}{list(index)} off by 1e-3: {'named' if named else 'NOT NAMED'}",
+    )
 
 
 def _torch() -> Any:
@@ -335,8 +366,10 @@ def _torch_function(
     variables |= {"W": tensor(obj.W), "b": tensor(obj.b)}
     if case.name == "affine":
         return lambda x, W, b: torch.addmm(b, x, W), variables
-    return (lambda x, W, b: functional.conv2d(x, W, b, stride=obj.stride, padding=obj.pad),
-            variables)
+    return (
+        lambda x, W, b: functional.conv2d(x, W, b, stride=obj.stride, padding=obj.pad),
+        variables,
+    )
 
 
 def _torch_counted(function: Callable) -> Callable:
@@ -372,28 +405,41 @@ def _torch_slow(
 
     every = list(variables)
     n_all, memory_all, seconds_all = cost(every)
-    why = (f"dense Jacobians 3 × {n_all:,} × {n_out:,} float64 = {memory_all / 1e9:,.3g} GB, "
-           f"{ram / 1e9:.0f} GB RAM" if memory_all > ram / 2 else
-           f"its {2 * n_all:,} forward calls alone ≈ {seconds_all:.3g} s")
+    why = (
+        f"dense Jacobians 3 × {n_all:,} × {n_out:,} float64 = {memory_all / 1e9:,.3g} GB, "
+        f"{ram / 1e9:.0f} GB RAM"
+        if memory_all > ram / 2
+        else f"its {2 * n_all:,} forward calls alone ≈ {seconds_all:.3g} s"
+    )
     names = every if fits(every) else [n for n in every if n != "x"]
     if not fits(names):
-        return Row("torch gradcheck (slow)", 2 * n_all + 2, float("nan"), estimated=True,
-                   shown=f"> {max_seconds:.0f} s (not run)" if memory_all <= ram / 2
-                   else "not run", note=f"not run: {why}")
+        return Row(
+            "torch gradcheck (slow)",
+            2 * n_all + 2,
+            float("nan"),
+            estimated=True,
+            shown=f"> {max_seconds:.0f} s (not run)" if memory_all <= ram / 2 else "not run",
+            note=f"not run: {why}",
+        )
     for name, value in variables.items():
         value.requires_grad_(name in names)
     PASSES["count"] = 0
     started = time.perf_counter()
     passed = torch.autograd.gradcheck(
-        _torch_counted(function), tuple(variables.values()), raise_exception=False)
+        _torch_counted(function), tuple(variables.values()), raise_exception=False
+    )
     seconds = time.perf_counter() - started
     for value in variables.values():
         value.requires_grad_(True)
     note = "passed" if passed else "FAILED"
     if names == every:
         return Row("torch gradcheck (slow)", PASSES["count"], seconds, note=note)
-    return Row(f"torch gradcheck (slow), {', '.join(names)} only", PASSES["count"], seconds,
-               note=f"{note}; x held fixed — all variables not run: {why}")
+    return Row(
+        f"torch gradcheck (slow), {', '.join(names)} only",
+        PASSES["count"],
+        seconds,
+        note=f"{note}; x held fixed — all variables not run: {why}",
+    )
 
 
 def _torch_rows(case: Case, rng: np.random.Generator, max_seconds: float, torch: Any) -> list[Row]:
@@ -403,15 +449,23 @@ def _torch_rows(case: Case, rng: np.random.Generator, max_seconds: float, torch:
     PASSES["count"] = 0
     started = time.perf_counter()
     passed = torch.autograd.gradcheck(
-        _torch_counted(function), tuple(variables.values()), fast_mode=True,
-        raise_exception=False)
-    rows.append(Row("torch gradcheck fast_mode", PASSES["count"], time.perf_counter() - started,
-                    note=f"{'passed' if passed else 'FAILED'}; one projected scalar (vᵀJu) "
-                    "per input, names no element"))
+        _torch_counted(function), tuple(variables.values()), fast_mode=True, raise_exception=False
+    )
+    rows.append(
+        Row(
+            "torch gradcheck fast_mode",
+            PASSES["count"],
+            time.perf_counter() - started,
+            note=f"{'passed' if passed else 'FAILED'}; one projected scalar (vᵀJu) "
+            "per input, names no element",
+        )
+    )
     if case.name == "affine":
         index = tuple(int(rng.integers(n)) for n in variables["W"].shape)
-        rows += [_torch_planted(variables, index, PLANT_SIZE, torch),
-                 _torch_planted(variables, index, 1.0, torch)]
+        rows += [
+            _torch_planted(variables, index, PLANT_SIZE, torch),
+            _torch_planted(variables, index, 1.0, torch),
+        ]
     return rows
 
 
@@ -436,8 +490,9 @@ def _torch_planted(
     PASSES["count"] = 0
     started = time.perf_counter()
     try:
-        torch.autograd.gradcheck(_torch_counted(PlantedLinear.apply),
-                                 tuple(variables.values()), fast_mode=True)
+        torch.autograd.gradcheck(
+            _torch_counted(PlantedLinear.apply), tuple(variables.values()), fast_mode=True
+        )
         outcome = "passed: the bug is not detected"
     except torch.autograd.gradcheck.GradcheckError as error:
         first = str(error).strip().splitlines()[0]
@@ -445,16 +500,23 @@ def _torch_planted(
     label = "torch fast_mode, planted bug"
     if size != PLANT_SIZE:
         label += f" × {size / PLANT_SIZE:,.0f}"
-    return Row(label, PASSES["count"], time.perf_counter() - started,
-               note=f"dW{list(index)} off by {size:g} × RMS: {outcome}")
+    return Row(
+        label,
+        PASSES["count"],
+        time.perf_counter() - started,
+        note=f"dW{list(index)} off by {size:g} × RMS: {outcome}",
+    )
 
 
 def _format(case: Case, rows: list[Row]) -> list[str]:
     base = rows[0]
-    lines = [f"### {case.name}", "",
-             "| method | forward passes | time | textbook time / time | textbook passes / passes "
-             "| note |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = [
+        f"### {case.name}",
+        "",
+        "| method | forward passes | time | textbook time / time | textbook passes / passes "
+        "| note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
         mark = "~" if row.estimated else ""
         ratio = base.seconds / row.seconds if row.seconds else float("inf")
@@ -479,17 +541,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-seconds", type=float, default=20.0)
     parser.add_argument("--cases", default="sigmoid,affine,conv,net")
-    parser.add_argument("--torch-max-seconds", type=float, default=60.0,
-                        help="run torch's slow mode only below this (estimated) time")
-    parser.add_argument("--torch-only", action="store_true",
-                        help="the textbook loop, gradcheck full/fast and the torch rows only")
+    parser.add_argument(
+        "--torch-max-seconds",
+        type=float,
+        default=60.0,
+        help="run torch's slow mode only below this (estimated) time",
+    )
+    parser.add_argument(
+        "--torch-only",
+        action="store_true",
+        help="the textbook loop, gradcheck full/fast and the torch rows only",
+    )
     parser.add_argument("--no-torch", action="store_true", help="leave the torch rows out")
     args = parser.parse_args()
     wanted = args.cases.split(",")
     torch = None if args.no_torch else _torch()
     if torch is not None:  # warm up (first-call set-up is not part of any check)
-        torch.autograd.gradcheck(torch.sigmoid, (torch.ones(2, dtype=torch.float64,
-                                                            requires_grad=True),))
+        torch.autograd.gradcheck(
+            torch.sigmoid, (torch.ones(2, dtype=torch.float64, requires_grad=True),)
+        )
     started = time.perf_counter()
     for case in _cases():
         if case.name not in wanted:
@@ -507,9 +577,11 @@ def main() -> None:
     versions = f"NumPy {np.__version__}, SciPy {scipy.__version__}"
     if torch is not None:
         versions += f", PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
-    print(f"measured in {time.perf_counter() - started:.0f} s; Python "
-          f"{platform.python_version()}, {versions}; "
-          "~ = extrapolated from a sample of elements (torch slow mode: 2 calls per element + 2)")
+    print(
+        f"measured in {time.perf_counter() - started:.0f} s; Python "
+        f"{platform.python_version()}, {versions}; "
+        "~ = extrapolated from a sample of elements (torch slow mode: 2 calls per element + 2)"
+    )
     if torch is None and not args.no_torch:
         print("torch gradcheck rows omitted: PyTorch is not installed (optional).")
 

@@ -132,8 +132,12 @@ def _upper95(wrong: int, total: int) -> float:
 
 def _table(title: str, tally: Tally, what: str, prefix: str) -> list[str]:
     """One Markdown table of the labels that start with ``prefix`` (and ``all``)."""
-    lines = [title, "", f"| group | cases | {what} | rate | 95 % upper bound | "
-             + " | ".join(OUTCOMES) + " |", "|---|---:|---:|---:|---:|" + "---:|" * len(OUTCOMES)]
+    lines = [
+        title,
+        "",
+        f"| group | cases | {what} | rate | 95 % upper bound | " + " | ".join(OUTCOMES) + " |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(OUTCOMES),
+    ]
     for label in ["all", *sorted(k for k in tally.total if k.startswith(prefix))]:
         n, k = tally.total[label], tally.wrong[label]
         counts = " | ".join(str(tally.outcomes[label, o]) for o in OUTCOMES)
@@ -173,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         f"({sum(v for k, v in absent.items() if k.startswith('seed parity'))} mutant draws "
         f"found no detectable mutant and are not counted: {no_mutant or 'none'})",
         "",
-        *_table("False alarms (correct layer failed, left INCOMPLETE or refused), by family:",
-                correct, "false alarms", "family "),
+        *_table(
+            "False alarms (correct layer failed, left INCOMPLETE or refused), by family:",
+            correct,
+            "false alarms",
+            "family ",
+        ),
         "",
         *_table("False alarms by dtype:", correct, "false alarms", "dtype "),
         "",

@@ -77,7 +77,8 @@ def _textbook_layer(layer: Any, inputs: tuple[Any, ...]) -> bool:
         return float(np.sum(dout * copy.deepcopy(pristine).forward(*inputs)))
 
     checks: list[tuple[Any, np.ndarray]] = [
-        (g, x) for g, x in zip(grads, inputs, strict=False)
+        (g, x)
+        for g, x in zip(grads, inputs, strict=False)
         if g is not None and isinstance(x, np.ndarray) and x.dtype.kind == "f"
     ]
     for name, value in vars(pristine).items():
@@ -86,9 +87,7 @@ def _textbook_layer(layer: Any, inputs: tuple[Any, ...]) -> bool:
             checks.append((gradient, value))
     for key, value in getattr(pristine, "params", {}).items():
         checks.append((layer.grads[key], value))
-    return all(
-        _relative_error(g, _textbook_numerical_gradient(loss, x)) < RTOL for g, x in checks
-    )
+    return all(_relative_error(g, _textbook_numerical_gradient(loss, x)) < RTOL for g, x in checks)
 
 
 def textbook_passes(obj: Any, inputs: tuple[Any, ...]) -> bool:

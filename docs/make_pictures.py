@@ -76,18 +76,32 @@ def screenshot(page: Path, png: Path) -> None:
         return
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={png}",
-             f"--window-size={SCREENSHOT_SIZE}", page.as_uri()],
-            check=True, capture_output=True,
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                f"--window-size={SCREENSHOT_SIZE}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
         )
     print("wrote", png.relative_to(DOCS.parent))
 
 
 def reports() -> None:
-    for bug, name in (("affine-one-wrong-element", "one-wrong-element"),
-                      ("affine-transposed-dW", "transposed-dW")):
+    for bug, name in (
+        ("affine-one-wrong-element", "one-wrong-element"),
+        ("affine-transposed-dW", "transposed-dW"),
+    ):
         layer: Any
         layer, inputs = BROKEN[bug](np.random.default_rng(0))
         report = gradcheck.check(layer, *inputs)

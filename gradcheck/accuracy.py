@@ -37,8 +37,7 @@ __all__ = [
 #: backward rounds far below 1e-5, and ×1.001 is a hundred times above it. float32
 #: (ε ≈ 1.2e-7): the worst correct element of the reference layers, Affine 784→50,
 #: Convolution 6→8 and BatchNorm over 100 samples used at most 3 % of 1e-4 (60 seeds).
-DEFAULT_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4,
-                np.dtype(np.float16): 1e-2}
+DEFAULT_RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-4, np.dtype(np.float16): 1e-2}
 #: The relative tolerance of a layer that computes in float32 whatever it is given (a
 #: float32 buffer, a cast inside): the numerical side cannot compute it in float64
 #: either, and resolves at best ε32^(4/5) ≈ 3e-6 of a gradient's terms, while a saturated

@@ -117,8 +117,9 @@ def check(
     opts = resolve_options(**options)
     with global_random_state_kept():
         target = make_target(
-            TargetRequest(obj, inputs, vjp=vjp, grad=grad, forward_kwargs=opts.forward_kwargs,
-                          seed=opts.seed)
+            TargetRequest(
+                obj, inputs, vjp=vjp, grad=grad, forward_kwargs=opts.forward_kwargs, seed=opts.seed
+            )
         )
         return _check_target(target, opts, look_nearby=True)
 
@@ -138,8 +139,9 @@ def _check_target(target: Target, opts: CheckOptions, *, look_nearby: bool) -> R
     # What the output depends on but no gradient was paired with. Nudging tells constants
     # from forgotten parameters only when forward is repeatable; a recheck at a nearby
     # point (not looking nearby) judges gradients only.
-    unchecked = (unchecked_arrays(target, analytic.output)
-                 if analytic.deterministic and look_nearby else [])
+    unchecked = (
+        unchecked_arrays(target, analytic.output) if analytic.deterministic and look_nearby else []
+    )
     diagnostics += unchecked_diagnostics(target, unchecked)
     return Report(
         target=target.name,
@@ -168,11 +170,14 @@ def _compare_all(
 ) -> tuple[list[VariableReport], int]:
     """Differentiate and judge every chosen variable; return their reports and the passes."""
     if not analytic.deterministic:
-        diagnostics.append(Diagnostic(
-            "skipped", Severity.WARNING,
-            "gradients were not compared: a non-deterministic forward makes every "
-            "numerical derivative meaningless.",
-        ))
+        diagnostics.append(
+            Diagnostic(
+                "skipped",
+                Severity.WARNING,
+                "gradients were not compared: a non-deterministic forward makes every "
+                "numerical derivative meaningless.",
+            )
+        )
         return [], 0
     precision = measure_precision(target, analytic)
     diagnostics += precision.notes
@@ -197,7 +202,9 @@ def _compare_all(
     evaluations = numerics.passes + ties.evaluations
     if look_nearby:
         resolution = resolve_meeting_kinks(
-            ctx, outcomes, lambda moved: _check_target(moved, options, look_nearby=False),
+            ctx,
+            outcomes,
+            lambda moved: _check_target(moved, options, look_nearby=False),
             ties.confirmed,
         )
         outcomes = resolution.outcomes
@@ -205,10 +212,18 @@ def _compare_all(
         evaluations = numerics.passes + ties.evaluations + resolution.evaluations
     batch_size = target.batch_size()
     reports = [
-        variable_report(var, analytic.gradients[var.name], outcomes[var.name].numerical,
-                        outcomes[var.name].result, outcomes[var.name].method,
-                        precision.real_dtype, batch_size, outcomes[var.name].diagnosis,
-                        outcomes[var.name].screening, precision.wide.get(var.name))
+        variable_report(
+            var,
+            analytic.gradients[var.name],
+            outcomes[var.name].numerical,
+            outcomes[var.name].result,
+            outcomes[var.name].method,
+            precision.real_dtype,
+            batch_size,
+            outcomes[var.name].diagnosis,
+            outcomes[var.name].screening,
+            precision.wide.get(var.name),
+        )
         for var in chosen
     ]
     return reports, evaluations

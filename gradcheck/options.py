@@ -242,7 +242,10 @@ OPTIONS: dict[str, OptionSpec] = {
             metavar="NAMES",
         ),
         OptionSpec(
-            "params", "check parameters as well as inputs", _check_bool, _parse_bool,
+            "params",
+            "check parameters as well as inputs",
+            _check_bool,
+            _parse_bool,
             metavar="BOOL",
         ),
         OptionSpec(

@@ -154,8 +154,9 @@ class Tracer:
         On entering, when a given layer's methods cannot be replaced.
     """
 
-    def __init__(self, recorder: Recorder, layers: Sequence[tuple[str | None, Any]] | None = None
-                 ) -> None:
+    def __init__(
+        self, recorder: Recorder, layers: Sequence[tuple[str | None, Any]] | None = None
+    ) -> None:
         self.recorder = recorder
         self.layers = layers
         self.ended = 0
@@ -195,8 +196,7 @@ class Tracer:
     def _wrap(self, label: str | None, layer: Any) -> None:
         originals = [getattr(layer, method) for method in METHODS]
         for method, original in zip(METHODS, originals, strict=True):
-            previous = (vars(layer).get(method, _MISSING) if hasattr(layer, "__dict__")
-                        else _MISSING)
+            previous = vars(layer).get(method, _MISSING) if hasattr(layer, "__dict__") else _MISSING
             try:
                 setattr(layer, method, self._wrapper(label, layer, method, original))
             except AttributeError as exc:

@@ -83,11 +83,19 @@ CHAINS = "chains"
 EXTENDED = bool(np.finfo(np.longdouble).eps < np.finfo(np.float64).eps)
 TRUTH_DTYPE: np.dtype = np.dtype(np.longdouble if EXTENDED else np.float64)
 if not EXTENDED:
-    warnings.warn("np.longdouble is float64 on this machine: the truth is computed in "
-                  "float64 and rounds as much as the complex step it judges", stacklevel=1)
+    warnings.warn(
+        "np.longdouble is float64 on this machine: the truth is computed in "
+        "float64 and rounds as much as the complex step it judges",
+        stacklevel=1,
+    )
 
-STATUS_NAMES = {Status.OK: "match", Status.MISMATCH: "mismatch", Status.KINK: "kink",
-                Status.UNCHECKED: "unchecked", Status.UNRESOLVED: "unresolved"}
+STATUS_NAMES = {
+    Status.OK: "match",
+    Status.MISMATCH: "mismatch",
+    Status.KINK: "kink",
+    Status.UNCHECKED: "unchecked",
+    Status.UNRESOLVED: "unresolved",
+}
 
 Array = NDArray[Any]
 
@@ -201,8 +209,9 @@ def _finer(dtype: np.dtype, than: np.dtype) -> bool:
     return bool(np.finfo(dtype).eps <= np.finfo(than).eps)
 
 
-def _run_in(target: Target, names: Mapping[str, tuple[int, ...]], dtype: np.dtype,
-            dout: Array) -> dict[str, Array]:
+def _run_in(
+    target: Target, names: Mapping[str, tuple[int, ...]], dtype: np.dtype, dout: Array
+) -> dict[str, Array]:
     """Forward and backward on a working copy of ``target`` whose variables are ``dtype``.
 
     Raises :class:`NoTruthError` when the copy cannot run in ``dtype``, narrows its output or a
@@ -232,15 +241,17 @@ def _run_in(target: Target, names: Mapping[str, tuple[int, ...]], dtype: np.dtyp
             gradient = gradient.reshape(shape)
         if gradient.size and not _finer(gradient.dtype, dtype):
             raise NoTruthError(
-                f"{dtype.name}: the gradient of {name} came back as {gradient.dtype}")
+                f"{dtype.name}: the gradient of {name} came back as {gradient.dtype}"
+            )
         if not np.all(np.isfinite(gradient)):
             raise NoTruthError(f"{dtype.name}: the gradient of {name} is not finite")
         found[name] = gradient.astype(dtype)
     return found
 
 
-def true_gradients(layer: Any, inputs: tuple[Any, ...], seed: int,
-                   twin: Callable[[Any], Any] | None = None) -> Truth:
+def true_gradients(
+    layer: Any, inputs: tuple[Any, ...], seed: int, twin: Callable[[Any], Any] | None = None
+) -> Truth:
     """The true gradients of ``layer`` at ``inputs`` for the ``dout`` a check with
     ``seed`` uses.
 
@@ -273,13 +284,19 @@ def true_gradients(layer: Any, inputs: tuple[Any, ...], seed: int,
             except NoTruthError as error:
                 reasons.append(str(error))
                 continue
-            return Truth(gradients, dtype, via, dout,
-                         _uncertainty(subject, names, dtype, dout, gradients))
+            return Truth(
+                gradients, dtype, via, dout, _uncertainty(subject, names, dtype, dout, gradients)
+            )
     raise NoTruthError("; ".join(reasons))
 
 
-def _uncertainty(subject: Target, names: Mapping[str, tuple[int, ...]], dtype: np.dtype,
-                 dout: Array, gradients: Mapping[str, Array]) -> dict[str, Array] | None:
+def _uncertainty(
+    subject: Target,
+    names: Mapping[str, tuple[int, ...]],
+    dtype: np.dtype,
+    dout: Array,
+    gradients: Mapping[str, Array],
+) -> dict[str, Array] | None:
     """How far the truth computed in ``dtype`` may be from the exact gradient.
 
     The same computation in the next narrower precision rounds ``ε_narrow / ε`` times as
@@ -296,8 +313,10 @@ def _uncertainty(subject: Target, names: Mapping[str, tuple[int, ...]], dtype: n
     except NoTruthError:
         return None
     scale = _UNCERTAINTY_MARGIN * float(np.finfo(dtype).eps) / float(np.finfo(narrower).eps)
-    return {name: (np.abs(gradients[name] - coarse[name].astype(dtype)) * scale)
-            .astype(np.float64) for name in names}
+    return {
+        name: (np.abs(gradients[name] - coarse[name].astype(dtype)) * scale).astype(np.float64)
+        for name in names
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,8 +404,9 @@ class VariableElements:
         return tuple(int(i) for i in np.unravel_index(flat, self.shape))
 
 
-def compare_variable(report: VariableReport, truth: Array,
-                     uncertainty: Array | None = None) -> VariableElements:
+def compare_variable(
+    report: VariableReport, truth: Array, uncertainty: Array | None = None
+) -> VariableElements:
     """Every element of one variable's report against its true gradient.
 
     Raises :class:`NoTruthError` when the truth is not shaped like the variable (comparing a
@@ -407,14 +427,24 @@ def compare_variable(report: VariableReport, truth: Array,
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         error = np.abs(numerical.astype(exact.dtype) - exact)
         ratio = np.where(error == 0, 0.0, error / bar.astype(exact.dtype))
-    own = (np.zeros(exact.shape) if uncertainty is None
-           else np.nan_to_num(np.asarray(uncertainty, dtype=np.float64).reshape(-1)))
+    own = (
+        np.zeros(exact.shape)
+        if uncertainty is None
+        else np.nan_to_num(np.asarray(uncertainty, dtype=np.float64).reshape(-1))
+    )
     return VariableElements(
-        name=report.name, shape=shape, method=report.method, engines=element_engines(report),
-        numerical=numerical, truth=exact,
-        analytic=np.asarray(report.analytic, dtype=np.float64).reshape(-1), bar=bar,
-        status=status, differentiated=differentiated,
-        compared=differentiated & (status != Status.KINK), excluded=seen & ~finite,
+        name=report.name,
+        shape=shape,
+        method=report.method,
+        engines=element_engines(report),
+        numerical=numerical,
+        truth=exact,
+        analytic=np.asarray(report.analytic, dtype=np.float64).reshape(-1),
+        bar=bar,
+        status=status,
+        differentiated=differentiated,
+        compared=differentiated & (status != Status.KINK),
+        excluded=seen & ~finite,
         true_error=np.where(differentiated, error, np.nan).astype(np.float64),
         ratio=np.where(differentiated, ratio, np.nan).astype(np.float64),
         uncertainty=own,
@@ -427,8 +457,7 @@ def compare_report(report: gradcheck.Report, truth: Truth) -> list[VariableEleme
     if missing:
         raise NoTruthError(f"no truth for {', '.join(missing)}")
     own = truth.uncertainty or {}
-    return [compare_variable(v, truth.gradients[v.name], own.get(v.name))
-            for v in report.variables]
+    return [compare_variable(v, truth.gradients[v.name], own.get(v.name)) for v in report.variables]
 
 
 # ---------------------------------------------------------------------------------------
@@ -469,8 +498,11 @@ def measure(source: Source, seed: int, **options: Any) -> CaseResult:
     except Exception as error:  # a crash on a correct layer: counted, and shown by --show
         result.skipped = f"crashed: {type(error).__name__}: {error}"
         return result
-    result.truth_dtype, result.via, result.verdict = truth.dtype.name, truth.via, str(
-        report.verdict)
+    result.truth_dtype, result.via, result.verdict = (
+        truth.dtype.name,
+        truth.via,
+        str(report.verdict),
+    )
     return result
 
 
@@ -549,10 +581,14 @@ class Tally:
             modes = mode_name(var.method)
             for engine in dict.fromkeys(var.engines.tolist()):
                 mine = var.engines == engine
-                labels = [("all", "all"), ("family", result.family),
-                          ("family×dtype", f"{result.family} {result.dtype}"),
-                          ("engine", engine), ("mode", modes),
-                          ("truth", result.truth_dtype)]
+                labels = [
+                    ("all", "all"),
+                    ("family", result.family),
+                    ("family×dtype", f"{result.family} {result.dtype}"),
+                    ("engine", engine),
+                    ("mode", modes),
+                    ("truth", result.truth_dtype),
+                ]
                 for label in labels:
                     self._count(self.groups[label], var, mine)
                 for code in np.unique(var.status[mine]):
@@ -580,11 +616,21 @@ class Tally:
             return
         flat = int(beyond[np.argmax(var.ratio[beyond])])
         worst = Worst(
-            float(var.ratio[flat]), result.family, result.seed, result.dtype, var.name,
-            var.index(flat), STATUS_NAMES.get(Status(int(var.status[flat])), "?"),
-            float(var.numerical[flat]), float(var.truth[flat]), float(var.analytic[flat]),
-            float(var.bar[flat]), float(var.uncertainty[flat]), str(var.engines[flat]),
-            var.method)
+            float(var.ratio[flat]),
+            result.family,
+            result.seed,
+            result.dtype,
+            var.name,
+            var.index(flat),
+            STATUS_NAMES.get(Status(int(var.status[flat])), "?"),
+            float(var.numerical[flat]),
+            float(var.truth[flat]),
+            float(var.analytic[flat]),
+            float(var.bar[flat]),
+            float(var.uncertainty[flat]),
+            str(var.engines[flat]),
+            var.method,
+        )
         kept = self.worst[result.family]
         if len(kept) < self.KEEP:
             heapq.heappush(kept, worst)
@@ -597,12 +643,12 @@ class Tally:
 
     def worst_first(self) -> list[Worst]:
         """The worst elements kept, by family, largest ratio first within each."""
-        return [w for family in sorted(self.worst)
-                for w in sorted(self.worst[family], reverse=True)]
+        return [
+            w for family in sorted(self.worst) for w in sorted(self.worst[family], reverse=True)
+        ]
 
 
-def run(chosen: Iterable[Source], seeds: Iterable[int], **options: Any
-        ) -> tuple[Tally, float]:
+def run(chosen: Iterable[Source], seeds: Iterable[int], **options: Any) -> tuple[Tally, float]:
     """Measure every seed of every source; return the tally and the seconds it took."""
     tally = Tally()
     started = time.perf_counter()

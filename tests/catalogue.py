@@ -118,8 +118,9 @@ __all__ = [
 Array = NDArray[Any]
 
 
-def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, scale: float = 1.0
-            ) -> Array:
+def _normal(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, scale: float = 1.0
+) -> Array:
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
@@ -171,8 +172,7 @@ class StridedConvolution(Convolution):
 
     BUGS = ("padding-not-cropped", "stride-ignored", "dW-over-batch")
 
-    def __init__(self, W: Array, b: Array, stride: int, pad: int, bug: str | None = None
-                 ) -> None:
+    def __init__(self, W: Array, b: Array, stride: int, pad: int, bug: str | None = None) -> None:
         super().__init__(W, b, stride=stride, pad=pad)
         self.bug = bug
 
@@ -245,8 +245,9 @@ class TimeRNN:
 
     BUGS = ("carry-dropped", "dWh-one-step")
 
-    def __init__(self, Wx: Array, Wh: Array, b: Array, buffer: str | None = None,
-                 bug: str | None = None) -> None:
+    def __init__(
+        self, Wx: Array, Wh: Array, b: Array, buffer: str | None = None, bug: str | None = None
+    ) -> None:
         self.Wx, self.Wh, self.b, self.buffer, self.bug = Wx, Wh, b, buffer, bug
 
     def forward(self, xs: Array, h0: Array) -> Array:
@@ -559,8 +560,7 @@ class AffineRelu:
 # its family's ``truth`` how to make it do so.
 
 
-def _normalised_backward(dxn: Array, xn: Array, std: Array, axis: int, bug: str | None
-                         ) -> Array:
+def _normalised_backward(dxn: Array, xn: Array, std: Array, axis: int, bug: str | None) -> Array:
     """``dx`` through ``xn = (x − mean) / std`` along ``axis``.
 
     The mean's term and the variance's; ``variance-branch-dropped`` leaves out the second,
@@ -603,8 +603,9 @@ class VarLayerNorm:
 
     BUGS = ("variance-branch-dropped", "dx×1.05")
 
-    def __init__(self, gamma: Array, beta: Array, eps: float = 1e-5, bug: str | None = None
-                 ) -> None:
+    def __init__(
+        self, gamma: Array, beta: Array, eps: float = 1e-5, bug: str | None = None
+    ) -> None:
         self.gamma, self.beta, self.eps, self.bug = gamma, beta, eps, bug
 
     def forward(self, x: Array) -> Array:
@@ -672,8 +673,9 @@ class GroupNorm:
 
     BUGS = ("variance-branch-dropped",)
 
-    def __init__(self, gamma: Array, beta: Array, groups: int, eps: float = 1e-5,
-                 bug: str | None = None) -> None:
+    def __init__(
+        self, gamma: Array, beta: Array, groups: int, eps: float = 1e-5, bug: str | None = None
+    ) -> None:
         self.gamma, self.beta, self.groups, self.eps, self.bug = gamma, beta, groups, eps, bug
 
     def __repr__(self) -> str:
@@ -700,8 +702,9 @@ class OneElementAffine(Affine):
 
     BUGS = ("one-element",)
 
-    def __init__(self, W: Array, b: Array, element: tuple[int, int], bug: str | None = None
-                 ) -> None:
+    def __init__(
+        self, W: Array, b: Array, element: tuple[int, int], bug: str | None = None
+    ) -> None:
         super().__init__(W, b)
         self.element, self.bug = element, bug
 
@@ -756,8 +759,9 @@ class Float32InsideAffine:
 
     BUGS = ("one-element",)
 
-    def __init__(self, W: Array, b: Array, element: tuple[int, int], bug: str | None = None
-                 ) -> None:
+    def __init__(
+        self, W: Array, b: Array, element: tuple[int, int], bug: str | None = None
+    ) -> None:
         self.W, self.b, self.element, self.bug = W, b, element, bug
         self.inside: Any = "f"
         self.outside: Any = np.float64
@@ -821,8 +825,9 @@ class TwoPassBatchNorm:
 
     BUGS = ("one-pass-variance",)
 
-    def __init__(self, gamma: Array, beta: Array, eps: float = 1e-5, bug: str | None = None
-                 ) -> None:
+    def __init__(
+        self, gamma: Array, beta: Array, eps: float = 1e-5, bug: str | None = None
+    ) -> None:
         self.gamma, self.beta, self.eps, self.bug = gamma, beta, eps, bug
 
     def forward(self, x: Array) -> Array:
@@ -863,8 +868,11 @@ class TiedMaxPooling:
 
     def _windows(self, x: Array) -> Array:
         N, C, H, W = x.shape
-        return (x.reshape(N, C, H // self.ph, self.ph, W // self.pw, self.pw)
-                .transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // self.ph, W // self.pw, -1))
+        return (
+            x.reshape(N, C, H // self.ph, self.ph, W // self.pw, self.pw)
+            .transpose(0, 1, 2, 4, 3, 5)
+            .reshape(N, C, H // self.ph, W // self.pw, -1)
+        )
 
     def forward(self, x: Array) -> Array:
         self.x_shape = x.shape
@@ -880,8 +888,11 @@ class TiedMaxPooling:
             mask = np.arange(windows.shape[-1]) == first
         dwin = mask * dout[..., None]
         N, C, H, W = self.x_shape
-        return (dwin.reshape(N, C, H // self.ph, W // self.pw, self.ph, self.pw)
-                .transpose(0, 1, 2, 4, 3, 5).reshape(self.x_shape))
+        return (
+            dwin.reshape(N, C, H // self.ph, W // self.pw, self.ph, self.pw)
+            .transpose(0, 1, 2, 4, 3, 5)
+            .reshape(self.x_shape)
+        )
 
 
 class SortRows:
@@ -975,8 +986,9 @@ class ScaledFeaturesAffine(Affine):
 Draw = Callable[[np.random.Generator, np.dtype, "str | None"], tuple[Any, tuple[Any, ...]]]
 
 
-def _embedding(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-               ) -> tuple[Any, tuple[Any, ...]]:
+def _embedding(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     vocab, width = _size(rng, 2, 6), _size(rng, 1, 4)
     shape = (_size(rng, 2, 6),) if rng.random() < 0.6 else (_size(rng, 1, 3), _size(rng, 2, 3))
     idx = rng.integers(0, vocab, size=shape)
@@ -987,20 +999,26 @@ def _embedding(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return Embedding(_normal(rng, (vocab, width), dtype)), inputs
 
 
-def _conv(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-          ) -> tuple[Any, tuple[Any, ...]]:
+def _conv(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N = _size(rng, 2 if bug == "dW-over-batch" else 1, 2)
     C, FN, FH, FW = _size(rng, 1, 2), _size(rng, 1, 3), _size(rng, 1, 3), _size(rng, 1, 3)
     stride = _size(rng, 2 if bug == "stride-ignored" else 1, 3)
     pad = _size(rng, 1 if bug == "padding-not-cropped" else 0, 2)
     H, W = _size(rng, FH, FH + 4), _size(rng, FW, FW + 4)
-    layer = StridedConvolution(_normal(rng, (FN, C, FH, FW), dtype, 1 / np.sqrt(C * FH * FW)),
-                               _normal(rng, (FN,), dtype), stride, pad)
+    layer = StridedConvolution(
+        _normal(rng, (FN, C, FH, FW), dtype, 1 / np.sqrt(C * FH * FW)),
+        _normal(rng, (FN,), dtype),
+        stride,
+        pad,
+    )
     return layer, (_normal(rng, (N, C, H, W), dtype),)
 
 
-def _pool(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-          ) -> tuple[Any, tuple[Any, ...]]:
+def _pool(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     ph, pw = _size(rng, 1, 3), _size(rng, 1, 3)
     if ph * pw == 1:
         pw = 2
@@ -1010,32 +1028,47 @@ def _pool(rng: np.random.Generator, dtype: np.dtype, bug: str | None
 
 
 def _rnn_draw(buffer: str | None) -> Draw:
-    def draw(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-             ) -> tuple[Any, tuple[Any, ...]]:
+    def draw(
+        rng: np.random.Generator, dtype: np.dtype, bug: str | None
+    ) -> tuple[Any, tuple[Any, ...]]:
         if buffer is not None:
             dtype = np.dtype(np.float64)  # float64 in, float32 buffers: the sequel's habit
         N, T, D, H = _size(rng, 1, 3), _size(rng, 2, 4), _size(rng, 1, 3), _size(rng, 1, 4)
-        layer = TimeRNN(_normal(rng, (D, H), dtype, 1 / np.sqrt(D)),
-                        _normal(rng, (H, H), dtype, rng.uniform(0.5, 1.5) / np.sqrt(H)),
-                        _normal(rng, (H,), dtype, 0.5), buffer=buffer)
+        layer = TimeRNN(
+            _normal(rng, (D, H), dtype, 1 / np.sqrt(D)),
+            _normal(rng, (H, H), dtype, rng.uniform(0.5, 1.5) / np.sqrt(H)),
+            _normal(rng, (H,), dtype, 0.5),
+            buffer=buffer,
+        )
         return layer, (_normal(rng, (N, T, D), dtype), _normal(rng, (N, H), dtype, 0.5))
 
     return draw
 
 
-def _attention(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-               ) -> tuple[Any, tuple[Any, ...]]:
-    N, Tq, Tk, d, dv = (_size(rng, 1, 2), _size(rng, 1, 3), _size(rng, 2, 4), _size(rng, 2, 4),
-                        _size(rng, 1, 3))
+def _attention(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
+    N, Tq, Tk, d, dv = (
+        _size(rng, 1, 2),
+        _size(rng, 1, 3),
+        _size(rng, 2, 4),
+        _size(rng, 2, 4),
+        _size(rng, 1, 3),
+    )
     scale = float(rng.uniform(0.5, 2.0))
-    return Attention(), (_normal(rng, (N, Tq, d), dtype, scale),
-                         _normal(rng, (N, Tk, d), dtype, scale), _normal(rng, (N, Tk, dv), dtype))
+    return Attention(), (
+        _normal(rng, (N, Tq, d), dtype, scale),
+        _normal(rng, (N, Tk, d), dtype, scale),
+        _normal(rng, (N, Tk, dv), dtype),
+    )
 
 
-def _elementwise_draw(make: Callable[[np.random.Generator], Elementwise], *,
-                      kink: bool = False) -> Draw:
-    def draw(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-             ) -> tuple[Any, tuple[Any, ...]]:
+def _elementwise_draw(
+    make: Callable[[np.random.Generator], Elementwise], *, kink: bool = False
+) -> Draw:
+    def draw(
+        rng: np.random.Generator, dtype: np.dtype, bug: str | None
+    ) -> tuple[Any, tuple[Any, ...]]:
         layer = make(rng)
         shape = (_size(rng, 1, 4), _size(rng, 1, 5))
         x = _normal(rng, shape, dtype, float(rng.choice([0.3, 1.0, 3.0])))
@@ -1049,54 +1082,63 @@ def _elementwise_draw(make: Callable[[np.random.Generator], Elementwise], *,
     return draw
 
 
-def _l2(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-        ) -> tuple[Any, tuple[Any, ...]]:
+def _l2(rng: np.random.Generator, dtype: np.dtype, bug: str | None) -> tuple[Any, tuple[Any, ...]]:
     N, D, C = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 2, 4)
-    layer = AffineSoftmaxL2(_normal(rng, (D, C), dtype, 1 / np.sqrt(D)),
-                            _normal(rng, (C,), dtype, 0.1), float(rng.uniform(0.05, 1.0)))
+    layer = AffineSoftmaxL2(
+        _normal(rng, (D, C), dtype, 1 / np.sqrt(D)),
+        _normal(rng, (C,), dtype, 0.1),
+        float(rng.uniform(0.05, 1.0)),
+    )
     return layer, (_normal(rng, (N, D), dtype), rng.integers(0, C, size=N))
 
 
-def _shared(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-            ) -> tuple[Any, tuple[Any, ...]]:
+def _shared(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, M = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 1, 4)
     layer = SharedAffine(_normal(rng, (D, M), dtype), _normal(rng, (M,), dtype))
     return layer, (_normal(rng, (N, D), dtype), _normal(rng, (N, D), dtype))
 
 
-def _unnormalised(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                  ) -> tuple[Any, tuple[Any, ...]]:
+def _unnormalised(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, M = _size(rng, 2, 8), _size(rng, 2, 5), _size(rng, 1, 4)
     x = rng.standard_normal((N, D))
     x[:, 0] = 3e6 * (1 + rng.random(N))  # an income column, never normalised
     b = np.zeros(M) if rng.random() < 0.5 else rng.standard_normal(M)
-    layer = UnnormalisedAffine(_normal(rng, (D, M), dtype, 0.1), b.astype(dtype),
-                               row=_size(rng, 1, D - 1))
+    layer = UnnormalisedAffine(
+        _normal(rng, (D, M), dtype, 0.1), b.astype(dtype), row=_size(rng, 1, D - 1)
+    )
     return layer, (x.astype(dtype),)
 
 
-def _offset_norm(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                 ) -> tuple[Any, tuple[Any, ...]]:
+def _offset_norm(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 2, 4), _size(rng, 2, 5)
     cls = OffsetLayerNorm if rng.random() < 0.5 else OffsetBatchNorm
     layer = cls(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
     return layer, ((rng.standard_normal((N, D)) + 1e5).astype(dtype),)
 
 
-def _mean_loss(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-               ) -> tuple[Any, tuple[Any, ...]]:
+def _mean_loss(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     shape = (_size(rng, 1, 4), _size(rng, 2 if bug == "1/rows" else 1, 5))
     return MeanLoss(), (_normal(rng, shape, dtype),)
 
 
-def _dropout(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-             ) -> tuple[Any, tuple[Any, ...]]:
+def _dropout(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     shape = (_size(rng, 1, 4), _size(rng, 2, 5))
     return TextbookDropout(float(rng.uniform(0.1, 0.6))), (_normal(rng, shape, dtype),)
 
 
-def _zero_sample(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                 ) -> tuple[Any, tuple[Any, ...]]:
+def _zero_sample(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, M = _size(rng, 2, 4), _size(rng, 2, 4), _size(rng, 2, 4)
     x = rng.standard_normal((N, D))
     x[rng.choice(N, size=_size(rng, 1, N - 1), replace=False)] = 0.0  # zero-padded samples
@@ -1113,8 +1155,9 @@ def _element(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[int, ...
     return tuple(int(rng.integers(n)) for n in shape)
 
 
-def _l2_normalize(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                  ) -> tuple[Any, tuple[Any, ...]]:
+def _l2_normalize(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 1, 4), _size(rng, 2, 6)
     x = rng.standard_normal((N, D))
     if rng.random() < 0.5:  # one outlier: its row's other elements get gradients ~1/|x|
@@ -1124,31 +1167,35 @@ def _l2_normalize(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return L2Normalize(), (x.astype(dtype),)
 
 
-def _layernorm_offset(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                      ) -> tuple[Any, tuple[Any, ...]]:
+def _layernorm_offset(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 1, 4), _size(rng, 3, 6)  # two features normalise to ±1: no gradient
     layer = VarLayerNorm(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
     offsets = _log_uniform(rng, 1e3, 1e6, size=(N, 1)) * rng.choice([-1.0, 1.0], size=(N, 1))
     return layer, ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
 
 
-def _batchnorm_offset(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                      ) -> tuple[Any, tuple[Any, ...]]:
+def _batchnorm_offset(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 3, 6), _size(rng, 1, 4)  # two samples normalise to ±1: no gradient
     layer = OffsetBatchNormBranch(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
     offsets = _log_uniform(rng, 1e5, 1e6, size=D)
     return layer, ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
 
 
-def _std_scaling(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                 ) -> tuple[Any, tuple[Any, ...]]:
+def _std_scaling(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 1, 4), _size(rng, 2, 6)
     offsets = _log_uniform(rng, 3e3, 3e4, size=(N, 1))
     return StdScaling(), ((rng.standard_normal((N, D)) + offsets).astype(dtype),)
 
 
-def _groupnorm_outlier(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                       ) -> tuple[Any, tuple[Any, ...]]:
+def _groupnorm_outlier(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     groups = _size(rng, 1, 3)
     C, L = groups * _size(rng, 1, 3), _size(rng, 1, 4)
     if C // groups * L < 3:  # a group of two normalises to ±1: no gradient
@@ -1163,8 +1210,9 @@ def _groupnorm_outlier(rng: np.random.Generator, dtype: np.dtype, bug: str | Non
 _WIDE_SHAPES = ((256, 64), (300, 100), (512, 64), (784, 100))
 
 
-def _wide_affine(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                 ) -> tuple[Any, tuple[Any, ...]]:
+def _wide_affine(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     D, M = _WIDE_SHAPES[int(rng.integers(len(_WIDE_SHAPES)))]
     N = _size(rng, 16, 32)
     W = _normal(rng, (D, M), dtype, 1 / np.sqrt(D))
@@ -1173,31 +1221,41 @@ def _wide_affine(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return layer, (rng.random((N, D)).astype(dtype),)  # pixels in [0, 1)
 
 
-def _loss_scale(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                ) -> tuple[Any, tuple[Any, ...]]:
+def _loss_scale(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, C = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 2, 4)
-    layer = ScaledSoftmaxLoss(_normal(rng, (D, C), dtype, 1 / np.sqrt(D)),
-                              _normal(rng, (C,), dtype, 0.1), float(10.0 ** rng.uniform(-12, 12)))
+    layer = ScaledSoftmaxLoss(
+        _normal(rng, (D, C), dtype, 1 / np.sqrt(D)),
+        _normal(rng, (C,), dtype, 0.1),
+        float(10.0 ** rng.uniform(-12, 12)),
+    )
     return layer, (_normal(rng, (N, D), dtype), rng.integers(0, C, size=N))
 
 
-def _float32_inside(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                    ) -> tuple[Any, tuple[Any, ...]]:
+def _float32_inside(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, M = _size(rng, 2, 6), _size(rng, 2, 6), _size(rng, 2, 5)
-    layer = Float32InsideAffine(_normal(rng, (D, M), dtype, 1 / np.sqrt(D)),
-                                _normal(rng, (M,), dtype, 0.1), _element(rng, (D, M)))
+    layer = Float32InsideAffine(
+        _normal(rng, (D, M), dtype, 1 / np.sqrt(D)),
+        _normal(rng, (M,), dtype, 0.1),
+        _element(rng, (D, M)),
+    )
     return layer, (_normal(rng, (N, D), dtype),)
 
 
-def _buffered_tanh(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                   ) -> tuple[Any, tuple[Any, ...]]:
+def _buffered_tanh(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, H = _size(rng, 2, 6), _size(rng, 2, 6), _size(rng, 2, 20)
     W = _normal(rng, (D, H), dtype, float(rng.uniform(0.3, 1.0)))
     return BufferedTanhAffine(W, _element(rng, (D, H))), (_normal(rng, (N, D), dtype),)
 
 
-def _one_pass_batchnorm(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                        ) -> tuple[Any, tuple[Any, ...]]:
+def _one_pass_batchnorm(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 4, 8), _size(rng, 1, 4)
     layer = TwoPassBatchNorm(1 + _normal(rng, (D,), dtype, 0.3), _normal(rng, (D,), dtype))
     offsets = rng.uniform(500, 1500, size=D)
@@ -1210,8 +1268,9 @@ def _tied(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> 
     return rng.permutation(np.linspace(-2.0, 2.0, size)).reshape(shape).astype(dtype)
 
 
-def _max_pool_ties(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                   ) -> tuple[Any, tuple[Any, ...]]:
+def _max_pool_ties(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     ph, pw = _size(rng, 1, 2), _size(rng, 2, 3)
     N, C, nh, nw = _size(rng, 1, 2), _size(rng, 1, 2), _size(rng, 1, 3), _size(rng, 1, 3)
     layer = TiedMaxPooling(ph, pw)
@@ -1228,8 +1287,9 @@ def _max_pool_ties(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return layer, (back.reshape(x.shape),)
 
 
-def _sort_ties(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-               ) -> tuple[Any, tuple[Any, ...]]:
+def _sort_ties(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D = _size(rng, 1, 4), _size(rng, 2, 6)
     x = _tied(rng, (N, D), dtype)
     tied = rng.random(N) < 0.6
@@ -1240,8 +1300,9 @@ def _sort_ties(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return SortRows(), (x,)
 
 
-def _l1_exact_zeros(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                    ) -> tuple[Any, tuple[Any, ...]]:
+def _l1_exact_zeros(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, C = _size(rng, 1, 4), _size(rng, 1, 4), _size(rng, 2, 4)
     W = _normal(rng, (D, C), dtype, 1 / np.sqrt(D))
     pruned = rng.random(W.shape) < 0.4
@@ -1251,8 +1312,9 @@ def _l1_exact_zeros(rng: np.random.Generator, dtype: np.dtype, bug: str | None
     return layer, (_normal(rng, (N, D), dtype), rng.integers(0, C, size=N))
 
 
-def _features_at_scales(rng: np.random.Generator, dtype: np.dtype, bug: str | None
-                        ) -> tuple[Any, tuple[Any, ...]]:
+def _features_at_scales(
+    rng: np.random.Generator, dtype: np.dtype, bug: str | None
+) -> tuple[Any, tuple[Any, ...]]:
     N, D, M = _size(rng, 2, 8), _size(rng, 4, 6), _size(rng, 1, 4)
     small = _size(rng, 0, D - 1)  # at most a quarter of dW's rows are small
     x = 3e6 * (1 + rng.random((N, D)))
@@ -1317,41 +1379,63 @@ FAMILIES: dict[str, Family] = {
         Family("conv-stride-pad", _conv, StridedConvolution.BUGS),
         Family("avg-pool", _pool, AveragePooling.BUGS),
         Family("rnn", _rnn_draw(None), TimeRNN.BUGS),
-        Family("rnn-float32-buffers", _rnn_draw("f"), TimeRNN.BUGS, dtype=np.float64,
-               truth=_narrowing_removed("buffer")),
+        Family(
+            "rnn-float32-buffers",
+            _rnn_draw("f"),
+            TimeRNN.BUGS,
+            dtype=np.float64,
+            truth=_narrowing_removed("buffer"),
+        ),
         Family("attention", _attention, Attention.BUGS),
         Family("gelu", _elementwise_draw(lambda rng: Gelu()), Gelu.BUGS),
         Family("swish", _elementwise_draw(lambda rng: Swish()), Swish.BUGS),
-        Family("elu", _elementwise_draw(lambda rng: Elu(float(rng.uniform(0.1, 2.0))),
-                                        kink=True), Elu.BUGS),
+        Family(
+            "elu",
+            _elementwise_draw(lambda rng: Elu(float(rng.uniform(0.1, 2.0))), kink=True),
+            Elu.BUGS,
+        ),
         Family("l2-decay", _l2, AffineSoftmaxL2.BUGS),
         Family("shared-affine", _shared, SharedAffine.BUGS),
-        Family("unnormalised-feature", _unnormalised, UnnormalisedAffine.BUGS,
-               per_element=True),
+        Family("unnormalised-feature", _unnormalised, UnnormalisedAffine.BUGS, per_element=True),
         Family("offset-normalisation", _offset_norm, ScaledDx.BUGS, dtype=np.float64),
         Family("mean-loss-inplace", _mean_loss, MeanLoss.BUGS),
         Family("textbook-dropout", _dropout, TextbookDropout.BUGS),
         Family("zero-sample-relu", _zero_sample, AffineRelu.BUGS),
         Family("l2-normalize", _l2_normalize, L2Normalize.BUGS),
         Family("layernorm-offset", _layernorm_offset, VarLayerNorm.BUGS, dtype=np.float64),
-        Family("batchnorm-offset", _batchnorm_offset, OffsetBatchNormBranch.BUGS,
-               dtype=np.float64),
+        Family("batchnorm-offset", _batchnorm_offset, OffsetBatchNormBranch.BUGS, dtype=np.float64),
         Family("std-scaling", _std_scaling, StdScaling.BUGS, dtype=np.float64),
         Family("groupnorm-outlier", _groupnorm_outlier, GroupNorm.BUGS),
-        Family("wide-affine-one-element", _wide_affine, OneElementAffine.BUGS,
-               per_element=True),
+        Family("wide-affine-one-element", _wide_affine, OneElementAffine.BUGS, per_element=True),
         Family("loss-scale", _loss_scale, ScaledSoftmaxLoss.BUGS, scale_free=True),
-        Family("float32-inside", _float32_inside, Float32InsideAffine.BUGS, per_element=True,
-               dtype=np.float64, truth=_narrowing_removed("inside", "outside")),
-        Family("float32-buffer-tanh-affine", _buffered_tanh, BufferedTanhAffine.BUGS,
-               per_element=True, truth=_narrowing_removed("buffer")),
-        Family("one-pass-variance-batchnorm", _one_pass_batchnorm, TwoPassBatchNorm.BUGS,
-               precision_bug=True, dtype=np.float32),
+        Family(
+            "float32-inside",
+            _float32_inside,
+            Float32InsideAffine.BUGS,
+            per_element=True,
+            dtype=np.float64,
+            truth=_narrowing_removed("inside", "outside"),
+        ),
+        Family(
+            "float32-buffer-tanh-affine",
+            _buffered_tanh,
+            BufferedTanhAffine.BUGS,
+            per_element=True,
+            truth=_narrowing_removed("buffer"),
+        ),
+        Family(
+            "one-pass-variance-batchnorm",
+            _one_pass_batchnorm,
+            TwoPassBatchNorm.BUGS,
+            precision_bug=True,
+            dtype=np.float32,
+        ),
         Family("maxpool-ties", _max_pool_ties, TiedMaxPooling.BUGS),
         Family("sort-ties", _sort_ties, SortRows.BUGS),
         Family("l1-exact-zeros", _l1_exact_zeros, AffineSoftmaxL1.BUGS),
-        Family("features-at-scales", _features_at_scales, ScaledFeaturesAffine.BUGS,
-               per_element=True),
+        Family(
+            "features-at-scales", _features_at_scales, ScaledFeaturesAffine.BUGS, per_element=True
+        ),
     )
 }
 
@@ -1392,21 +1476,23 @@ def _family(rng: np.random.Generator, name: str | None) -> Family:
     return FAMILIES[name]
 
 
-def _drawn(rng: np.random.Generator, family: Family, dtype: np.dtype, bug: str | None
-           ) -> FamilyCase:
+def _drawn(
+    rng: np.random.Generator, family: Family, dtype: np.dtype, bug: str | None
+) -> FamilyCase:
     layer, inputs = family.draw(rng, dtype, bug)
     if rng.random() < 0.5:  # a layer that has been used before: its caches are stale
         state = np.random.get_state()  # noqa: NPY002 (the textbook Dropout draws from it)
         layer.forward(*fresh_point(rng, inputs))
         np.random.set_state(state)  # noqa: NPY002
-    real = next((x.dtype for x in inputs if isinstance(x, np.ndarray) and x.dtype.kind == "f"),
-                dtype)
-    return FamilyCase(layer, inputs, np.dtype(real), _describe(layer, inputs),
-                      family=family.name)
+    real = next(
+        (x.dtype for x in inputs if isinstance(x, np.ndarray) and x.dtype.kind == "f"), dtype
+    )
+    return FamilyCase(layer, inputs, np.dtype(real), _describe(layer, inputs), family=family.name)
 
 
-def family_case(rng: np.random.Generator, family: str | None = None, *, dtype: Any = None
-                ) -> FamilyCase:
+def family_case(
+    rng: np.random.Generator, family: str | None = None, *, dtype: Any = None
+) -> FamilyCase:
     """A correct layer of ``family`` (default: drawn) and a point to check it at.
 
     Parameters
@@ -1450,16 +1536,23 @@ def family_mutant(
     chosen = _family(rng, family)
     bug = bug if bug is not None else str(rng.choice(chosen.bugs))
     if bug not in chosen.bugs:
-        raise ValueError(f"{chosen.name} has no bug {bug!r}; expected one of "
-                         f"{', '.join(chosen.bugs)}")
+        raise ValueError(
+            f"{chosen.name} has no bug {bug!r}; expected one of {', '.join(chosen.bugs)}"
+        )
     dtype = _dtype(rng, dtype, chosen)
     for _ in range(attempts):
         case = _drawn(rng, chosen, dtype, bug)
         mutant = copy.deepcopy(case.layer)
         mutant.bug = bug
-        if detectable(case.layer, mutant, case.inputs, per_element=chosen.per_element,
-                      floor=0.0 if chosen.scale_free else 1e-8,
-                      native=chosen.precision_bug):
-            return FamilyCase(mutant, case.inputs, case.dtype, case.description,
-                              family=chosen.name, bug=bug)
+        if detectable(
+            case.layer,
+            mutant,
+            case.inputs,
+            per_element=chosen.per_element,
+            floor=0.0 if chosen.scale_free else 1e-8,
+            native=chosen.precision_bug,
+        ):
+            return FamilyCase(
+                mutant, case.inputs, case.dtype, case.description, family=chosen.name, bug=bug
+            )
     return None

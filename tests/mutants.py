@@ -460,9 +460,7 @@ def _kinked(block: Any) -> bool:
     )
 
 
-def _move_to_kink(
-    rng: np.random.Generator, blocks: list[Any], x: Array, kink_at: int
-) -> None:
+def _move_to_kink(rng: np.random.Generator, blocks: list[Any], x: Array, kink_at: int) -> None:
     """Put a few pre-activations of block ``kink_at`` near 0 (in place).
 
     The kinked block's input is ``x`` itself (first block) or an Affine's output, whose
@@ -566,8 +564,7 @@ def _build(
 
 def fresh_point(rng: np.random.Generator, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(
-        _normal(rng, x.shape, x.dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f"
-        else x
+        _normal(rng, x.shape, x.dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x
         for x in inputs
     )
 
@@ -609,7 +606,8 @@ def _sites(chain: Chain, kind: str) -> list[Mutation]:
         return [Mutation(kind, i) for i in blocks] + [Mutation(kind, None, key) for key in keys]
     if kind == "transpose":
         return [Mutation(kind, i) for i in blocks] + [
-            Mutation(kind, None, key) for key in keys
+            Mutation(kind, None, key)
+            for key in keys
             if chain.params[key].ndim == 2
             and chain.params[key].shape[0] == chain.params[key].shape[1]
         ]
@@ -624,7 +622,8 @@ def _sites(chain: Chain, kind: str) -> list[Mutation]:
     if kind == "swap":
         found = [Mutation(kind, None, "head")] if chain.head is not None else []
         return found + [
-            Mutation(kind, None, f"gamma{i}/beta{i}") for i in blocks
+            Mutation(kind, None, f"gamma{i}/beta{i}")
+            for i in blocks
             if isinstance(chain.blocks[i], LayerNorm | BatchNormalization)
         ]
     if kind == "stale-cache":
@@ -644,8 +643,9 @@ def _finish(rng: np.random.Generator, site: Mutation, chain: Chain, dtype: np.dt
     return site
 
 
-def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0, *,
-              dtype: Any = np.float64, dout: Any = None) -> dict[str, Array]:
+def gradients(
+    layer: Any, inputs: tuple[Any, ...], seed: int = 0, *, dtype: Any = np.float64, dout: Any = None
+) -> dict[str, Array]:
     """Every gradient ``layer`` reports at ``inputs`` for the checker's ``dout`` (on a copy).
 
     That is what backward returns (None, for an input that gets no gradient, is left out),
@@ -667,11 +667,13 @@ def gradients(layer: Any, inputs: tuple[Any, ...], seed: int = 0, *,
         np.random.set_state(state)  # noqa: NPY002
     returned = layer.backward(draw_dout(output, seed) if dout is None else dout)
     found = dict(enumerate(returned if isinstance(returned, tuple) else (returned,)))
-    out = {f"input{i}": np.asarray(g, dtype=dtype) for i, g in found.items()
-           if g is not None}
+    out = {f"input{i}": np.asarray(g, dtype=dtype) for i, g in found.items() if g is not None}
     grads = getattr(layer, "grads", {})
-    listed = grads.items() if isinstance(grads, dict) else (
-        (f"grads[{i}]", g) for i, g in enumerate(grads))
+    listed = (
+        grads.items()
+        if isinstance(grads, dict)
+        else ((f"grads[{i}]", g) for i, g in enumerate(grads))
+    )
     for key, value in listed:
         out[key] = np.asarray(value, dtype=dtype)
     for key, value in vars(layer).items():
@@ -685,8 +687,9 @@ def _is_float_array(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype.kind == "f"
 
 
-def widened(layer: Any, inputs: tuple[Any, ...], dtype: Any = np.float64
-            ) -> tuple[Any, tuple[Any, ...]]:
+def widened(
+    layer: Any, inputs: tuple[Any, ...], dtype: Any = np.float64
+) -> tuple[Any, tuple[Any, ...]]:
     """Copies of ``layer`` and ``inputs`` with every float array in ``dtype``.
 
     Arrays shared inside the layer (a ``params`` entry and a block's ``W``) stay shared.
@@ -749,8 +752,7 @@ def detectable(
     that *is* precision (``E[x²] − E[x]²`` in float32), which widening would repair.
     """
     right = gradients(*widened(correct, inputs), seed)
-    wrong = gradients(mutant, inputs, seed) if native else gradients(
-        *widened(mutant, inputs), seed)
+    wrong = gradients(mutant, inputs, seed) if native else gradients(*widened(mutant, inputs), seed)
     own = gradients(correct, inputs, seed)
     for key, g in right.items():
         h = wrong[key]
@@ -764,8 +766,9 @@ def detectable(
             size = float(np.sqrt(np.mean(g * g)))
             rounding = float(np.max(rounding))
         difference = np.abs(h - g)
-        if np.any((difference > margin * (np.abs(g) + size) + floor)
-                  & (difference > 10 * rounding)):
+        if np.any(
+            (difference > margin * (np.abs(g) + size) + floor) & (difference > 10 * rounding)
+        ):
             return True
     return False
 

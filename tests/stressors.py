@@ -99,8 +99,9 @@ def _size(rng: np.random.Generator, low: int, high: int) -> int:
     return int(rng.integers(low, high + 1))
 
 
-def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, scale: float = 1.0
-            ) -> Array:
+def _normal(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, scale: float = 1.0
+) -> Array:
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
@@ -216,13 +217,16 @@ class NarrowAffine:
     ``dW`` and ``dx``. ``inside=None`` is the twin without the casts.
     """
 
-    def __init__(self, W: Array, b: Array, inside: str | None = "f",
-                 narrow_backward: bool = False) -> None:
+    def __init__(
+        self, W: Array, b: Array, inside: str | None = "f", narrow_backward: bool = False
+    ) -> None:
         self.W, self.b, self.inside, self.narrow_backward = W, b, inside, narrow_backward
 
     def __repr__(self) -> str:
-        return (f"NarrowAffine(W{self.W.shape}, inside={self.inside!r}, "
-                f"narrow_backward={self.narrow_backward})")
+        return (
+            f"NarrowAffine(W{self.W.shape}, inside={self.inside!r}, "
+            f"narrow_backward={self.narrow_backward})"
+        )
 
     def _product(self, a: Array, b: Array, narrow: bool) -> Array:
         if self.inside is None or not narrow:
@@ -283,8 +287,11 @@ class MomentNorm:
         self.dbeta = np.sum(dout, axis=tuple(range(dout.ndim - 1)))
         self.dgamma = np.sum(dout * xn, axis=tuple(range(dout.ndim - 1)))
         dxn = dout * self.gamma
-        return (dxn - np.mean(dxn, axis=-1, keepdims=True)
-                - xn * np.mean(dxn * xn, axis=-1, keepdims=True)) / std
+        return (
+            dxn
+            - np.mean(dxn, axis=-1, keepdims=True)
+            - xn * np.mean(dxn * xn, axis=-1, keepdims=True)
+        ) / std
 
 
 class RowMax:
@@ -344,16 +351,19 @@ def _float32_buffers(rng: np.random.Generator) -> Drawn:
     dtype = _dtype(rng, 0.5)  # float32 parameters and input, or float64 ones
     N, D, M = _size(rng, 1, 6), _size(rng, 1, 6), _size(rng, 2, 6)
     act = "tanh" if rng.random() < 0.6 else "softmax"
-    layer = BufferedAffine(_normal(rng, (D, M), dtype, 1 / np.sqrt(D)),
-                           _normal(rng, (M,), dtype, 0.5), act)
+    layer = BufferedAffine(
+        _normal(rng, (D, M), dtype, 1 / np.sqrt(D)), _normal(rng, (M,), dtype, 0.5), act
+    )
     return layer, (_normal(rng, (N, D), dtype),)
 
 
 def _float32_inside(rng: np.random.Generator) -> Drawn:
     N, D, M = _size(rng, 1, 6), _size(rng, 1, 6), _size(rng, 1, 6)
-    layer = NarrowAffine(_normal(rng, (D, M), np.float64, 1 / np.sqrt(D)),
-                         _normal(rng, (M,), np.float64, 0.5),
-                         narrow_backward=bool(rng.random() < 0.5))
+    layer = NarrowAffine(
+        _normal(rng, (D, M), np.float64, 1 / np.sqrt(D)),
+        _normal(rng, (M,), np.float64, 0.5),
+        narrow_backward=bool(rng.random() < 0.5),
+    )
     return layer, (_normal(rng, (N, D), np.float64),)
 
 
@@ -383,8 +393,12 @@ def _ties_zeros(rng: np.random.Generator) -> Drawn:
     if kind == 3:  # max-pooling over small integers: ties in most windows
         size = _size(rng, 2, 3)
         stride = size if rng.random() < 0.7 else 1
-        shape = (_size(rng, 1, 2), _size(rng, 1, 2), _size(rng, size, size + 3),
-                 _size(rng, size, size + 3))
+        shape = (
+            _size(rng, 1, 2),
+            _size(rng, 1, 2),
+            _size(rng, size, size + 3),
+            _size(rng, size, size + 3),
+        )
         return Pooling(size, size, stride=stride), (rng.integers(-2, 3, shape).astype(dtype),)
     rows = (_size(rng, 1, 4), _size(rng, 2, 6))
     if kind == 4:
@@ -491,6 +505,8 @@ def stress_case(rng: np.random.Generator, name: str) -> FamilyCase:
     if name not in STRESSORS:
         raise ValueError(f"unknown stressor {name!r}; expected one of {', '.join(STRESSORS)}")
     layer, inputs = STRESSORS[name].draw(rng)
-    real = next((x.dtype for x in inputs if isinstance(x, np.ndarray) and x.dtype.kind == "f"),
-                np.dtype(np.float64))
+    real = next(
+        (x.dtype for x in inputs if isinstance(x, np.ndarray) and x.dtype.kind == "f"),
+        np.dtype(np.float64),
+    )
     return FamilyCase(layer, inputs, np.dtype(real), _describe(layer, inputs), family=name)

@@ -147,8 +147,7 @@ class ListNet:
     """The sequel book's net: ``forward(x, t)`` → loss, ``backward(dout=1)``, and the
     layers' ``params``/``grads`` lists gathered in its own."""
 
-    def __init__(self, W1: Array, b1: Array, W2: Array, b2: Array,
-                 bug: str | None = None) -> None:
+    def __init__(self, W1: Array, b1: Array, W2: Array, b2: Array, bug: str | None = None) -> None:
         self.layers = [ListAffine(W1, b1), ListSigmoid(), ListAffine(W2, b2, bug=bug)]
         self.loss_layer = ListSoftmaxWithLoss()
         self.params: list[Array] = []
@@ -202,9 +201,12 @@ class AccumulatingBatchNorm:
     and the intercept; no reset method (gradcheck zeroes the gradients itself)."""
 
     def __init__(self, scaler: Array, intercept: Array, bug: str | None = None) -> None:
-        self.parameters = {"scaler": scaler, "intercept": intercept,
-                           "running_mean": np.zeros_like(scaler),
-                           "running_var": np.ones_like(scaler)}
+        self.parameters = {
+            "scaler": scaler,
+            "intercept": intercept,
+            "running_mean": np.zeros_like(scaler),
+            "running_var": np.ones_like(scaler),
+        }
         self.gradients = {"scaler": np.zeros_like(scaler), "intercept": np.zeros_like(scaler)}
         self.bug = bug
 
@@ -248,8 +250,9 @@ def affine_backward_dropped(dout: Array, cache: Any) -> tuple[Array, Array, Arra
     return dx, dw, dout[1:].sum(axis=0)
 
 
-def batchnorm_forward(x: Array, gamma: Array, beta: Array,
-                      bn_param: dict[str, Any]) -> tuple[Array, Any]:
+def batchnorm_forward(
+    x: Array, gamma: Array, beta: Array, bn_param: dict[str, Any]
+) -> tuple[Array, Any]:
     """cs231n's batchnorm: ``bn_param`` holds the mode and the running statistics."""
     running_mean = bn_param.get("running_mean", np.zeros(x.shape[1], dtype=x.real.dtype))
     mean, var = x.mean(axis=0), x.var(axis=0)
@@ -289,8 +292,9 @@ def two_outputs_forward(x: Array, Wh: Array, Wc: Array) -> tuple[Array, Array, A
     return h, x @ Wc, (x, Wh, Wc, h)
 
 
-def two_outputs_backward(dh: Array, dc: Array, cache: Any,
-                         bug: str | None = None) -> tuple[Array, Array, Array]:
+def two_outputs_backward(
+    dh: Array, dc: Array, cache: Any, bug: str | None = None
+) -> tuple[Array, Array, Array]:
     x, Wh, Wc, h = cache
     da = dh * (1 - h**2)
     dx = da @ Wh.T + (0 if bug == "dropped" else dc @ Wc.T)
@@ -331,8 +335,9 @@ class TwoOutputs:
 class LossNet:
     """cs231n's TwoLayerNet: ``params`` dict, ``loss(X, y)`` returning ``(loss, grads)``."""
 
-    def __init__(self, W1: Array, b1: Array, W2: Array, b2: Array, reg: float = 0.1,
-                 bug: str | None = None) -> None:
+    def __init__(
+        self, W1: Array, b1: Array, W2: Array, b2: Array, reg: float = 0.1, bug: str | None = None
+    ) -> None:
         self.params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
         self.reg = reg
         self.bug = bug
@@ -422,8 +427,9 @@ class BuggyAffine(Affine):
 
 
 # -- a loss function returning its gradient (cs231n's softmax_loss_vectorized) ------------
-def softmax_classifier_loss(W: Array, X: Array, y: Array, reg: float,
-                            bug: str | None = None) -> tuple[float, Array]:
+def softmax_classifier_loss(
+    W: Array, X: Array, y: Array, reg: float, bug: str | None = None
+) -> tuple[float, Array]:
     """``loss, dW`` of a linear softmax classifier with L2 regularisation ``reg``."""
     loss, dscores = _softmax_loss(X @ W, y)
     dW = X.T @ dscores
@@ -450,8 +456,9 @@ class Case:
     """One convention's example: ``build(rng, dtype, bug) -> (obj, inputs, options)``, the
     convention the report must name, and the variable each bug must fail."""
 
-    build: Callable[[np.random.Generator, Any, str | None], tuple[Any, tuple[Any, ...],
-                                                                      dict[str, Any]]]
+    build: Callable[
+        [np.random.Generator, Any, str | None], tuple[Any, tuple[Any, ...], dict[str, Any]]
+    ]
     convention: str
     wrong: dict[str, str]
 
@@ -460,8 +467,9 @@ def _normal(rng: np.random.Generator, dtype: Any, *shape: int) -> Array:
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _pair(forward: Callable[..., Any], backward: Callable[..., Any],
-          bug: str | None) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _pair(
+    forward: Callable[..., Any], backward: Callable[..., Any], bug: str | None
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The pair with ``bug`` bound into the backward (a named function, as students write)."""
     if bug is None:
         return forward, backward
@@ -481,100 +489,196 @@ def _indices(rng: np.random.Generator, high: int, shape: tuple[int, ...]) -> Arr
 
 
 def _affine_pair(rng: np.random.Generator, dtype: Any, bug: str | None) -> Any:
-    backward = {None: affine_backward, "factor": affine_backward_factor,
-                "dropped": affine_backward_dropped}[bug]
-    return ((affine_forward, backward),
-            (_normal(rng, dtype, 4, 2, 3), _normal(rng, dtype, 6, 3), _normal(rng, dtype, 3)), {})
+    backward = {
+        None: affine_backward,
+        "factor": affine_backward_factor,
+        "dropped": affine_backward_dropped,
+    }[bug]
+    return (
+        (affine_forward, backward),
+        (_normal(rng, dtype, 4, 2, 3), _normal(rng, dtype, 6, 3), _normal(rng, dtype, 3)),
+        {},
+    )
 
 
 def _two_layer(rng: np.random.Generator, dtype: Any) -> list[Array]:
-    return [_normal(rng, dtype, 4, 5), _normal(rng, dtype, 5), _normal(rng, dtype, 5, 3),
-            _normal(rng, dtype, 3)]
+    return [
+        _normal(rng, dtype, 4, 5),
+        _normal(rng, dtype, 5),
+        _normal(rng, dtype, 5, 3),
+        _normal(rng, dtype, 3),
+    ]
 
 
 CASES: dict[str, Case] = {
     "attribute pairs": Case(
-        lambda rng, dt, bug: (BuggyAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
-                              (_normal(rng, dt, 5, 4),), {}),
-        "W/dW attributes", {"factor": "W", "dropped": "b"}),
+        lambda rng, dt, bug: (
+            BuggyAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
+        "W/dW attributes",
+        {"factor": "W", "dropped": "b"},
+    ),
     "params/grads dicts": Case(
-        lambda rng, dt, bug: (DictAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
-                              (_normal(rng, dt, 5, 4),), {}),
-        "params/grads dicts", {"factor": "W", "dropped": "b"}),
+        lambda rng, dt, bug: (
+            DictAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
+        "params/grads dicts",
+        {"factor": "W", "dropped": "b"},
+    ),
     "params/grads lists, in place": Case(
-        lambda rng, dt, bug: (ListAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
-                              (_normal(rng, dt, 5, 4),), {}),
-        "params/grads lists", {"factor": "params[0]", "dropped": "params[1]"}),
+        lambda rng, dt, bug: (
+            ListAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
+        "params/grads lists",
+        {"factor": "params[0]", "dropped": "params[1]"},
+    ),
     "params/grads lists, rebound": Case(
-        lambda rng, dt, bug: (ListAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug,
-                                         rebind=True), (_normal(rng, dt, 5, 4),), {}),
-        "params/grads lists", {"factor": "params[0]", "dropped": "params[1]"}),
+        lambda rng, dt, bug: (
+            ListAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug, rebind=True),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
+        "params/grads lists",
+        {"factor": "params[0]", "dropped": "params[1]"},
+    ),
     "embedding (integer indices)": Case(
-        lambda rng, dt, bug: (Embedding(_normal(rng, dt, 6, 3), bug),
-                              (_indices(rng, 6, (2, 4)),), {}),
-        "params/grads lists", {"factor": "params[0]", "dropped": "params[0]"}),
+        lambda rng, dt, bug: (
+            Embedding(_normal(rng, dt, 6, 3), bug),
+            (_indices(rng, 6, (2, 4)),),
+            {},
+        ),
+        "params/grads lists",
+        {"factor": "params[0]", "dropped": "params[0]"},
+    ),
     "parameters/gradients, accumulating": Case(
-        lambda rng, dt, bug: (AccumulatingDense(_normal(rng, dt, 4, 3), _normal(rng, dt, 3),
-                                                bug), (_normal(rng, dt, 5, 4),), {}),
-        "parameters/gradients dicts (accumulating)", {"factor": "W", "dropped": "b"}),
+        lambda rng, dt, bug: (
+            AccumulatingDense(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
+        "parameters/gradients dicts (accumulating)",
+        {"factor": "W", "dropped": "b"},
+    ),
     "parameters/gradients with running statistics": Case(
-        lambda rng, dt, bug: (AccumulatingBatchNorm(_normal(rng, dt, 3) + 2,
-                                                    _normal(rng, dt, 3), bug),
-                              (_normal(rng, dt, 5, 3),), {}),
-        "parameters/gradients dicts (accumulating)", {"factor": "scaler", "dropped": "X"}),
+        lambda rng, dt, bug: (
+            AccumulatingBatchNorm(_normal(rng, dt, 3) + 2, _normal(rng, dt, 3), bug),
+            (_normal(rng, dt, 5, 3),),
+            {},
+        ),
+        "parameters/gradients dicts (accumulating)",
+        {"factor": "scaler", "dropped": "X"},
+    ),
     "loss function returning (loss, dW)": Case(
-        lambda rng, dt, bug: (_loss_function(bug),
-                              (_normal(rng, dt, 4, 3), _normal(rng, dt, 5, 4),
-                               np.array([0, 2, 1, 1, 0]), 0.1), {}),
-        "loss function returning (loss, gradients)", {"factor": "W", "dropped": "W"}),
-    "function pair": Case(_affine_pair, "forward/backward function pair",
-                          {"factor": "w", "dropped": "b"}),
+        lambda rng, dt, bug: (
+            _loss_function(bug),
+            (_normal(rng, dt, 4, 3), _normal(rng, dt, 5, 4), np.array([0, 2, 1, 1, 0]), 0.1),
+            {},
+        ),
+        "loss function returning (loss, gradients)",
+        {"factor": "W", "dropped": "W"},
+    ),
+    "function pair": Case(
+        _affine_pair, "forward/backward function pair", {"factor": "w", "dropped": "b"}
+    ),
     "function pair with a dict argument": Case(
-        lambda rng, dt, bug: (_pair(batchnorm_forward, batchnorm_backward, bug),
-                              (_normal(rng, dt, 5, 3), _normal(rng, dt, 3) + 2,
-                               _normal(rng, dt, 3), {"mode": "train"}), {}),
-        "forward/backward function pair", {"factor": "gamma", "dropped": "x"}),
+        lambda rng, dt, bug: (
+            _pair(batchnorm_forward, batchnorm_backward, bug),
+            (
+                _normal(rng, dt, 5, 3),
+                _normal(rng, dt, 3) + 2,
+                _normal(rng, dt, 3),
+                {"mode": "train"},
+            ),
+            {},
+        ),
+        "forward/backward function pair",
+        {"factor": "gamma", "dropped": "x"},
+    ),
     "function pair with integer indices": Case(
-        lambda rng, dt, bug: (_pair(word_embedding_forward, word_embedding_backward, bug),
-                              (_indices(rng, 6, (2, 4)), _normal(rng, dt, 6, 3)), {}),
-        "forward/backward function pair", {"factor": "W", "dropped": "W"}),
+        lambda rng, dt, bug: (
+            _pair(word_embedding_forward, word_embedding_backward, bug),
+            (_indices(rng, 6, (2, 4)), _normal(rng, dt, 6, 3)),
+            {},
+        ),
+        "forward/backward function pair",
+        {"factor": "W", "dropped": "W"},
+    ),
     "function pair with two outputs": Case(
-        lambda rng, dt, bug: (_pair(two_outputs_forward, two_outputs_backward, bug),
-                              (_normal(rng, dt, 4, 3), _normal(rng, dt, 3, 2),
-                               _normal(rng, dt, 3, 5)), {}),
-        "forward/backward function pair", {"factor": "Wc", "dropped": "x"}),
+        lambda rng, dt, bug: (
+            _pair(two_outputs_forward, two_outputs_backward, bug),
+            (_normal(rng, dt, 4, 3), _normal(rng, dt, 3, 2), _normal(rng, dt, 3, 5)),
+            {},
+        ),
+        "forward/backward function pair",
+        {"factor": "Wc", "dropped": "x"},
+    ),
     "layer with two outputs": Case(
-        lambda rng, dt, bug: (TwoOutputs(_normal(rng, dt, 3, 2), _normal(rng, dt, 3, 5), bug),
-                              (_normal(rng, dt, 4, 3),), {}),
-        "params/grads lists", {"factor": "params[1]", "dropped": "x"}),
+        lambda rng, dt, bug: (
+            TwoOutputs(_normal(rng, dt, 3, 2), _normal(rng, dt, 3, 5), bug),
+            (_normal(rng, dt, 4, 3),),
+            {},
+        ),
+        "params/grads lists",
+        {"factor": "params[1]", "dropped": "x"},
+    ),
     "model: loss returns (loss, grads)": Case(
-        lambda rng, dt, bug: (LossNet(*_two_layer(rng, dt), bug=bug),
-                              (_normal(rng, dt, 6, 4), np.array([0, 2, 1, 1, 0, 2])), {}),
-        "loss → (loss, grads) model", {"factor": "W2", "dropped": "W1"}),
+        lambda rng, dt, bug: (
+            LossNet(*_two_layer(rng, dt), bug=bug),
+            (_normal(rng, dt, 6, 4), np.array([0, 2, 1, 1, 0, 2])),
+            {},
+        ),
+        "loss → (loss, grads) model",
+        {"factor": "W2", "dropped": "W1"},
+    ),
     "model: forward(x, t) and backward(dout=1)": Case(
-        lambda rng, dt, bug: (ListNet(*_two_layer(rng, dt), bug=bug),
-                              (_normal(rng, dt, 6, 4), np.array([0, 2, 1, 1, 0, 2])), {}),
+        lambda rng, dt, bug: (
+            ListNet(*_two_layer(rng, dt), bug=bug),
+            (_normal(rng, dt, 6, 4), np.array([0, 2, 1, 1, 0, 2])),
+            {},
+        ),
         "forward/backward model with params/grads lists",
-        {"factor": "params[2]", "dropped": "params[3]"}),
+        {"factor": "params[2]", "dropped": "params[3]"},
+    ),
     "model: loss(x, t, train_flg)": Case(
-        lambda rng, dt, bug: (FlagNet(_normal(rng, dt, 4, 3), bug=bug),
-                              (_normal(rng, dt, 6, 4), np.array([0, 2, 1, 1, 0, 2])),
-                              {"forward_kwargs": {"train_flg": True}}),
-        "params/loss/gradient model", {"factor": "W", "dropped": "W"}),
+        lambda rng, dt, bug: (
+            FlagNet(_normal(rng, dt, 4, 3), bug=bug),
+            (_normal(rng, dt, 6, 4), np.array([0, 2, 1, 1, 0, 2])),
+            {"forward_kwargs": {"train_flg": True}},
+        ),
+        "params/loss/gradient model",
+        {"factor": "W", "dropped": "W"},
+    ),
     "composite: sublayers as attributes": Case(
-        lambda rng, dt, bug: (ResidualBlock(Affine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3)),
-                                            BuggyAffine(_normal(rng, dt, 3, 4),
-                                                        _normal(rng, dt, 4), bug)),
-                              (_normal(rng, dt, 5, 4),), {}),
+        lambda rng, dt, bug: (
+            ResidualBlock(
+                Affine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3)),
+                BuggyAffine(_normal(rng, dt, 3, 4), _normal(rng, dt, 4), bug),
+            ),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
         "W/dW attributes; sublayers fc1 (W/dW attributes), fc2 (W/dW attributes)",
-        {"factor": "fc2.W", "dropped": "fc2.b"}),
+        {"factor": "fc2.W", "dropped": "fc2.b"},
+    ),
     "composite: sublayers in a list": Case(
-        lambda rng, dt, bug: (Sequential([ListAffine(_normal(rng, dt, 4, 3),
-                                                     _normal(rng, dt, 3), bug), Relu(),
-                                          DictAffine(_normal(rng, dt, 3, 2),
-                                                     _normal(rng, dt, 2))]),
-                              (_normal(rng, dt, 5, 4),), {}),
-        "W/dW attributes; sublayers layers[0] (params/grads lists), layers[2] "
-        "(params/grads dicts)",
-        {"factor": "layers[0].params[0]", "dropped": "layers[0].params[1]"}),
+        lambda rng, dt, bug: (
+            Sequential(
+                [
+                    ListAffine(_normal(rng, dt, 4, 3), _normal(rng, dt, 3), bug),
+                    Relu(),
+                    DictAffine(_normal(rng, dt, 3, 2), _normal(rng, dt, 2)),
+                ]
+            ),
+            (_normal(rng, dt, 5, 4),),
+            {},
+        ),
+        "W/dW attributes; sublayers layers[0] (params/grads lists), layers[2] (params/grads dicts)",
+        {"factor": "layers[0].params[0]", "dropped": "layers[0].params[1]"},
+    ),
 }

@@ -10,12 +10,25 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gradcheck"
 # Rooms that format or hold what they are given, and the rooms they must never import.
 DOWNSTREAM_ONLY = {
-    "gradcheck.report": ("gradcheck.engine", "gradcheck.conventions", "gradcheck.analytic",
-                         "gradcheck.modes", "gradcheck.verdict", "gradcheck.checker",
-                         "gradcheck.network", "gradcheck.faces"),
-    "gradcheck.engine": ("gradcheck.conventions", "gradcheck.analytic", "gradcheck.modes",
-                         "gradcheck.verdict", "gradcheck.report", "gradcheck.faces",
-                         "gradcheck.checker"),
+    "gradcheck.report": (
+        "gradcheck.engine",
+        "gradcheck.conventions",
+        "gradcheck.analytic",
+        "gradcheck.modes",
+        "gradcheck.verdict",
+        "gradcheck.checker",
+        "gradcheck.network",
+        "gradcheck.faces",
+    ),
+    "gradcheck.engine": (
+        "gradcheck.conventions",
+        "gradcheck.analytic",
+        "gradcheck.modes",
+        "gradcheck.verdict",
+        "gradcheck.report",
+        "gradcheck.faces",
+        "gradcheck.checker",
+    ),
     "gradcheck.vocabulary": ("gradcheck.",),
 }
 LONGEST = 500

@@ -485,8 +485,11 @@ def test_exception_from_the_layer_propagates_unchanged_with_a_note(
     assert str(caught.value) == text
     notes = getattr(caught.value, "__notes__", [])
     assert len(notes) == 1
-    assert re.search(rf"^\(raised in {re.escape(call)}, called by gradcheck on a private copy; "
-                     r"the arrays you passed are unchanged\)$", notes[0]), notes
+    assert re.search(
+        rf"^\(raised in {re.escape(call)}, called by gradcheck on a private copy; "
+        r"the arrays you passed are unchanged\)$",
+        notes[0],
+    ), notes
     np.testing.assert_array_equal(x, saved)
 
 
@@ -510,14 +513,16 @@ ACCEPTED: dict[str, Callable[[], tuple[Any, tuple[Any, ...]]]] = {
     "python-numbers-apple-example": lambda: (MulLayer(), (100.0, 2.0)),
     "nested-list": lambda: (Sigmoid(), ([[0.1, -0.2], [0.3, 0.4]],)),
     "integer-labels-not-differentiated": lambda: (
-        SoftmaxWithLoss(), (_x((4, 3)), np.array([0, 2, 1, 1]))
+        SoftmaxWithLoss(),
+        (_x((4, 3)), np.array([0, 2, 1, 1])),
     ),
     "non-contiguous-slice": lambda: (Sigmoid(), (_x((6, 8))[::2, 1::3],)),
     "fortran-order": lambda: (Sigmoid(), (np.asfortranarray(_x()),)),
     "negative-strides": lambda: (Sigmoid(), (_x()[::-1, ::-1],)),
     "broadcast-stride-0": lambda: (Sigmoid(), (np.broadcast_to(np.linspace(-1, 1, 4), (3, 4)),)),
     "broadcast-stride-0-parameter": lambda: (
-        Affine(np.broadcast_to(np.linspace(-1, 1, 3), (4, 3)), np.zeros(3)), (_x((5, 4)),)
+        Affine(np.broadcast_to(np.linspace(-1, 1, 3), (4, 3)), np.zeros(3)),
+        (_x((5, 4)),),
     ),
     "read-only-input": lambda: (Sigmoid(), (_read_only(_x()),)),
     "read-only-input-and-parameters": _read_only_affine,
@@ -582,6 +587,8 @@ def test_attribute_without_gradient_is_incomplete_not_passed() -> None:
     report = gradcheck.check(ForgetsGradientAttribute(), _x())
     assert not report.passed and str(report.verdict) == "INCOMPLETE"
     [doubt] = [d for d in report.diagnostics if d.kind == "unchecked"]
-    assert re.search(r"^ForgetsGradientAttribute: W changes the output but no gradient is "
-                     r"paired with it, so it was not checked \(W/dW attributes\)\. .*self\.dW",
-                     doubt.message)
+    assert re.search(
+        r"^ForgetsGradientAttribute: W changes the output but no gradient is "
+        r"paired with it, so it was not checked \(W/dW attributes\)\. .*self\.dW",
+        doubt.message,
+    )

@@ -72,8 +72,9 @@ def _by_hand(layer: Quadratic, x: np.ndarray, dout: np.ndarray) -> dict[str, np.
     return {"x": dz @ layer.W.T, "W": x.T @ dz}
 
 
-def _planted(report: gradcheck.Report, truth: dict[str, np.ndarray], bar: float
-             ) -> gradcheck.Report:
+def _planted(
+    report: gradcheck.Report, truth: dict[str, np.ndarray], bar: float
+) -> gradcheck.Report:
     """A copy of ``report`` whose numerical values are the truth exactly (rounded to
     float64), every error bar ``bar``, and every element a match."""
     fake = copy.deepcopy(report)
@@ -104,8 +105,9 @@ def test_the_truth_is_the_layers_backward_at_the_checks_own_dout() -> None:
         # The same dout as the check's: its float64 backward agrees to rounding ...
         np.testing.assert_allclose(exact.astype(np.float64), v.analytic, rtol=1e-13, atol=1e-13)
         # ... and the gradient written by hand, at that dout, not transposed.
-        np.testing.assert_allclose(exact.astype(np.float64), expected[v.name], rtol=1e-13,
-                                   atol=1e-13)
+        np.testing.assert_allclose(
+            exact.astype(np.float64), expected[v.name], rtol=1e-13, atol=1e-13
+        )
     assert not np.allclose(expected["W"], expected["W"].T)  # a transpose would show
 
 
@@ -146,8 +148,7 @@ def test_a_planted_error_is_found_where_it_was_planted_and_nowhere_else() -> Non
     assert not _variable(elements, "x").outside(1.0).any()
 
     tally = Tally()
-    tally.add(CaseResult("quadratic", 5, "float64", "Quadratic", "float128", "layer",
-                         elements))
+    tally.add(CaseResult("quadratic", 5, "float64", "Quadratic", "float128", "layer", elements))
     group = tally.groups["family", "quadratic"]
     assert (group.compared, group.outside1, group.outside2) == (12 + 6, 2, 1)
     assert (group.kinks, group.kinks_outside1, group.excluded) == (1, 1, 1)
@@ -161,8 +162,7 @@ def test_a_transposed_numerical_gradient_is_seen() -> None:
     layer, x = _quadratic()
     truth = true_gradients(layer, (x,), seed=5)
     report = gradcheck.check(layer, x, seed=5, mode="full")
-    fake = _planted(report, {k: v.astype(np.float64) for k, v in truth.gradients.items()},
-                    1e-10)
+    fake = _planted(report, {k: v.astype(np.float64) for k, v in truth.gradients.items()}, 1e-10)
     W = next(v for v in fake.variables if v.name == "W")
     W.numerical = W.numerical.T.copy()
     outside = _variable(compare_report(fake, truth), "W").outside(1.0)
@@ -234,9 +234,11 @@ def test_a_narrowing_layer_gets_no_truth_without_its_twin_and_a_longdouble_one_w
     truth = true_gradients(Float32Buffer(), (x,), seed=0, twin=_unbuffered)
     assert truth.dtype == TRUTH_DTYPE and truth.via == "twin"
     dout = truth.dout.astype(TRUTH_DTYPE)
-    np.testing.assert_allclose(truth.gradients["x"].astype(np.float64),
-                               (dout * (1 - np.tanh(x.astype(TRUTH_DTYPE)) ** 2)).astype(float),
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        truth.gradients["x"].astype(np.float64),
+        (dout * (1 - np.tanh(x.astype(TRUTH_DTYPE)) ** 2)).astype(float),
+        rtol=1e-15,
+    )
 
 
 def test_the_truths_own_error_is_measured_and_widens_the_bar() -> None:
@@ -253,25 +255,28 @@ def test_the_truths_own_error_is_measured_and_widens_the_bar() -> None:
     exact = true_gradients(quadratic, (y,), seed=0)
     assert exact.uncertainty is not None
     assert float(np.max(exact.uncertainty["W"])) < 1e-17 * float(
-        np.max(np.abs(exact.gradients["W"])))
+        np.max(np.abs(exact.gradients["W"]))
+    )
 
 
 def test_engines_are_read_from_the_method_label_until_elements_carry_their_own() -> None:
-    assert engine_name("complex, 6 colours (per-sample), +19 richardson") == \
-        "complex+richardson"
+    assert engine_name("complex, 6 colours (per-sample), +19 richardson") == "complex+richardson"
     assert engine_name("fast complex, 4 tests, 2 by complex") == "complex"
-    assert engine_name("central at one step, error from 12 sampled, +3 complex") == \
-        "central+complex"
-    assert engine_name("central, 1 colour (elementwise), 2 fitted over 16 steps") == \
-        "central+fitted"
+    assert (
+        engine_name("central at one step, error from 12 sampled, +3 complex") == "central+complex"
+    )
+    assert (
+        engine_name("central, 1 colour (elementwise), 2 fitted over 16 steps") == "central+fitted"
+    )
     assert mode_name("fast complex, 2 tests") == "fast"
     assert mode_name("fast central, 8 tests → full central") == "full"
     assert mode_name("central at one step, error from 12 sampled") == "floor"
     layer, x = _quadratic()
     v = gradcheck.check(layer, x, seed=0).variables[0]
     assert set(element_engines(v)) == {engine_name(v.method)}
-    v.engines = np.where(np.arange(v.analytic.size).reshape(v.analytic.shape) % 2 == 0,
-                         "complex", "richardson")
+    v.engines = np.where(
+        np.arange(v.analytic.size).reshape(v.analytic.shape) % 2 == 0, "complex", "richardson"
+    )
     assert element_engines(v).tolist()[:3] == ["complex", "richardson", "complex"]
 
 
@@ -304,8 +309,11 @@ def test_no_numerical_value_is_outside_its_error_bar(family: str) -> None:
                     f"{family}:{seed} {v.name}{v.index(int(flat))}: numerical "
                     f"{v.numerical[flat]:.12g}, true {float(v.truth[flat]):.12g}, bar "
                     f"{v.bar[flat]:.2e}, {v.ratio[flat]:.3g} bars off ({v.engines[flat]}: "
-                    f"{v.method})")
+                    f"{v.method})"
+                )
     assert compared > 0
-    assert not outside, (f"{len(outside)} of {compared} elements outside their error bar "
-                         "(reproduce: python benchmarks/bench_calibration.py --show "
-                         "FAMILY:SEED --mode full):\n" + "\n".join(outside[:12]))
+    assert not outside, (
+        f"{len(outside)} of {compared} elements outside their error bar "
+        "(reproduce: python benchmarks/bench_calibration.py --show "
+        "FAMILY:SEED --mode full):\n" + "\n".join(outside[:12])
+    )

@@ -28,27 +28,47 @@ def _without_offset(inputs: tuple[Any, ...]) -> tuple[Any, ...]:
 
 # The gradients each family reports: its float inputs' and these.
 PARAMETERS = {
-    "embedding": {"dW"}, "conv-stride-pad": {"dW", "db"}, "avg-pool": set(),
-    "rnn": {"dWx", "dWh", "db"}, "rnn-float32-buffers": {"dWx", "dWh", "db"}, "attention": set(),
-    "gelu": set(), "swish": set(), "elu": set(), "l2-decay": {"dW", "db"},
-    "shared-affine": {"dW", "db"}, "unnormalised-feature": {"dW", "db"},
-    "offset-normalisation": {"dgamma", "dbeta"}, "mean-loss-inplace": set(),
-    "textbook-dropout": set(), "zero-sample-relu": {"dW", "db"},
-    "l2-normalize": set(), "layernorm-offset": {"dgamma", "dbeta"},
-    "batchnorm-offset": {"dgamma", "dbeta"}, "std-scaling": set(),
-    "groupnorm-outlier": {"dgamma", "dbeta"}, "wide-affine-one-element": {"dW", "db"},
-    "loss-scale": {"dW", "db"}, "float32-inside": {"dW", "db"},
+    "embedding": {"dW"},
+    "conv-stride-pad": {"dW", "db"},
+    "avg-pool": set(),
+    "rnn": {"dWx", "dWh", "db"},
+    "rnn-float32-buffers": {"dWx", "dWh", "db"},
+    "attention": set(),
+    "gelu": set(),
+    "swish": set(),
+    "elu": set(),
+    "l2-decay": {"dW", "db"},
+    "shared-affine": {"dW", "db"},
+    "unnormalised-feature": {"dW", "db"},
+    "offset-normalisation": {"dgamma", "dbeta"},
+    "mean-loss-inplace": set(),
+    "textbook-dropout": set(),
+    "zero-sample-relu": {"dW", "db"},
+    "l2-normalize": set(),
+    "layernorm-offset": {"dgamma", "dbeta"},
+    "batchnorm-offset": {"dgamma", "dbeta"},
+    "std-scaling": set(),
+    "groupnorm-outlier": {"dgamma", "dbeta"},
+    "wide-affine-one-element": {"dW", "db"},
+    "loss-scale": {"dW", "db"},
+    "float32-inside": {"dW", "db"},
     "float32-buffer-tanh-affine": {"grads[0]"},
-    "one-pass-variance-batchnorm": {"dgamma", "dbeta"}, "maxpool-ties": set(),
-    "sort-ties": set(), "l1-exact-zeros": {"dW", "db"}, "features-at-scales": {"dW", "db"},
+    "one-pass-variance-batchnorm": {"dgamma", "dbeta"},
+    "maxpool-ties": set(),
+    "sort-ties": set(),
+    "l1-exact-zeros": {"dW", "db"},
+    "features-at-scales": {"dW", "db"},
 }
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_float_input_and_parameter_has_its_gradient(family: str) -> None:
     case = family_case(np.random.default_rng(0), family, dtype=np.float64)
-    floats = {f"input{i}" for i, x in enumerate(case.inputs)
-              if isinstance(x, np.ndarray) and x.dtype.kind == "f"}
+    floats = {
+        f"input{i}"
+        for i, x in enumerate(case.inputs)
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f"
+    }
     assert set(gradients(case.layer, case.inputs)) == floats | PARAMETERS[family]
 
 
@@ -88,15 +108,15 @@ def test_cases_come_in_the_dtype_asked_for(family: str, dtype: Any) -> None:
     # The draw itself, before a stale forward could leave a float32 buffer behind.
     layer, inputs = FAMILIES[family].draw(np.random.default_rng(5), np.dtype(wanted), None)
     arrays = [x for x in inputs if isinstance(x, np.ndarray) and x.dtype.kind == "f"]
-    arrays += [v for v in vars(layer).values()
-               if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    arrays += [v for v in vars(layer).values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
     arrays += [v for v in getattr(layer, "params", [])]
     assert arrays and {a.dtype for a in arrays} == {np.dtype(wanted)}
 
 
 SUB_THRESHOLD = {("gelu", "erf-derivative")}
-BUGS = [(f, b) for f, family in FAMILIES.items() for b in family.bugs
-        if (f, b) not in SUB_THRESHOLD]
+BUGS = [
+    (f, b) for f, family in FAMILIES.items() for b in family.bugs if (f, b) not in SUB_THRESHOLD
+]
 
 
 @pytest.mark.parametrize(("family", "bug"), BUGS)

@@ -155,8 +155,9 @@ def _ulps(f0: Any, h: float) -> Any:
     return 8 * np.finfo(WIDE).eps * abs(f0) / h
 
 
-def _extrapolated(f: Callable[[Array], Any], x: Array, direction: Array, h: float
-                  ) -> tuple[Any, Any]:
+def _extrapolated(
+    f: Callable[[Array], Any], x: Array, direction: Array, h: float
+) -> tuple[Any, Any]:
     """Richardson's extrapolation of central differences at ``h, h/2, h/4``, and the
     disagreement of its two estimates; each difference divides by the step actually taken
     (at an offset of 1e6, rounding changes a step of 1e-4 by ~1e-9 of itself)."""
@@ -171,8 +172,7 @@ def _extrapolated(f: Callable[[Array], Any], x: Array, direction: Array, h: floa
     return second, abs(second - first)
 
 
-def derivative(f: Callable[[Array], Any], x: Array, direction: Array, where: str
-               ) -> Derivative:
+def derivative(f: Callable[[Array], Any], x: Array, direction: Array, where: str) -> Derivative:
     """The derivative of ``f`` at ``x`` along ``direction``, in longdouble.
 
     Steps from 1e-2 (exact for a linear loss, and beyond the noise of a loss of 1e7);
@@ -194,8 +194,9 @@ def derivative(f: Callable[[Array], Any], x: Array, direction: Array, where: str
     return Derivative(where, left, right, *best, kink_floor=_ulps(f0, KINK_STEP))
 
 
-def _indices(shape: tuple[int, ...], rng: np.random.Generator, extra: Iterable[int] = ()
-             ) -> list[int]:
+def _indices(
+    shape: tuple[int, ...], rng: np.random.Generator, extra: Iterable[int] = ()
+) -> list[int]:
     """Every flat index of a small variable; of a large one a sample, and ``extra``."""
     size = int(np.prod(shape))
     if size <= ALL:
@@ -233,8 +234,9 @@ class Judgement:
     kinks: int
 
 
-def judge(analytic: Array, found: dict[int, Derivative], tolerance: Tolerance, *,
-          kinked: bool) -> Judgement:
+def judge(
+    analytic: Array, found: dict[int, Derivative], tolerance: Tolerance, *, kinked: bool
+) -> Judgement:
     """Compare ``analytic`` with the oracle's derivatives of one variable.
 
     A kink is where the one-sided derivatives at 1e-6 part by more than their truncation
@@ -253,14 +255,20 @@ def judge(analytic: Array, found: dict[int, Derivative], tolerance: Tolerance, *
         if high - low > margin or (kinked and d.error > allowed / 2):
             kinks += 1
             if not low - margin <= a <= high + margin:
-                problems.append(f"{d.where}: {float(a):.6g} outside the one-sided derivatives "
-                                f"[{float(low):.6g}, {float(high):.6g}]")
+                problems.append(
+                    f"{d.where}: {float(a):.6g} outside the one-sided derivatives "
+                    f"[{float(low):.6g}, {float(high):.6g}]"
+                )
         elif d.error > allowed / 2:
-            problems.append(f"{d.where}: the oracle cannot resolve it (±{float(d.error):.2g} "
-                            f"against a tolerance of {float(allowed):.2g})")
+            problems.append(
+                f"{d.where}: the oracle cannot resolve it (±{float(d.error):.2g} "
+                f"against a tolerance of {float(allowed):.2g})"
+            )
         elif abs(a - d.central) > allowed + 2 * d.error:
-            problems.append(f"{d.where}: analytic {float(a):.10g}, numerical "
-                            f"{float(d.central):.10g} (tolerance {float(allowed):.2g})")
+            problems.append(
+                f"{d.where}: analytic {float(a):.10g}, numerical "
+                f"{float(d.central):.10g} (tolerance {float(allowed):.2g})"
+            )
     return Judgement(problems, kinks)
 
 
@@ -278,8 +286,10 @@ def judge_ties(analytic: Array, loss: Loss, key: str, tolerance: Tolerance) -> l
             continue
         total = np.sum(analytic[group], dtype=WIDE)
         if abs(total - d.central) > tolerance.of(d.central, size) + d.floor + 2 * d.error:
-            problems.append(f"{where}: the gradients sum to {float(total):.6g}, moving them "
-                            f"together gives {float(d.central):.6g}")
+            problems.append(
+                f"{where}: the gradients sum to {float(total):.6g}, moving them "
+                f"together gives {float(d.central):.6g}"
+            )
     return problems
 
 
@@ -312,8 +322,12 @@ def setting(family: Family, layer: Any, inputs: tuple[Any, ...]) -> Setting:
     return Setting(family, layer, inputs, dout, Loss(wide_layer, wide_inputs, WIDE(1) * dout))
 
 
-def verify(s: Setting, analytic: dict[str, Array], tolerance: Tolerance,
-           extra: dict[str, list[int]] | None = None) -> tuple[list[str], int]:
+def verify(
+    s: Setting,
+    analytic: dict[str, Array],
+    tolerance: Tolerance,
+    extra: dict[str, list[int]] | None = None,
+) -> tuple[list[str], int]:
     """Every problem the oracle finds with ``analytic``, and how many kinks it met."""
     problems: list[str] = []
     kinks = 0
@@ -386,8 +400,9 @@ def test_every_truth_computes_in_longdouble(family: str, dtype: Any) -> None:
     assert found and {k: v.dtype for k, v in found.items()} == dict.fromkeys(found, WIDE)
 
 
-@pytest.mark.parametrize("family", [f for f, family in FAMILIES.items()
-                                    if family.truth is not None])
+@pytest.mark.parametrize(
+    "family", [f for f, family in FAMILIES.items() if family.truth is not None]
+)
 def test_a_truth_changes_the_precision_and_nothing_else(family: str) -> None:
     chosen = FAMILIES[family]
     assert chosen.truth is not None
@@ -395,8 +410,7 @@ def test_a_truth_changes_the_precision_and_nothing_else(family: str) -> None:
         case = family_case(np.random.default_rng(seed), family, dtype=np.float64)
         narrow = np.asarray(copy.deepcopy(case.layer).forward(*case.inputs))
         wide = np.asarray(chosen.truth(case.layer).forward(*case.inputs))
-        assert wide.dtype == np.result_type(*[x for x in case.inputs
-                                              if isinstance(x, np.ndarray)])
+        assert wide.dtype == np.result_type(*[x for x in case.inputs if isinstance(x, np.ndarray)])
         # float32's rounding of the computation, and nothing the size of a formula's term.
         np.testing.assert_allclose(narrow, wide, rtol=1e-5, atol=1e-5 * np.max(np.abs(wide)))
         assert not np.array_equal(narrow, wide), "the truth narrows as the layer does"

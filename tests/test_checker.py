@@ -158,10 +158,10 @@ def test_the_global_random_state_is_held_only_for_a_forward_that_draws_from_it()
     from gradcheck.conventions.target import TargetRequest
 
     x = np.random.default_rng(0).standard_normal((4, 6))
-    drawing = analytic_pass(make_target(TargetRequest(TextbookDropout(), (x,))), seed=0,
-                            allow_inplace=False)
-    plain = analytic_pass(make_target(TargetRequest(Sigmoid(), (x,))), seed=0,
-                          allow_inplace=False)
+    drawing = analytic_pass(
+        make_target(TargetRequest(TextbookDropout(), (x,))), seed=0, allow_inplace=False
+    )
+    plain = analytic_pass(make_target(TargetRequest(Sigmoid(), (x,))), seed=0, allow_inplace=False)
     assert drawing.draws_global_random and not plain.draws_global_random
 
 
@@ -409,8 +409,9 @@ def test_a_scalar_function_checked_with_grad_is_named_by_grad() -> None:
 
     report = gradcheck.check(loss, np.array([1.0, 2.0]), grad=wrong_grad)
     assert report.conclusion is not None
-    assert report.conclusion.startswith("test_a_scalar_function_checked_with_grad_is_named_by_grad"
-                                        ".<locals>.loss.grad:"), report.conclusion
+    assert report.conclusion.startswith(
+        "test_a_scalar_function_checked_with_grad_is_named_by_grad.<locals>.loss.grad:"
+    ), report.conclusion
 
 
 class MeanLoss:

@@ -95,7 +95,11 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run(
         [sys.executable, "-m", "gradcheck", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
     )
 
 
@@ -129,8 +133,16 @@ def test_summary_line_is_n_passed_n_failed() -> None:
 
 
 def test_buggy_layer_exits_1_and_names_the_wrong_element(layers_file: Path) -> None:
-    result = run("check", f"{layers_file}:BuggyAffine", "--shape", "5,4",
-                 "--param", "W=4,3", "--param", "b=3")
+    result = run(
+        "check",
+        f"{layers_file}:BuggyAffine",
+        "--shape",
+        "5,4",
+        "--param",
+        "W=4,3",
+        "--param",
+        "b=3",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "(2, 1)" in result.stdout
     assert "FAILED" in result.stdout
@@ -280,7 +292,8 @@ def test_a_layer_whose_forward_rejects_made_up_inputs_is_skipped_not_failed(
     assert result.returncode == 0, result.stdout
     assert result.stdout.strip().splitlines()[-1] == "1 passed, 0 failed, 1 skipped"
     assert "Convolution: skipped: made-up inputs do not fit its forward (ValueError" in (
-        result.stdout)
+        result.stdout
+    )
     assert "--shape" in result.stdout
     named = run("check", f"{path}:Convolution")
     assert named.returncode == 2
@@ -316,8 +329,17 @@ def test_shape_and_kwargs_build_the_layer(layers_file: Path) -> None:
 
 
 def test_param_makes_random_constructor_arrays(layers_file: Path) -> None:
-    result = run("check", f"{layers_file}:Dense", "--shape", "5,4",
-                 "--param", "W=4,3", "--param", "b=3", "--json")
+    result = run(
+        "check",
+        f"{layers_file}:Dense",
+        "--shape",
+        "5,4",
+        "--param",
+        "W=4,3",
+        "--param",
+        "b=3",
+        "--json",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     variables = json.loads(result.stdout)["reports"][0]["variables"]
     shapes = {v["name"]: tuple(v["shape"]) for v in variables}
@@ -350,7 +372,12 @@ def test_json_is_one_document_with_reports_and_summary(layers_file: Path) -> Non
     document = json.loads(result.stdout)
     assert set(document) >= {"gradcheck", "reports", "summary"}
     assert document["summary"] == {
-        "passed": 1, "failed": 1, "errors": 1, "skipped": 0, "total": 2, "exit_status": 1,
+        "passed": 1,
+        "failed": 1,
+        "errors": 1,
+        "skipped": 0,
+        "total": 2,
+        "exit_status": 1,
         "line": "1 passed, 1 failed (1 with errors)",
     }
     passed, crashed = document["reports"]
@@ -360,8 +387,17 @@ def test_json_is_one_document_with_reports_and_summary(layers_file: Path) -> Non
 
 
 def test_json_names_the_wrong_element(layers_file: Path) -> None:
-    result = run("check", f"{layers_file}:BuggyAffine", "--shape", "5,4",
-                 "--param", "W=4,3", "--param", "b=3", "--json")
+    result = run(
+        "check",
+        f"{layers_file}:BuggyAffine",
+        "--shape",
+        "5,4",
+        "--param",
+        "W=4,3",
+        "--param",
+        "b=3",
+        "--json",
+    )
     report = json.loads(result.stdout)["reports"][0]
     weights = next(v for v in report["variables"] if v["name"] == "W")
     assert weights["mismatches"] == 1
@@ -399,8 +435,9 @@ def test_bool_options_parse_through_the_spec() -> None:
 def test_list_shows_layers_with_shapes_and_parameters() -> None:
     result = run("list")
     assert result.returncode == 0
-    affine = next(line for line in result.stdout.splitlines()
-                  if line.startswith("reference_layers:Affine "))
+    affine = next(
+        line for line in result.stdout.splitlines() if line.startswith("reference_layers:Affine ")
+    )
     assert "(5, 4) float64" in affine and "W (4, 3)" in affine and "b (3,)" in affine
 
 
@@ -444,9 +481,7 @@ def test_same_seed_same_json_report() -> None:
     first = run("check", "reference_layers:TwoLayerNet", "--json", "--seed", "3")
     second = run("check", "reference_layers:TwoLayerNet", "--json", "--seed", "3")
     assert first.returncode == second.returncode == 0
-    assert _without_timings(json.loads(first.stdout)) == _without_timings(
-        json.loads(second.stdout)
-    )
+    assert _without_timings(json.loads(first.stdout)) == _without_timings(json.loads(second.stdout))
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000, '{"a": ' + "1" * 5000 + "}"])
@@ -458,14 +493,14 @@ def test_unreadable_json_kwargs_are_one_line_usage_errors(text: str) -> None:
 
 
 # --- the code people write: packages, function pairs, losses, embeddings ----------------------
-HELPERS = '''
+HELPERS = """
 import numpy as np
 
 
 def softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
-'''
+"""
 
 PACKAGE_LAYERS = '''
 import numpy as np
@@ -512,7 +547,7 @@ class Embedding:
         self.grads[0][self.idx] = dout
 '''
 
-PAIRS = '''
+PAIRS = """
 import numpy as np
 
 
@@ -560,17 +595,19 @@ def softmax_loss_naive(W, X, y, reg):
     loss, dscores = softmax_loss(X @ W, y)
     n = X.shape[0]
     return loss + reg * np.sum(W * W), X.T @ dscores / n + 2 * reg * W
-'''
+"""
 
 
 def run_installed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The installed ``gradcheck`` script, as a user types it: not ``python -m`` (which puts
     the working directory on the import path itself), and without ``PYTHONPATH``."""
     script = Path(sys.executable).with_name("gradcheck")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NO_COLOR", "FORCE_COLOR", "PYTHONPATH")}
-    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=120)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "PYTHONPATH")
+    }
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 @pytest.fixture
@@ -590,8 +627,7 @@ def test_a_file_that_imports_its_helpers_as_a_package_is_checked_from_the_root(
     reports = {r["name"]: r for r in json.loads(result.stdout)["reports"]}
     assert reports["common/layers.py:OneHotLoss"]["status"] == "passed"
     assert reports["common/layers.py:LabelsLoss"]["status"] == "passed"
-    assert any("integer labels" in note for note in reports["common/layers.py:LabelsLoss"]
-               ["notes"])
+    assert any("integer labels" in note for note in reports["common/layers.py:LabelsLoss"]["notes"])
     embedding = reports["common/layers.py:Embedding"]
     assert embedding["status"] == "failed"
     assert any("indices with a repeat" in note for note in embedding["notes"])
@@ -616,15 +652,22 @@ def test_a_function_pair_is_named_by_its_stem(repository: Path) -> None:
     result = run_installed("check", "cs231n_layers.py:batchnorm", "-q", cwd=repository)
     assert result.returncode == 0, result.stdout + result.stderr
     listed = run_installed("list", "cs231n_layers.py", cwd=repository).stdout
-    assert re.search(r"cs231n_layers.py:affine +inputs x \(3, 4\) float64, w \(4, 5\) "
-                     r"float64, b \(5,\) float64", listed)
-    assert re.search(r"softmax_loss_naive +inputs W \(4, 5\) float64, X \(3, 4\) float64, "
-                     r"y \(3,\) int64, reg 0.1", listed)
+    assert re.search(
+        r"cs231n_layers.py:affine +inputs x \(3, 4\) float64, w \(4, 5\) "
+        r"float64, b \(5,\) float64",
+        listed,
+    )
+    assert re.search(
+        r"softmax_loss_naive +inputs W \(4, 5\) float64, X \(3, 4\) float64, "
+        r"y \(3,\) int64, reg 0.1",
+        listed,
+    )
 
 
 def test_an_array_the_output_depends_on_without_a_gradient_exits_1(tmp_path: Path) -> None:
     path = tmp_path / "scaled.py"
-    path.write_text(textwrap.dedent('''
+    path.write_text(
+        textwrap.dedent("""
         import numpy as np
 
 
@@ -638,7 +681,8 @@ def test_an_array_the_output_depends_on_without_a_gradient_exits_1(tmp_path: Pat
 
             def backward(self, dout):
                 return dout * self.scale
-    '''))
+    """)
+    )
     result = run_installed("check", "scaled.py", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "gradcheck Scaled (layer): INCOMPLETE" in result.stdout

@@ -26,8 +26,9 @@ class HiddenCrossRow:
     ``correct`` says whether ``backward`` accounts for the hidden term.
     """
 
-    def __init__(self, W: Any, source: tuple[int, int], target: int, *,
-                 hide_from_nan: bool, correct: bool) -> None:
+    def __init__(
+        self, W: Any, source: tuple[int, int], target: int, *, hide_from_nan: bool, correct: bool
+    ) -> None:
         self.W = W
         self.source, self.target = source, target
         self.hide_from_nan, self.correct = hide_from_nan, correct
@@ -57,8 +58,13 @@ def _hidden_case(seed: int, *, hide_from_nan: bool, correct: bool) -> tuple[Any,
     rows, features = 6, 5
     source = (int(rng.integers(rows)), int(rng.integers(features)))
     target = int((source[0] + rng.integers(1, rows)) % rows)
-    layer = HiddenCrossRow(0.5 * rng.standard_normal((features, 4)), source, target,
-                           hide_from_nan=hide_from_nan, correct=correct)
+    layer = HiddenCrossRow(
+        0.5 * rng.standard_normal((features, 4)),
+        source,
+        target,
+        hide_from_nan=hide_from_nan,
+        correct=correct,
+    )
     return layer, rng.standard_normal((rows, features))
 
 
@@ -88,8 +94,10 @@ def test_coloured_and_plain_full_checks_agree_on_the_reference_layers(
     method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     examples = reference_layers.examples(np.random.default_rng(3))
-    coloured = {name: gradcheck.check(layer, *inputs, method=method, mode="full")
-                for name, (layer, inputs) in examples.items()}
+    coloured = {
+        name: gradcheck.check(layer, *inputs, method=method, mode="full")
+        for name, (layer, inputs) in examples.items()
+    }
     _plain(monkeypatch)
     for name, (layer, inputs) in examples.items():
         plain = gradcheck.check(layer, *inputs, method=method, mode="full")
@@ -145,11 +153,15 @@ def test_batchnorm_in_training_mode_is_not_coloured_per_sample() -> None:
 
 def test_batchnorm_in_evaluation_mode_is_elementwise() -> None:
     rng = np.random.default_rng(0)
-    layer = BatchNormalization(1 + 0.1 * rng.standard_normal(3), rng.standard_normal(3),
-                               running_mean=rng.standard_normal(3),
-                               running_var=rng.uniform(0.5, 2.0, 3))
-    report = gradcheck.check(layer, rng.standard_normal((8, 3)), mode="full",
-                             forward_kwargs={"train": False})
+    layer = BatchNormalization(
+        1 + 0.1 * rng.standard_normal(3),
+        rng.standard_normal(3),
+        running_mean=rng.standard_normal(3),
+        running_var=rng.uniform(0.5, 2.0, 3),
+    )
+    report = gradcheck.check(
+        layer, rng.standard_normal((8, 3)), mode="full", forward_kwargs={"train": False}
+    )
     assert report.passed
     assert "elementwise" in report.variable("x").method
 

@@ -52,9 +52,7 @@ def test_correct_code_passes_and_the_report_names_its_convention(name: str, dtyp
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("name", "bug"), BUGS)
-def test_a_planted_bug_fails_with_the_wrong_element_named(
-    name: str, bug: str, dtype: Any
-) -> None:
+def test_a_planted_bug_fails_with_the_wrong_element_named(name: str, bug: str, dtype: Any) -> None:
     obj, inputs, options = _built(name, dtype, bug)
     before = _snapshot((obj, inputs))
     report = gradcheck.check(obj, *inputs, **options)
@@ -196,8 +194,7 @@ def test_tied_weights_in_one_list_get_the_sum_of_their_gradients() -> None:
             return dh @ W.T
 
     rng = np.random.default_rng(0)
-    report = gradcheck.check(TiedAffine(rng.standard_normal((3, 3))),
-                             rng.standard_normal((4, 3)))
+    report = gradcheck.check(TiedAffine(rng.standard_normal((3, 3))), rng.standard_normal((4, 3)))
     assert report.passed, str(report)
     assert [v.name for v in report.variables] == ["x", "params[0]"]
     assert any("params[1] is the same array as params[0]" in n for n in report.notes)
@@ -205,8 +202,10 @@ def test_tied_weights_in_one_list_get_the_sum_of_their_gradients() -> None:
 
 def test_a_model_honours_forward_kwargs_and_says_so_when_they_are_missing() -> None:
     rng = np.random.default_rng(0)
-    net, data = FlagNet(rng.standard_normal((4, 3))), (rng.standard_normal((6, 4)),
-                                                       np.array([0, 2, 1, 1, 0, 2]))
+    net, data = (
+        FlagNet(rng.standard_normal((4, 3))),
+        (rng.standard_normal((6, 4)), np.array([0, 2, 1, 1, 0, 2])),
+    )
     plain = gradcheck.check(net, *data)
     assert not plain.passed
     assert any("forward_kwargs={'train_flg': True}" in note for note in plain.notes)
@@ -225,8 +224,9 @@ def test_integer_and_boolean_inputs_are_constants_even_with_a_gradient() -> None
             return dx, np.zeros(self.keep.shape), np.zeros(2)  # gradients for constants too
 
     x = np.random.default_rng(0).standard_normal((3, 4))
-    report = gradcheck.check(Masked(), x, np.array([[True, False, True, True]] * 3),
-                             np.array([0, 0]))
+    report = gradcheck.check(
+        Masked(), x, np.array([[True, False, True, True]] * 3), np.array([0, 0])
+    )
     assert report.passed, str(report)
     assert [c.name for c in report.constants] == ["keep", "idx"]
 
@@ -249,21 +249,23 @@ def test_parameters_created_by_forward_are_refused_with_the_reason() -> None:
 def test_a_pair_passes_keyword_arguments_and_names_its_functions() -> None:
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
-    report = gradcheck.check((scaled_forward, scaled_backward), x, w,
-                             forward_kwargs={"scale": 2.5})
+    report = gradcheck.check((scaled_forward, scaled_backward), x, w, forward_kwargs={"scale": 2.5})
     assert report.passed and report.target == "scaled"
+
     def doubled_backward(dout: Any, cache: Any) -> Any:
         dx, dw = scaled_backward(dout, cache)
         return dx, 2 * dw
 
-    wrong = gradcheck.check((scaled_forward, doubled_backward), x, w,
-                            forward_kwargs={"scale": 2.5})
+    wrong = gradcheck.check((scaled_forward, doubled_backward), x, w, forward_kwargs={"scale": 2.5})
     assert not wrong.passed and wrong.variable("w").mismatches == w.size
 
 
 def test_a_pair_whose_forward_returns_no_cache_is_refused() -> None:
-    with pytest.raises(gradcheck.CheckError, match=r"^relu_forward returned ndarray; expected "
-                                                   r"\(out, cache\)"):
+    with pytest.raises(
+        gradcheck.CheckError,
+        match=r"^relu_forward returned ndarray; expected "
+        r"\(out, cache\)",
+    ):
         gradcheck.check((relu_forward, relu_backward), np.ones((2, 2)))
 
 
@@ -277,9 +279,10 @@ def relu_backward(dout: Any, cache: Any) -> Any:
 
 def test_a_wrong_gradient_in_a_sublayer_is_named_by_its_path() -> None:
     rng = np.random.default_rng(0)
-    block = ResidualBlock(BuggyAffine(rng.standard_normal((4, 3)), rng.standard_normal(3),
-                                      bug="factor"),
-                          Affine(rng.standard_normal((3, 4)), rng.standard_normal(4)))
+    block = ResidualBlock(
+        BuggyAffine(rng.standard_normal((4, 3)), rng.standard_normal(3), bug="factor"),
+        Affine(rng.standard_normal((3, 4)), rng.standard_normal(4)),
+    )
     report = gradcheck.check(block, rng.standard_normal((5, 4)))
     assert not report.passed
     assert [v.name for v in report.variables if not v.passed] == ["fc1.W"]
@@ -300,8 +303,10 @@ def test_check_network_finds_the_guilty_layer_of_a_sequel_style_net() -> None:
 
 def test_check_network_honours_forward_kwargs() -> None:
     rng = np.random.default_rng(0)
-    net, data = FlagNetWithLayers(rng.standard_normal((4, 3))), (
-        rng.standard_normal((6, 4)), np.array([0, 2, 1, 1, 0, 2]))
+    net, data = (
+        FlagNetWithLayers(rng.standard_normal((4, 3))),
+        (rng.standard_normal((6, 4)), np.array([0, 2, 1, 1, 0, 2])),
+    )
     assert not gradcheck.check_network(net, *data).passed
     assert gradcheck.check_network(net, *data, forward_kwargs={"train_flg": True}).passed
 

@@ -18,8 +18,11 @@ def _modules() -> list[str]:
     names = []
     for package in (gradcheck, reference_layers):
         names.append(package.__name__)
-        names += [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
-                  if not m.name.endswith(".__main__")]  # importing it runs the command
+        names += [
+            m.name
+            for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+            if not m.name.endswith(".__main__")
+        ]  # importing it runs the command
     return sorted(names)
 
 

@@ -36,8 +36,7 @@ def _verdict(case: Any) -> bool | None:
 
 
 @CI
-@given(seed=st.integers(0, 2**32 - 1),
-       family=st.sampled_from(list(FAMILIES)))
+@given(seed=st.integers(0, 2**32 - 1), family=st.sampled_from(list(FAMILIES)))
 def test_a_correct_layer_of_any_family_passes(seed: int, family: str) -> None:
     case = family_case(np.random.default_rng(seed), family)
     assert _verdict(case) is True, str(case)
@@ -82,10 +81,15 @@ def test_the_sequels_rnn_with_float32_buffers_is_never_failed(seed: int) -> None
     # their error bars on tiny variables can stay wider than float32's tolerance
     # (INCOMPLETE); a false FAILED — noise read as kinks, truncation as a mismatch — never.
     rng = np.random.default_rng(seed)
-    layer = TimeRNN(rng.standard_normal((1, 2)), 0.7 * rng.standard_normal((2, 2)),
-                    0.5 * rng.standard_normal(2), buffer="f")
-    report = gradcheck.check(layer, rng.standard_normal((1, 4, 1)),
-                             0.5 * rng.standard_normal((1, 2)))
+    layer = TimeRNN(
+        rng.standard_normal((1, 2)),
+        0.7 * rng.standard_normal((2, 2)),
+        0.5 * rng.standard_normal(2),
+        buffer="f",
+    )
+    report = gradcheck.check(
+        layer, rng.standard_normal((1, 4, 1)), 0.5 * rng.standard_normal((1, 2))
+    )
     assert report.verdict != "FAILED", str(report)
     assert all(v.kinks == 0 for v in report.variables)
 
@@ -119,9 +123,13 @@ def test_what_float32_buffers_cannot_resolve_is_unresolved_not_matched() -> None
 
 def test_a_parameter_the_output_does_not_depend_on_passes() -> None:
     rng = np.random.default_rng(0)
-    chain = Chain([LayerNorm(np.ones(1), np.zeros(1)),  # one feature: every sample -> beta
-                   Affine(rng.standard_normal((1, 2)), rng.standard_normal(2)),
-                   BatchNormalization(np.ones(2), np.zeros(2))])  # of identical samples
+    chain = Chain(
+        [
+            LayerNorm(np.ones(1), np.zeros(1)),  # one feature: every sample -> beta
+            Affine(rng.standard_normal((1, 2)), rng.standard_normal(2)),
+            BatchNormalization(np.ones(2), np.zeros(2)),
+        ]
+    )  # of identical samples
     report = gradcheck.check(chain, rng.standard_normal((3, 1)))
     assert report.passed, str(report)
 
@@ -166,8 +174,9 @@ def test_every_relu_unit_of_a_sample_at_its_kink_before_a_loss_passes(seed: int)
     W2, t = rng.standard_normal((3, 2)), rng.standard_normal((1, 2))
 
     def chain(last: type[Affine]) -> Chain:
-        return Chain([Affine(W, -(x @ W)[0]), Relu(), last(W2, np.zeros(2))],
-                     loss=MeanSquaredError())
+        return Chain(
+            [Affine(W, -(x @ W)[0]), Relu(), last(W2, np.zeros(2))], loss=MeanSquaredError()
+        )
 
     report = gradcheck.check(chain(Affine), x, t)
     assert report.passed, str(report)

@@ -24,8 +24,9 @@ def _verdicts(report: gradcheck.Report) -> dict[str, tuple[int, set[tuple[int, .
 class PlantedNet(TwoLayerNet):
     """A two-layer net whose ``gradient`` is wrong in one element of one parameter."""
 
-    def __init__(self, *args: Any, where: tuple[str, tuple[int, ...]], size: float,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, where: tuple[str, tuple[int, ...]], size: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.where, self.size = where, size
 
@@ -266,8 +267,9 @@ def test_one_wrong_element_costs_one_directional_test_per_halving(seed: int) -> 
             grads["W"][index] += 1e-3 * float(np.sqrt(np.mean(np.square(grads["W"]))))
             return grads
 
-    report = gradcheck.check(OneWrong(1.0, size), *_scaled_data(size), mode="fast",
-                             method="central")
+    report = gradcheck.check(
+        OneWrong(1.0, size), *_scaled_data(size), mode="fast", method="central"
+    )
     weights = report.variable("W")
     assert weights.mismatches == 1 and weights.worst[0].index == index, str(report)
     tests = int(weights.method.split(" tests")[0].rsplit(" ", 1)[-1])

@@ -11,11 +11,26 @@ from gradcheck.engine.gradient import NoiseSamples, NumericalGradient
 def _run(value: np.ndarray, step: np.ndarray) -> NumericalGradient:
     shape = value.shape
     zeros = np.zeros(shape)
-    noise = NoiseSamples(sample=zeros, unit=zeros, floor=zeros, step=step, truncation=zeros,
-                         gain=1.0, measured=np.ones(shape, dtype=bool))
-    return NumericalGradient(value=value, error=np.full(shape, np.inf), method="richardson",
-                             evaluations=6, left=None, right=None, side_error=None,
-                             checked=np.ones(shape, dtype=bool), noise=noise)
+    noise = NoiseSamples(
+        sample=zeros,
+        unit=zeros,
+        floor=zeros,
+        step=step,
+        truncation=zeros,
+        gain=1.0,
+        measured=np.ones(shape, dtype=bool),
+    )
+    return NumericalGradient(
+        value=value,
+        error=np.full(shape, np.inf),
+        method="richardson",
+        evaluations=6,
+        left=None,
+        right=None,
+        side_error=None,
+        checked=np.ones(shape, dtype=bool),
+        noise=noise,
+    )
 
 
 def test_no_two_fitting_steps_share_a_point() -> None:
@@ -47,8 +62,10 @@ def test_the_fit_removes_truncation_and_its_error_bar_covers_the_truth() -> None
 
 def test_an_element_one_run_did_not_check_is_not_fitted() -> None:
     rng = np.random.default_rng(0)
-    runs = [_run(np.array([1.0, 2.0]) + 1e-6 * rng.standard_normal(2),
-                 np.array([0.1, 0.1]) / s) for s in fitting_shrinks()]
+    runs = [
+        _run(np.array([1.0, 2.0]) + 1e-6 * rng.standard_normal(2), np.array([0.1, 0.1]) / s)
+        for s in fitting_shrinks()
+    ]
     runs[3] = NumericalGradient(**{**runs[3].__dict__, "checked": np.array([True, False])})
     fit = fitted(runs)
     assert fit.checked.tolist() == [True, False]

@@ -76,7 +76,8 @@ def _cells(html: str) -> _Cells:
 
 def _mismatches(html: str, variable: str, kind: str = "error") -> set[tuple[int, ...]]:
     return {
-        index for var, k, index, status in _cells(html).cells
+        index
+        for var, k, index, status in _cells(html).cells
         if var == variable and k == kind and status == "mismatch"
     }
 
@@ -248,6 +249,9 @@ def test_format_number_keeps_six_significant_digits(value: float) -> None:
 
 def test_format_number_hides_rounding_noise() -> None:
     assert [format_number(v) for v in (1.1 * 200, 1.1 * 150, 3.3000000000000003, 2)] == [
-        "220", "165", "3.3", "2"
+        "220",
+        "165",
+        "3.3",
+        "2",
     ]
     assert format_value(np.zeros((5, 4))) == "(5, 4) [0, 0, 0, …]"

@@ -46,8 +46,9 @@ class SoftmaxWithLossNoMean(SoftmaxWithLoss):
         return super().backward(dout) * self.x_shape[0]  # type: ignore[index]
 
 
-def _two_layer_net(seed: int = 0, dtype: Any = np.float64, sizes: tuple[int, ...] = (4, 5, 3)
-                   ) -> tuple[TwoLayerNet, NDArray[Any], NDArray[Any]]:
+def _two_layer_net(
+    seed: int = 0, dtype: Any = np.float64, sizes: tuple[int, ...] = (4, 5, 3)
+) -> tuple[TwoLayerNet, NDArray[Any], NDArray[Any]]:
     rng = np.random.default_rng(seed)
     net = TwoLayerNet(sizes[0], sizes[1], sizes[2], weight_init_std=0.5, seed=rng, dtype=dtype)
     x = rng.standard_normal((3, sizes[0])).astype(dtype)
@@ -111,8 +112,12 @@ def test_a_parameter_wrong_end_to_end_is_traced_to_its_owner() -> None:
     net, x, t = _two_layer_net()
     PLANTED["Relu1"](net)
     report = gradcheck.check_network(net, x, t)
-    assert report.owners == {"W1": "Affine1.W", "b1": "Affine1.b",
-                             "W2": "Affine2.W", "b2": "Affine2.b"}
+    assert report.owners == {
+        "W1": "Affine1.W",
+        "b1": "Affine1.b",
+        "W2": "Affine2.W",
+        "b2": "Affine2.b",
+    }
     assert "params['W1'] is Affine1.W" in str(report.conclusion)
     assert "reaches it from Relu1.backward" in str(report.conclusion)
 
@@ -140,7 +145,11 @@ def test_the_multi_layer_net_passes(activation: Any, seed: int, dtype: Any) -> N
     report = gradcheck.check_network(net, x, t, seed=seed)
     assert report.passed, str(report)
     assert [name for name, _ in report.layers] == [
-        "Affine1", "Activation_function1", "Affine2", "Activation_function2", "Affine3",
+        "Affine1",
+        "Activation_function1",
+        "Affine2",
+        "Activation_function2",
+        "Affine3",
         "lastLayer",
     ]
 
@@ -192,8 +201,14 @@ class RegularizedNet:
             dout = layer.backward(dout)
         first, second = self.layers[0], self.layers[4]
         norm = next(layer for layer in self.layers if isinstance(layer, BatchNormalization))
-        return {"W1": first.dW, "b1": first.db, "gamma1": norm.dgamma, "beta1": norm.dbeta,
-                "W2": second.dW, "b2": second.db}
+        return {
+            "W1": first.dW,
+            "b1": first.db,
+            "gamma1": norm.dgamma,
+            "beta1": norm.dbeta,
+            "W2": second.dW,
+            "b2": second.db,
+        }
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -205,7 +220,10 @@ def test_a_net_with_batchnorm_and_seeded_dropout_passes(seed: int, dtype: Any) -
     report = gradcheck.check_network(net, x, t, seed=seed)
     assert report.passed, str(report)
     assert [name for name, _ in report.layers][:4] == [
-        "Affine[0]", "Relu[1]", "BatchNormalization[2]", "Dropout[3]"
+        "Affine[0]",
+        "Relu[1]",
+        "BatchNormalization[2]",
+        "Dropout[3]",
     ]
 
 
@@ -382,7 +400,11 @@ def test_the_text_report_is_a_table_then_the_conclusion_then_the_guilty_layer() 
     assert lines[0].startswith("gradcheck TwoLayerNet (network): FAILED")
     assert lines[1].split() == ["layer", "verdict", "worst", "element", "diagnosis"]
     assert [line.split()[1] for line in lines[2:7]] == [
-        "Affine1", "Relu1", "Affine2", "lastLayer", "gradient()"
+        "Affine1",
+        "Relu1",
+        "Affine2",
+        "lastLayer",
+        "gradient()",
     ]
     assert lines[7].startswith("  → Affine2.backward: db is ×3 too large")
     assert "gradcheck Affine2 (layer): FAILED" in text
@@ -395,7 +417,10 @@ def test_the_report_is_json_ready() -> None:
     data = json.loads(json.dumps(gradcheck.check_network(net, x, t).to_dict()))
     assert data["guilty"] == "Affine2" and data["passed"] is False
     assert [layer["verdict"] for layer in data["layers"]] == [
-        "passed", "passed", "FAILED", "passed"
+        "passed",
+        "passed",
+        "FAILED",
+        "passed",
     ]
     assert data["end_to_end"]["passed"] is False
 
@@ -504,8 +529,12 @@ def test_a_net_that_calls_the_loss_backward_with_its_default_dout_passes() -> No
             dout = self.lastLayer.backward()  # dout=1 by default, as the book's nets do
             for layer in reversed(self.layers.values()):
                 dout = layer.backward(dout)
-            return {"W1": self.layers["Affine1"].dW, "b1": self.layers["Affine1"].db,
-                    "W2": self.layers["Affine2"].dW, "b2": self.layers["Affine2"].db}
+            return {
+                "W1": self.layers["Affine1"].dW,
+                "b1": self.layers["Affine1"].db,
+                "W2": self.layers["Affine2"].dW,
+                "b2": self.layers["Affine2"].db,
+            }
 
     rng = np.random.default_rng(0)
     net = DefaultDoutNet(4, 5, 3, weight_init_std=0.5, seed=rng)

@@ -10,8 +10,7 @@ import pytest
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "backprop_tour.ipynb"
 _MISSING = [
-    name for name in ("nbformat", "nbclient", "ipykernel")
-    if importlib.util.find_spec(name) is None
+    name for name in ("nbformat", "nbclient", "ipykernel") if importlib.util.find_spec(name) is None
 ]
 pytestmark = pytest.mark.skipif(
     bool(_MISSING),
@@ -29,8 +28,9 @@ def test_notebook_is_committed_without_outputs() -> None:
 def test_notebook_matches_its_generator() -> None:
     import nbformat
 
-    spec = importlib.util.spec_from_file_location("make_tour", NOTEBOOK.with_name(
-        "make_backprop_tour.py"))
+    spec = importlib.util.spec_from_file_location(
+        "make_tour", NOTEBOOK.with_name("make_backprop_tour.py")
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -43,7 +43,9 @@ def test_notebook_runs_and_shows_its_pictures(tmp_path: Path) -> None:
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
-        notebook, timeout=60, kernel_name="python3",
+        notebook,
+        timeout=60,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]

@@ -13,6 +13,7 @@ trade one for the other: the normalisations with the reference's mean of squares
 as ``np.var``, a loss scaled by 1e12 as well as 1e-12, the small feature's row at three
 shapes.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,10 +37,13 @@ from reference_layers.functions import log_softmax
 SEEDS = range(10)
 
 
-def _verdicts(correct: Any, buggy: Any, *inputs: Any, **options: Any
-              ) -> tuple[gradcheck.Report, gradcheck.Report]:
-    return (gradcheck.check(correct, *inputs, **options),
-            gradcheck.check(buggy, *inputs, **options))
+def _verdicts(
+    correct: Any, buggy: Any, *inputs: Any, **options: Any
+) -> tuple[gradcheck.Report, gradcheck.Report]:
+    return (
+        gradcheck.check(correct, *inputs, **options),
+        gradcheck.check(buggy, *inputs, **options),
+    )
 
 
 def _assert_right(right: gradcheck.Report, wrong: gradcheck.Report) -> None:
@@ -149,8 +153,9 @@ def _normalisations(kind: str, variance: str, gamma: Any, beta: Any) -> tuple[An
 
 @pytest.mark.parametrize("variance", ["np.var", "mean of squares"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_layernorm_without_its_variance_branch_at_an_offset_of_3e4(seed: int, variance: str
-                                                                     ) -> None:
+def test_layernorm_without_its_variance_branch_at_an_offset_of_3e4(
+    seed: int, variance: str
+) -> None:
     rng = np.random.default_rng(seed)
     gamma, beta = 1 + 0.1 * rng.standard_normal(4), rng.standard_normal(4)
     correct, buggy = _normalisations("LayerNorm", variance, gamma, beta)
@@ -184,8 +189,9 @@ def test_groupnorm_with_one_outlier(seed: int) -> None:
 @pytest.mark.parametrize("offset", [1e5, 1e6])
 @pytest.mark.parametrize("kind", ["BatchNorm", "LayerNorm"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_normalisation_at_a_large_offset(seed: int, kind: str, offset: float, variance: str
-                                           ) -> None:
+def test_a_normalisation_at_a_large_offset(
+    seed: int, kind: str, offset: float, variance: str
+) -> None:
     rng = np.random.default_rng(seed)
     gamma, beta = 1 + 0.1 * rng.standard_normal(6), rng.standard_normal(6)
     correct, buggy = _normalisations(kind, variance, gamma, beta)
@@ -202,8 +208,9 @@ def test_a_normalisation_at_a_large_offset(seed: int, kind: str, offset: float, 
 class Affine:
     """The issue's Affine; its ``dW[3, 5] *= 1.0001`` is ``factor`` at ``element``."""
 
-    def __init__(self, W: Any, b: Any, factor: float = 1.0001,
-                 element: tuple[int, int] = (3, 5)) -> None:
+    def __init__(
+        self, W: Any, b: Any, factor: float = 1.0001, element: tuple[int, int] = (3, 5)
+    ) -> None:
         self.W, self.b, self.factor, self.element = W, b, factor, element
 
     def forward(self, x: Any) -> Any:
@@ -235,8 +242,11 @@ def test_one_element_in_a_784x100_weight_at_batch_32(seed: int, factor: float) -
     rng = np.random.default_rng(seed)
     W, x = rng.standard_normal((784, 100)) / 28, rng.random((32, 784))
     element = (int(rng.integers(784)), int(rng.integers(100)))
-    right, wrong = _verdicts(Affine(W, np.zeros(100), factor=1.0, element=element),
-                             Affine(W, np.zeros(100), factor=factor, element=element), x)
+    right, wrong = _verdicts(
+        Affine(W, np.zeros(100), factor=1.0, element=element),
+        Affine(W, np.zeros(100), factor=factor, element=element),
+        x,
+    )
     _assert_right(right, wrong)
     _assert_named(wrong, "W", element)
 
@@ -286,7 +296,7 @@ class Float32Inside:
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return (x.astype('f') @ self.W.astype('f')).astype(np.float64)
+        return (x.astype("f") @ self.W.astype("f")).astype(np.float64)
 
     def backward(self, dout: Any) -> Any:
         self.dW = self.x.T @ dout
@@ -311,12 +321,12 @@ class TanhAffine:  # float32 buffer; one dW element 1 % too large
         self.params, self.grads, self.factor = [W], [np.zeros_like(W)], factor
 
     def forward(self, x: Any) -> Any:
-        self.x, self.out = x, np.empty((x.shape[0], self.params[0].shape[1]), 'f')
+        self.x, self.out = x, np.empty((x.shape[0], self.params[0].shape[1]), "f")
         self.out[...] = np.tanh(x @ self.params[0])
         return self.out
 
     def backward(self, dout: Any) -> Any:
-        dz = dout * (1 - self.out ** 2)
+        dz = dout * (1 - self.out**2)
         self.grads[0][...] = self.x.T @ dz
         self.grads[0][1, 2] *= self.factor
         return dz @ self.params[0].T
@@ -325,8 +335,9 @@ class TanhAffine:  # float32 buffer; one dW element 1 % too large
 @pytest.mark.parametrize("dtype", ["f", "d"], ids=["float32", "float64-into-float32-buffer"])
 @pytest.mark.parametrize("factor", [1.01, 1.3])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_float32_buffered_tanh_affine_with_one_element_off(seed: int, factor: float,
-                                                             dtype: str) -> None:
+def test_a_float32_buffered_tanh_affine_with_one_element_off(
+    seed: int, factor: float, dtype: str
+) -> None:
     rng = np.random.default_rng(seed)
     W, x = rng.standard_normal((5, 20)).astype(dtype), rng.standard_normal((6, 5)).astype(dtype)
     right, wrong = _verdicts(TanhAffine(W, factor=1.0), TanhAffine(W, factor=factor), x)

@@ -30,7 +30,9 @@ BAD_AFFINE = """
             return dx
 """
 
-TESTS = BAD_AFFINE + """
+TESTS = (
+    BAD_AFFINE
+    + """
 
     def example(cls=Affine):
         return cls.example(np.random.default_rng(0))
@@ -45,6 +47,7 @@ TESTS = BAD_AFFINE + """
         layer, (x,) = example(BadAffine)
         gradcheck(layer, x)
 """
+)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -95,17 +98,21 @@ def test_fixture_passes_a_correct_layer_and_fails_a_broken_one(pytester):
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
     seed = seed_of(0, "test_fixture_passes_a_correct_layer_and_fails_a_broken_one.py::test_bad")
-    result.stdout.fnmatch_lines([
-        f"*GradientCheckError: gradcheck BadAffine (layer): FAILED*seed={seed}*",
-        "*only one element of dW is wrong, at (2, 1).",
-        "*(2, 1)*",
-        f"*seed {seed} = crc32 of --gradcheck-seed=0 and the test id",
-        "*reproduce: pytest *::test_bad --gradcheck-seed=0",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*GradientCheckError: gradcheck BadAffine (layer): FAILED*seed={seed}*",
+            "*only one element of dW is wrong, at (2, 1).",
+            "*(2, 1)*",
+            f"*seed {seed} = crc32 of --gradcheck-seed=0 and the test id",
+            "*reproduce: pytest *::test_bad --gradcheck-seed=0",
+        ]
+    )
 
 
 def test_fixture_returns_the_report_and_takes_per_call_options(pytester):
-    pytester.makepyfile(BAD_AFFINE + """
+    pytester.makepyfile(
+        BAD_AFFINE
+        + """
     def test_options(gradcheck):
         layer, (x,) = Affine.example(np.random.default_rng(0))
         report = gradcheck(layer, x, rtol=1e-4, wrt="W", seed=3)
@@ -124,7 +131,8 @@ def test_fixture_returns_the_report_and_takes_per_call_options(pytester):
         layer, (x,) = Affine.example(np.random.default_rng(0))
         with pytest.raises(gc.OptionError, match="rtoll"):
             gradcheck(layer, x, rtoll=1)
-    """)
+    """
+    )
     run(pytester).assert_outcomes(passed=3)
 
 
@@ -145,11 +153,14 @@ def test_seed_comes_from_the_test_id_and_the_configured_seed(pytester):
 
 
 def test_failure_with_an_explicit_seed_says_where_it_came_from(pytester):
-    pytester.makepyfile(BAD_AFFINE + """
+    pytester.makepyfile(
+        BAD_AFFINE
+        + """
     def test_bad(gradcheck):
         layer, (x,) = BadAffine.example(np.random.default_rng(0))
         gradcheck(layer, x, seed=11)
-    """)
+    """
+    )
     result = run(pytester)
     result.stdout.fnmatch_lines(["*seed=11*", "*seed 11 was given by the test*"])
 
@@ -201,10 +212,12 @@ def test_marker_rejects_unknown_keys_naming_test_and_key(pytester):
     """)
     result = run(pytester)
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines([
-        "*test_marker_rejects_unknown_keys_naming_test_and_key.py::test_typo: "
-        "@pytest.mark.gradcheck: unknown option 'rtoll'; known options: method, mode, rtol*"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_marker_rejects_unknown_keys_naming_test_and_key.py::test_typo: "
+            "@pytest.mark.gradcheck: unknown option 'rtoll'; known options: method, mode, rtol*"
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -254,9 +267,10 @@ def test_ini_options_apply_and_the_command_line_wins(pytester):
     """)
     pytester.makepyfile(OPTIONS_PROBE)
     assert probe(pytester) == "OPTIONS central 0.001 True False"
-    assert probe(
-        pytester, "--gradcheck-rtol=1e-2", "--no-gradcheck-strict", "--gradcheck-params"
-    ) == "OPTIONS central 0.01 False True"
+    assert (
+        probe(pytester, "--gradcheck-rtol=1e-2", "--no-gradcheck-strict", "--gradcheck-params")
+        == "OPTIONS central 0.01 False True"
+    )
 
 
 def test_defaults_without_options(pytester):
@@ -277,13 +291,22 @@ def test_pyproject_toml_ini_keys(pytester):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--gradcheck-rtol=abc"], "ERROR: gradcheck: --gradcheck-rtol=abc: invalid value for "
-         "option 'rtol': could not convert string to float: 'abc'"),
-        (["--gradcheck-method=fastest"], "ERROR: gradcheck: --gradcheck-method=fastest: invalid "
-         "value for option 'method': expected one of auto, central, richardson, forward, "
-         "complex; got 'fastest'"),
-        (["--gradcheck-seed=-1"], "ERROR: gradcheck: --gradcheck-seed=-1: invalid value for "
-         "option 'seed': expected a whole number >= 0, got -1"),
+        (
+            ["--gradcheck-rtol=abc"],
+            "ERROR: gradcheck: --gradcheck-rtol=abc: invalid value for "
+            "option 'rtol': could not convert string to float: 'abc'",
+        ),
+        (
+            ["--gradcheck-method=fastest"],
+            "ERROR: gradcheck: --gradcheck-method=fastest: invalid "
+            "value for option 'method': expected one of auto, central, richardson, forward, "
+            "complex; got 'fastest'",
+        ),
+        (
+            ["--gradcheck-seed=-1"],
+            "ERROR: gradcheck: --gradcheck-seed=-1: invalid value for "
+            "option 'seed': expected a whole number >= 0, got -1",
+        ),
     ],
 )
 def test_invalid_command_line_values_are_a_usage_error(pytester, args, message):
@@ -330,11 +353,14 @@ def test_header_only_when_the_plugin_is_used(pytester):
 
 def test_layers_option_generates_two_passing_items_per_class(pytester):
     result = run(pytester, "--gradcheck-layers=reference_layers", "-v", "-k", "Affine or Relu")
-    result.stdout.fnmatch_lines([
-        "*layers: reference_layers",
-        "reference_layers::Relu[[]float64] PASSED*",
-        "reference_layers::Relu[[]float32] PASSED*",
-    ], consecutive=False)
+    result.stdout.fnmatch_lines(
+        [
+            "*layers: reference_layers",
+            "reference_layers::Relu[[]float64] PASSED*",
+            "reference_layers::Relu[[]float32] PASSED*",
+        ],
+        consecutive=False,
+    )
     result.assert_outcomes(passed=6)  # Relu, LeakyRelu, Affine
 
 
@@ -350,13 +376,15 @@ def test_layers_item_failure_shows_the_report(pytester):
     pytester.makepyfile(layers_mod=BAD_AFFINE)
     result = run(pytester, "--gradcheck-layers=layers_mod.py")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines([
-        "*_ layers_mod.py::BadAffine[[]float64] _*",
-        "gradcheck BadAffine (layer): FAILED*",
-        "*only one element of dW is wrong, at (2, 1).",
-        "*reproduce: pytest --gradcheck-layers=layers_mod.py -k 'BadAffine[[]float64]' "
-        "--gradcheck-seed=0",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ layers_mod.py::BadAffine[[]float64] _*",
+            "gradcheck BadAffine (layer): FAILED*",
+            "*only one element of dW is wrong, at (2, 1).",
+            "*reproduce: pytest --gradcheck-layers=layers_mod.py -k 'BadAffine[[]float64]' "
+            "--gradcheck-seed=0",
+        ]
+    )
 
 
 def test_layers_that_cannot_be_imported_are_a_collection_error(pytester):
@@ -370,22 +398,29 @@ def test_layers_that_cannot_be_imported_are_a_collection_error(pytester):
 
 def test_xdist_gives_the_same_verdicts_and_seeds(pytester):
     pytester.makepyfile(layers_mod=BAD_AFFINE)
-    pytester.makepyfile(test_many=textwrap.dedent(TESTS) + "".join(
-        textwrap.dedent(f"""
+    pytester.makepyfile(
+        test_many=textwrap.dedent(TESTS)
+        + "".join(
+            textwrap.dedent(f"""
         def test_seed_{i}(gradcheck):
             print("SEED", {i}, gradcheck.seed)
-        """) for i in range(6)
-    ))
+        """)
+            for i in range(6)
+        )
+    )
     args = ("-rA", "--gradcheck-layers=reference_layers,layers_mod.py", "--gradcheck-seed=3")
 
     def outcome(result: pytest.RunResult) -> tuple[list[str], list[str], list[str]]:
         text = result.stdout.str()
         verdicts = sorted(re.findall(r"^(PASSED|FAILED) (\S+)", text, re.MULTILINE))
         seeds = sorted(re.findall(r"SEED \d+ \d+", text))
-        failure_seeds = sorted(re.findall(
-            r"^(?:E +\S*GradientCheckError: )?gradcheck \S+ \(layer\): FAILED +seed=(\d+)",
-            text, re.MULTILINE,
-        ))
+        failure_seeds = sorted(
+            re.findall(
+                r"^(?:E +\S*GradientCheckError: )?gradcheck \S+ \(layer\): FAILED +seed=(\d+)",
+                text,
+                re.MULTILINE,
+            )
+        )
         return [" ".join(v) for v in verdicts], seeds, failure_seeds
 
     alone = outcome(run(pytester, *args))
@@ -441,11 +476,14 @@ def test_layers_option_checks_what_the_command_checks(pytester):
     pytester.makepyfile(student=STUDENT)
     result = run(pytester, "--gradcheck-layers=student.py", "-v", "-rs")
     result.assert_outcomes(passed=2, failed=2, skipped=2)
-    result.stdout.fnmatch_lines([
-        "*Sigmoid[[]float64] PASSED*",
-        "*Dense[[]float64] SKIPPED*",
-        "*affine[[]float64] FAILED*",
-    ], consecutive=False)
+    result.stdout.fnmatch_lines(
+        [
+            "*Sigmoid[[]float64] PASSED*",
+            "*Dense[[]float64] SKIPPED*",
+            "*affine[[]float64] FAILED*",
+        ],
+        consecutive=False,
+    )
     result.stdout.fnmatch_lines(["*the gradient of b is ×3 too large*"])
     result.stdout.fnmatch_lines(["SKIPPED*Dense: no example(rng, dtype)*"])
 
@@ -477,10 +515,12 @@ def test_a_layer_that_cannot_be_checked_fails_once_at_the_test_line(pytester):
     pytester.makepyfile(WRONG_AXIS)
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        ">       gradcheck(WrongAxis(), np.ones((5, 4)))",
-        "E       gradcheck.errors.CheckError: WrongAxis.backward: db has shape (5,)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            ">       gradcheck(WrongAxis(), np.ones((5, 4)))",
+            "E       gradcheck.errors.CheckError: WrongAxis.backward: db has shape (5,)*",
+        ]
+    )
     # No frame of gradcheck's own: the failure is the user's line and the message.
     assert not re.search(r"gradcheck[/\\]\w+[/\\]?\S*\.py:\d+", result.stdout.str())
 
@@ -509,5 +549,6 @@ def test_the_fixture_fails_a_check_that_left_an_array_unchecked(pytester):
     """)
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*gradcheck Scaled (layer): INCOMPLETE*",
-                                 "*? Scaled: scale changes the output*"])
+    result.stdout.fnmatch_lines(
+        ["*gradcheck Scaled (layer): INCOMPLETE*", "*? Scaled: scale changes the output*"]
+    )

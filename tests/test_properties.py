@@ -72,8 +72,9 @@ def test_float32_layernorm_of_two_features_passes() -> None:
     (1.6 % of it), which no 1e-4 relative tolerance covers. The checker measures that
     rounding by running the same backward in float64.
     """
-    layer = LayerNorm(np.array([1.086014, 1.3541656], np.float32),
-                      np.array([0.7857267, -0.46498144], np.float32))
+    layer = LayerNorm(
+        np.array([1.086014, 1.3541656], np.float32), np.array([0.7857267, -0.46498144], np.float32)
+    )
     x = np.array([[-1.7263578, -3.4157445]], np.float32)
     assert gradcheck.check(layer, x).passed
 
@@ -170,8 +171,16 @@ def _snapshot(value: Any, path: str = "", seen: dict[int, str] | None = None) ->
     """Everything reachable from ``value``, bit for bit (arrays with strides and flags)."""
     seen = {} if seen is None else seen
     if isinstance(value, np.ndarray):
-        return [(path, value.dtype.str, value.shape, value.strides, value.flags.writeable,
-                 value.tobytes())]
+        return [
+            (
+                path,
+                value.dtype.str,
+                value.shape,
+                value.strides,
+                value.flags.writeable,
+                value.tobytes(),
+            )
+        ]
     if isinstance(value, bool | int | float | str | type(None) | np.generic):
         return [(path, repr(value))]
     if isinstance(value, Tripwire):

@@ -39,5 +39,6 @@ def test_the_report_the_readme_shows_is_the_one_printed() -> None:
     assert code is not None and shown is not None
     printed = _run(code.group(1))
     assert _TIMING.sub("T s", printed.split("\n", 1)[0]) == _TIMING.sub(
-        "T s", shown.group(1).split("\n", 1)[0])
+        "T s", shown.group(1).split("\n", 1)[0]
+    )
     assert printed.split("\n", 1)[1].rstrip() == shown.group(1).split("\n", 1)[1].rstrip()

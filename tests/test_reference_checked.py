@@ -44,8 +44,9 @@ def test_affine_flattens_image_batches(gradcheck, rng, dtype):
 
 
 def test_affine_single_sample_batch(gradcheck, rng):
-    gradcheck(Affine(rng.standard_normal((4, 3)), rng.standard_normal(3)),
-              rng.standard_normal((1, 4)))
+    gradcheck(
+        Affine(rng.standard_normal((4, 3)), rng.standard_normal(3)), rng.standard_normal((1, 4))
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -75,8 +75,13 @@ def _tanh_in_float16(x: Any) -> Any:
 def _oddity(rng: np.random.Generator, which: int) -> Report:
     x = rng.standard_normal((2, 3))
     if which == 0:  # tanh through float16 at rtol=1e-6: the forward's quantum is wider
-        return gradcheck.check(_tanh_in_float16, x, method="central", rtol=1e-6,
-                               vjp=lambda dout, v: dout * (1 - np.tanh(v) ** 2))
+        return gradcheck.check(
+            _tanh_in_float16,
+            x,
+            method="central",
+            rtol=1e-6,
+            vjp=lambda dout, v: dout * (1 - np.tanh(v) ** 2),
+        )
     if which == 1:
         x[0] = 0.0  # an all-zero sample before a ReLU with zero bias: kinks meet
         return gradcheck.check(AffineRelu(rng.standard_normal((3, 2)), np.zeros(2)), x)
@@ -87,8 +92,12 @@ def _oddity(rng: np.random.Generator, which: int) -> Report:
     if which == 4:
         return gradcheck.check(AbsSquare(), x)
     if which == 5:  # float64 in, float32 buffers: unresolved elements, kinks of rounding
-        layer = TimeRNN(rng.standard_normal((3, 2)), 0.5 * rng.standard_normal((2, 2)),
-                        rng.standard_normal(2), buffer="f")
+        layer = TimeRNN(
+            rng.standard_normal((3, 2)),
+            0.5 * rng.standard_normal((2, 2)),
+            rng.standard_normal(2),
+            buffer="f",
+        )
         return gradcheck.check(layer, rng.standard_normal((1, 3, 3)), rng.standard_normal((1, 2)))
     net, (data, t) = TwoLayerNet.example(rng)  # a model, in fast mode: vouched elements
     if which == 7:
@@ -109,8 +118,9 @@ def _network(rng: np.random.Generator, which: int) -> gradcheck.NetworkReport:
     elif which == 5:
         net = MisreadNet(4, 4, 4, weight_init_std=0.5, seed=rng)
     elif which == 6:
-        return gradcheck.check_network(ResidualNet(int(rng.integers(100)), accumulate=False),
-                                       x, rng.integers(0, 3, size=3))
+        return gradcheck.check_network(
+            ResidualNet(int(rng.integers(100)), accumulate=False), x, rng.integers(0, 3, size=3)
+        )
     elif which == 7:
         net.layers["Affine2"] = AffineReturningNothing(net.params["W2"], net.params["b2"])
     elif which == 8:
@@ -119,12 +129,15 @@ def _network(rng: np.random.Generator, which: int) -> gradcheck.NetworkReport:
 
 
 NETWORKS = 10  # the last one is the chapter's net, unchanged
-OPTIONS = st.fixed_dictionaries({}, optional={
-    "mode": st.sampled_from(["auto", "full", "fast"]),
-    "method": st.sampled_from(["auto", "central", "richardson"]),
-    "strict": st.booleans(),
-    "seed": st.integers(0, 3),
-})
+OPTIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "mode": st.sampled_from(["auto", "full", "fast"]),
+        "method": st.sampled_from(["auto", "central", "richardson"]),
+        "strict": st.booleans(),
+        "seed": st.integers(0, 3),
+    },
+)
 SOURCES = ("chain", "family", "zoo", "oddity", "network")
 
 
@@ -157,8 +170,12 @@ def reports(draw: st.DrawFn) -> Report | None:
     except gradcheck.CheckError:
         return None
     if draw(st.integers(0, 4)) == 0:  # a synthesised name: markup and table pipes
-        report = dataclasses.replace(report, target=draw(st.text(
-            alphabet=st.sampled_from("<>&|*_`\"' aZ→é"), min_size=1, max_size=12)))
+        report = dataclasses.replace(
+            report,
+            target=draw(
+                st.text(alphabet=st.sampled_from("<>&|*_`\"' aZ→é"), min_size=1, max_size=12)
+            ),
+        )
     return report
 
 
@@ -217,24 +234,25 @@ def _assert_network_rows(report: gradcheck.NetworkReport) -> None:
 def _rows(lines: list[str], header_at: int, markdown: bool) -> list[dict[str, str]]:
     """The rows of the summary table whose header is ``lines[header_at]``, by column."""
     if markdown:
+
         def split(line: str) -> list[str]:
             return [cell.strip().strip("*") for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
 
         columns, body = split(lines[header_at]), []
-        for line in lines[header_at + 2:]:
+        for line in lines[header_at + 2 :]:
             if not line.startswith("|"):
                 break
             body.append(dict(zip(columns, split(line), strict=True)))
         return body
     columns = lines[header_at].split()  # "max rel err" is three words, one column
-    numeric = columns[columns.index("checked"):]
-    numeric[numeric.index("max"):numeric.index("err", numeric.index("max")) + 1] = ["max rel"]
+    numeric = columns[columns.index("checked") :]
+    numeric[numeric.index("max") : numeric.index("err", numeric.index("max")) + 1] = ["max rel"]
     rows = []
-    for line in lines[header_at + 1:]:
+    for line in lines[header_at + 1 :]:
         words = line.split()
         if not words or words[0] not in "✓✗?":
             break
-        rows.append({"": words[0], **dict(zip(numeric, words[-len(numeric):], strict=True))})
+        rows.append({"": words[0], **dict(zip(numeric, words[-len(numeric) :], strict=True))})
     return rows
 
 
@@ -255,8 +273,7 @@ def _assert_marks(text: str, markdown: str) -> None:
 
 
 @given(report=reports())
-def test_every_report_renders_in_whole_sentences_with_honest_marks(report: Report | None
-                                                                   ) -> None:
+def test_every_report_renders_in_whole_sentences_with_honest_marks(report: Report | None) -> None:
     assume(report is not None)
     assert report is not None
     text, markdown = _assert_renders(report)

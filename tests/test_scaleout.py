@@ -53,8 +53,10 @@ def _cases() -> dict[str, tuple[Any, tuple[Any, ...], dict[str, Any]]]:
 
 
 def _summary(report: gradcheck.Report) -> list[Any]:
-    return [(v.name, v.mismatches, v.checked, v.unresolved, [f.index for f in v.worst],
-             v.diagnosis) for v in report.variables]
+    return [
+        (v.name, v.mismatches, v.checked, v.unresolved, [f.index for f in v.worst], v.diagnosis)
+        for v in report.variables
+    ]
 
 
 def _assert_same(parallel: gradcheck.Report, serial: gradcheck.Report) -> None:
@@ -62,8 +64,9 @@ def _assert_same(parallel: gradcheck.Report, serial: gradcheck.Report) -> None:
     assert _summary(parallel) == _summary(serial)
     for ours, theirs in zip(parallel.variables, serial.variables, strict=True):
         np.testing.assert_array_equal(ours.status, theirs.status)
-        np.testing.assert_allclose(np.nan_to_num(ours.numerical),
-                                   np.nan_to_num(theirs.numerical), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(
+            np.nan_to_num(ours.numerical), np.nan_to_num(theirs.numerical), rtol=0, atol=1e-8
+        )
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +97,9 @@ def test_the_workers_option_runs_on_a_pool_of_processes() -> None:
 
 def test_one_way_of_running_in_parallel_at_a_time(pool: Any) -> None:
     with pytest.raises(OptionError, match="executor and workers"):
-        gradcheck.check(Affine(np.ones((2, 2)), np.zeros(2)), np.ones((3, 2)),
-                        executor=pool, workers=2)
+        gradcheck.check(
+            Affine(np.ones((2, 2)), np.zeros(2)), np.ones((3, 2)), executor=pool, workers=2
+        )
     with pytest.raises(OptionError, match="workers"):
         gradcheck.check(Affine(np.ones((2, 2)), np.zeros(2)), np.ones((3, 2)), workers=0)
 
@@ -106,15 +110,30 @@ def test_a_class_processes_cannot_import_is_a_clear_error(pool: Any) -> None:
 
     rng = np.random.default_rng(0)
     with pytest.raises(UsageError, match="importable"):
-        gradcheck.check(Local(rng.standard_normal((4, 3)), np.zeros(3)),
-                        rng.standard_normal((5, 4)), mode="full", executor=pool)
+        gradcheck.check(
+            Local(rng.standard_normal((4, 3)), np.zeros(3)),
+            rng.standard_normal((5, 4)),
+            mode="full",
+            executor=pool,
+        )
 
 
 def test_the_command_line_takes_workers() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gradcheck", "check", "reference_layers:Sigmoid",
-         "--workers", "2", "--mode", "full"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "gradcheck",
+            "check",
+            "reference_layers:Sigmoid",
+            "--workers",
+            "2",
+            "--mode",
+            "full",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -122,8 +141,9 @@ def test_the_command_line_takes_workers() -> None:
 @pytest.fixture(scope="module")
 def cluster() -> Any:
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
         yield local
 
 
@@ -142,8 +162,7 @@ def test_the_scheduler_option_connects_to_a_dask_scheduler(cluster: Any) -> None
     obj, inputs, options = _cases()["a factor everywhere"]
     serial = gradcheck.check(obj, *inputs, **options)
     try:
-        parallel = gradcheck.check(obj, *inputs, scheduler=cluster.scheduler_address,
-                                   **options)
+        parallel = gradcheck.check(obj, *inputs, scheduler=cluster.scheduler_address, **options)
     finally:
         executors.shutdown()
     _assert_same(parallel, serial)

@@ -53,8 +53,9 @@ class AbsAffine:
         return dz @ self.W.T
 
 
-def _issue_case(seed: int, index: tuple[int, int] | None = None,
-                factor: float = 1.0) -> tuple[PlantedAffine, Any]:
+def _issue_case(
+    seed: int, index: tuple[int, int] | None = None, factor: float = 1.0
+) -> tuple[PlantedAffine, Any]:
     rng = np.random.default_rng(seed)
     layer = PlantedAffine(rng.standard_normal((256, 64)) / 16, np.zeros(64), index, factor)
     return layer, rng.random((16, 256))
@@ -70,8 +71,11 @@ def _chapter_case(seed: int, factor: float = 1.0) -> tuple[PlantedAffine, Any, t
 
 def _named(report: gradcheck.Report, index: tuple[int, int]) -> bool:
     weights = report.variable("W")
-    return (weights.mismatches == 1 and weights.worst[0].index == index
-            and weights.status[index] == Status.MISMATCH)
+    return (
+        weights.mismatches == 1
+        and weights.worst[0].index == index
+        and weights.status[index] == Status.MISMATCH
+    )
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -102,8 +106,9 @@ def test_screened_elements_are_never_reported_as_checked() -> None:
     assert weights.checked == 0 and weights.screened == 256 * 64
     assert weights.screening is not None and weights.screening.sufficient
     text, markdown, html = str(report), report._repr_markdown_(), report._repr_html_()
-    sentence = ("W: 16,384 elements screened by 2 random directions (none of them checked one "
-                "by one)")
+    sentence = (
+        "W: 16,384 elements screened by 2 random directions (none of them checked one by one)"
+    )
     for page in (text, markdown, html):
         assert sentence in page
         assert "would catch one element off by ≥" in page
@@ -111,8 +116,10 @@ def test_screened_elements_are_never_reported_as_checked() -> None:
     columns, rows = summary_table(report)
     row = dict(zip(columns, rows[[v.name for v in report.variables].index("W")], strict=True))
     assert row["checked"] == "0" and row["screened"] == "16,384"
-    assert report.summary() == ("PlantedAffine: passed (64 gradient elements checked one by "
-                                "one, 20,480 screened by random directions)")
+    assert report.summary() == (
+        "PlantedAffine: passed (64 gradient elements checked one by "
+        "one, 20,480 screened by random directions)"
+    )
     exported = json.loads(json.dumps(report.to_dict()))
     (entry,) = [v for v in exported["variables"] if v["name"] == "W"]
     assert entry["checked"] == 0 and entry["screened"] == 16384
@@ -218,7 +225,8 @@ def test_directions_too_coarse_to_verify_leave_the_check_incomplete() -> None:
 
 
 def test_directions_too_coarse_to_verify_hand_the_variable_to_the_full_check(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A promise no direction can keep: every screened variable goes to the full check.
     monkeypatch.setattr(fast, "_PROMISE", 0.0)
     layer, x = _issue_case(0)

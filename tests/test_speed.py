@@ -23,13 +23,18 @@ from reference_layers import TwoLayerNet
 
 # A few hundred parameters: every method finishes in well under a second.
 TINY = ["--sizes", "3,6", "--input-size", "30", "--batch", "8", "--samples", "40"]
-TINY_CONFIG = speed.SpeedConfig(input_size=30, hidden_sizes=(3,), batch_size=8, samples=40,
-                                min_backprop_seconds=0.0)
+TINY_CONFIG = speed.SpeedConfig(
+    input_size=30, hidden_sizes=(3,), batch_size=8, samples=40, min_backprop_seconds=0.0
+)
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gradcheck", "speed", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradcheck", "speed", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,17 @@ def test_quick_json_has_config_machine_and_one_result_per_size(quick_json: dict)
     assert set(quick_json) >= {"config", "machine", "fast_mode", "results", "seconds"}
     assert [r["hidden_size"] for r in quick_json["results"]] == [3, 6]
     for result in quick_json["results"]:
-        assert set(result) >= {"parameters", "textbook", "engine", "check_full", "check_fast",
-                               "backprop", "ratio", "textbook_max_diff", "engine_max_diff"}
+        assert set(result) >= {
+            "parameters",
+            "textbook",
+            "engine",
+            "check_full",
+            "check_fast",
+            "backprop",
+            "ratio",
+            "textbook_max_diff",
+            "engine_max_diff",
+        }
 
 
 def test_numerical_gradient_is_slower_than_backprop(quick_json: dict) -> None:
@@ -98,8 +112,9 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 
 def _without(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == module else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a)
+    )
 
 
 def test_plot_without_matplotlib_is_one_clear_line(
@@ -120,8 +135,16 @@ def test_train_without_scikit_learn_is_one_clear_line(
     assert len(err.strip().splitlines()) == 1 and "gradcheck[digits]" in err
 
 
-@pytest.mark.parametrize("args", [["--sizes", "5,x"], ["--sizes", "0"], ["--batch", "-3"],
-                                  ["--plot", "speed.jpg"], ["--json", "--csv"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sizes", "5,x"],
+        ["--sizes", "0"],
+        ["--batch", "-3"],
+        ["--plot", "speed.jpg"],
+        ["--json", "--csv"],
+    ],
+)
 def test_bad_speed_options_exit_2_with_one_line(args: list[str]) -> None:
     result = run(*args)
     assert result.returncode == 2

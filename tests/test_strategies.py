@@ -43,10 +43,16 @@ def _kinks_and_margins() -> st.SearchStrategy[tuple[tuple[float, ...], float]]:
 )
 def test_values_are_never_near_a_kink(dtype, kinks_margin, min_magnitude, data):
     kinks, margin = kinks_margin
-    x = data.draw(well_conditioned_arrays(
-        shape=(4, 3), dtype=dtype, kinks=kinks, margin=margin,
-        min_magnitude=min_magnitude, max_magnitude=10.0,
-    ))
+    x = data.draw(
+        well_conditioned_arrays(
+            shape=(4, 3),
+            dtype=dtype,
+            kinks=kinks,
+            margin=margin,
+            min_magnitude=min_magnitude,
+            max_magnitude=10.0,
+        )
+    )
     wide = x.astype(np.float64)  # what the check sees: no rounding can move a value
     for kink in kinks:
         assert np.all(np.abs(wide - kink) >= margin)
@@ -65,9 +71,11 @@ def test_values_are_finite_normal_and_of_the_dtype(dtype, data):
 @given(_kinks_and_margins(), st.data())
 def test_float32_values_are_exact_and_keep_the_margin(kinks_margin, data):
     kinks, margin = kinks_margin
-    x = data.draw(well_conditioned_arrays(
-        shape=6, dtype=np.float32, kinks=kinks, margin=margin, max_magnitude=3.0
-    ))
+    x = data.draw(
+        well_conditioned_arrays(
+            shape=6, dtype=np.float32, kinks=kinks, margin=margin, max_magnitude=3.0
+        )
+    )
     assert x.dtype == np.float32
     wide = x.astype(np.float64)
     np.testing.assert_array_equal(wide.astype(np.float32), x)
@@ -198,8 +206,9 @@ def test_bad_label_arguments_are_rejected(args, kwargs, message):
         labels(*args, **kwargs)
 
 
-@given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
-       st.integers(1, 8), st.data())
+@given(
+    hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5), st.integers(1, 8), st.data()
+)
 def test_indices_are_in_range_and_repeat_an_index(shape, high, data):
     idx = data.draw(indices(shape, high))
     assert idx.shape == shape and np.issubdtype(idx.dtype, np.integer)
@@ -218,8 +227,9 @@ def test_indices_catch_the_embedding_that_drops_repeats(data):
     assert not np.array_equal(right, dropped)
 
 
-@pytest.mark.parametrize(("kwargs", "message"),
-                         [({"high": 0}, "high"), ({"high": 3, "dtype": np.float32}, "integer")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"high": 0}, "high"), ({"high": 3, "dtype": np.float32}, "integer")]
+)
 def test_bad_index_arguments_are_rejected(kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
         indices((2, 2), **kwargs)

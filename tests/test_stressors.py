@@ -39,8 +39,10 @@ RTOL = 1e-6
 
 Path = tuple[tuple[str, Any], ...]
 
-pytestmark = pytest.mark.skipif(bool(np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps),
-                                reason="no extended precision: longdouble is float64 here")
+pytestmark = pytest.mark.skipif(
+    bool(np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps),
+    reason="no extended precision: longdouble is float64 here",
+)
 
 
 def _cast(obj: Any, dtype: np.dtype, memo: dict[int, Any] | None = None) -> Any:
@@ -81,8 +83,9 @@ def _get(obj: Any, path: Path) -> Any:
     return obj
 
 
-def _parameters(obj: Any, path: Path = (), seen: set[int] | None = None) -> Iterator[
-        tuple[Path, Path]]:
+def _parameters(
+    obj: Any, path: Path = (), seen: set[int] | None = None
+) -> Iterator[tuple[Path, Path]]:
     """(where a parameter is, where its gradient is) for every float parameter of ``obj``
     after a backward: ``params``/``grads`` dicts or lists, ``W``/``dW`` attributes, and
     the same in sublayers (attributes with a backward, lists of them)."""
@@ -93,8 +96,10 @@ def _parameters(obj: Any, path: Path = (), seen: set[int] | None = None) -> Iter
         for key in keys:
             if isinstance(params[key], np.ndarray) and id(params[key]) not in seen:
                 seen.add(id(params[key]))
-                yield ((*path, ("attr", "params"), ("item", key)),
-                       (*path, ("attr", "grads"), ("item", key)))
+                yield (
+                    (*path, ("attr", "params"), ("item", key)),
+                    (*path, ("attr", "grads"), ("item", key)),
+                )
     for name, value in vars(obj).items():
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             if isinstance(getattr(obj, "d" + name, None), np.ndarray) and id(value) not in seen:
@@ -119,8 +124,7 @@ class Loss:
         self.inputs = tuple(_cast(x, LONG) for x in inputs)
         output = np.asarray(self._forward(self.layer, self.inputs))
         rng = np.random.default_rng(1)
-        self.dout: Any = (1.0 if output.ndim == 0
-                          else rng.standard_normal(output.shape).astype(LONG))
+        self.dout: Any = 1.0 if output.ndim == 0 else rng.standard_normal(output.shape).astype(LONG)
         returned = self.layer.backward(self.dout)
         returned = returned if isinstance(returned, tuple) else (returned,)
         self.variables: dict[str, tuple[Callable[[Any, list[Any]], Any], Any]] = {}
@@ -129,11 +133,14 @@ class Loss:
                 self.variables[f"input{i}"] = (self._input(i), np.asarray(returned[i]))
         for where, gradient in _parameters(self.layer):
             self.variables[".".join(str(k) for _, k in where)] = (
-                self._parameter(where), np.asarray(_get(self.layer, gradient)))
+                self._parameter(where),
+                np.asarray(_get(self.layer, gradient)),
+            )
         # The size of the terms L rounds: a step must move L well above their rounding.
         self.terms = np.sum(np.abs(self.dout * output)) + sum(
             np.sum(np.abs(where(self.layer, list(self.inputs)) * g))
-            for where, g in self.variables.values())
+            for where, g in self.variables.values()
+        )
 
     @staticmethod
     def _forward(layer: Any, inputs: tuple[Any, ...]) -> Any:
@@ -163,13 +170,14 @@ class Loss:
 
 def _richardson(loss: Loss, name: str, flat: int, h: Any) -> Any:
     """``(4·D(h) − D(2h)) / 3`` of central differences: error O(h⁴)."""
+
     def central(step: Any) -> Any:
         return (loss.at(name, flat, step) - loss.at(name, flat, -step)) / (2 * step)
+
     return (4 * central(h) - central(2 * h)) / 3
 
 
-def _derivative(loss: Loss, name: str, flat: int, large: float, finest: float
-                ) -> tuple[Any, Any]:
+def _derivative(loss: Loss, name: str, flat: int, large: float, finest: float) -> tuple[Any, Any]:
     """The Richardson difference at the step where three successive decades agree best,
     and their disagreement (its error).
 
@@ -180,10 +188,11 @@ def _derivative(loss: Loss, name: str, flat: int, large: float, finest: float
     top, bottom = np.floor(np.log10(0.1 * large)), np.floor(np.log10(finest))
     ulps = 1e3 * float(np.finfo(LONG).eps) * large
     exponents = [k for k in np.arange(top, min(bottom, top - 2) - 1, -1) if 10.0**k > ulps]
-    estimates = [_richardson(loss, name, flat, LONG.type(10) ** LONG.type(k))
-                 for k in exponents]
-    gaps = [max(abs(a - b), abs(b - c))
-            for a, b, c in zip(estimates, estimates[1:], estimates[2:], strict=False)]
+    estimates = [_richardson(loss, name, flat, LONG.type(10) ** LONG.type(k)) for k in exponents]
+    gaps = [
+        max(abs(a - b), abs(b - c))
+        for a, b, c in zip(estimates, estimates[1:], estimates[2:], strict=False)
+    ]
     best = int(np.argmin(gaps))
     return estimates[best + 1], gaps[best]
 
@@ -218,14 +227,15 @@ def _verify(layer: Any, inputs: tuple[Any, ...], rng: np.random.Generator) -> tu
                 low, high = min(left, right), max(left, right)
                 assert low - scale <= g[flat] <= high + scale, (
                     f"{name}[{flat}]: {g[flat]} outside the one-sided derivatives "
-                    f"[{low}, {high}] at a kink")
+                    f"[{low}, {high}] at a kink"
+                )
                 kinks += 1
                 continue
-            estimate, gap = _derivative(loss, name, flat, large,
-                                        max(FINEST * small, 10 * rounding))
+            estimate, gap = _derivative(loss, name, flat, large, max(FINEST * small, 10 * rounding))
             assert gap <= scale, f"{name}[{flat}]: no step resolves it (gap {gap:.3g})"
             assert abs(g[flat] - estimate) <= scale, (
-                f"{name}[{flat}]: analytic {g[flat]} against {estimate} (±{gap:.2g})")
+                f"{name}[{flat}]: analytic {g[flat]} against {estimate} (±{gap:.2g})"
+            )
             smooth += 1
     return smooth, kinks
 
@@ -266,13 +276,15 @@ def _windows(layer: Any, x: np.ndarray) -> Windows:
     """Each output index of a row maximum or a pooling over disjoint windows, with the
     input indices that tie for its maximum."""
     if isinstance(layer, RowMax):
-        return [(idx, [(*idx, int(j[0])) for j in np.argwhere(x[idx] == x[idx].max())])
-                for idx in np.ndindex(x.shape[:-1])]
+        return [
+            (idx, [(*idx, int(j[0])) for j in np.argwhere(x[idx] == x[idx].max())])
+            for idx in np.ndindex(x.shape[:-1])
+        ]
     k = layer.pool_h
     found: Windows = []
     N, C, H, W = x.shape
     for n, c, i, j in np.ndindex(N, C, (H - k) // k + 1, (W - k) // k + 1):
-        window = x[n, c, i * k:(i + 1) * k, j * k:(j + 1) * k]
+        window = x[n, c, i * k : (i + 1) * k, j * k : (j + 1) * k]
         tied = np.argwhere(window == window.max())
         found.append(((n, c, i, j), [(n, c, i * k + a, j * k + b) for a, b in tied]))
     return found
@@ -286,7 +298,8 @@ def _tied_cases(kind: type, count: int) -> list[int]:
         case = stress_case(np.random.default_rng(seed), "ties-zeros")
         layer = case.layer
         if not isinstance(layer, kind) or (
-                isinstance(layer, Pooling) and layer.stride != layer.pool_h):
+            isinstance(layer, Pooling) and layer.stride != layer.pool_h
+        ):
             continue
         if any(len(tied) > 1 for _, tied in _windows(layer, case.inputs[0])):
             found.append(seed)
@@ -311,16 +324,17 @@ def test_tied_elements_get_dout_once(seed: int) -> None:
         for member in members:
             moved[member] = 1.0
         t = 1e-3  # the others in a window are at least 1 lower: smooth along this line
-        slope = (np.sum(dout * layer.forward(x + t * moved))
-                 - np.sum(dout * layer.forward(x - t * moved))) / (2 * t)
+        slope = (
+            np.sum(dout * layer.forward(x + t * moved))
+            - np.sum(dout * layer.forward(x - t * moved))
+        ) / (2 * t)
         assert slope == pytest.approx(dout[window], rel=1e-9)
         assert sum(dx[m] for m in members) == pytest.approx(dout[window], rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", [n for n, s in STRESSORS.items() if s.truth is not None])
-def test_a_twin_computes_what_its_layer_does_but_for_float32_rounding(name: str, seed: int
-                                                                      ) -> None:
+def test_a_twin_computes_what_its_layer_does_but_for_float32_rounding(name: str, seed: int) -> None:
     case = stress_case(np.random.default_rng(seed), name)
     twin = STRESSORS[name].truth
     assert twin is not None

@@ -76,7 +76,11 @@ WATCHERS = {"given-layers": trace, "all-layers": _everything}
 def test_apple_graph_has_the_published_values(watch: Callable[..., Any]) -> None:
     graph = _apple(watch)
     assert _edges(graph) == {
-        ("100", "2.2"), ("2", "110"), ("200", "1.1"), ("1.1", "200"), ("220", "1")
+        ("100", "2.2"),
+        ("2", "110"),
+        ("200", "1.1"),
+        ("1.1", "200"),
+        ("220", "1"),
     }
     assert [node.symbol for node in graph.nodes] == ["×", "×"]
     assert graph.nodes[1].sources == [0, None]
@@ -86,8 +90,15 @@ def test_apple_graph_has_the_published_values(watch: Callable[..., Any]) -> None
 def test_apple_orange_graph_has_the_published_values(watch: Callable[..., Any]) -> None:
     graph = _apple_orange(watch)
     assert _edges(graph) == {
-        ("100", "2.2"), ("2", "110"), ("150", "3.3"), ("3", "165"), ("200", "1.1"),
-        ("450", "1.1"), ("650", "1.1"), ("1.1", "650"), ("715", "1"),
+        ("100", "2.2"),
+        ("2", "110"),
+        ("150", "3.3"),
+        ("3", "165"),
+        ("200", "1.1"),
+        ("450", "1.1"),
+        ("650", "1.1"),
+        ("1.1", "650"),
+        ("715", "1"),
     }
     assert [node.symbol for node in graph.nodes] == ["×", "×", "+", "×"]
 

@@ -158,7 +158,8 @@ def test_an_element_central_differences_cannot_resolve_is_unresolved_not_a_match
     assert var.unresolved >= 1 and var.mismatches == 0, str(report)
     assert report.verdict == "INCOMPLETE" and not report.passed
     assert "unresolved" in str(report) and str(report).startswith(
-        "gradcheck tanh_in_float16 (function): INCOMPLETE")
+        "gradcheck tanh_in_float16 (function): INCOMPLETE"
+    )
     with pytest.raises(GradientCheckError, match="INCOMPLETE"):
         gradcheck.assert_gradients(tanh_in_float16, x, vjp=_tanh_vjp, method="central", rtol=1e-6)
 
@@ -229,10 +230,13 @@ def test_the_complex_step_note_is_given_once_for_every_variable_it_concerns() ->
     assert len(notes) == 1 and "x, W, b" in notes[0], notes
 
 
-@pytest.mark.parametrize(("bias_gradient", "hint"), [
-    (lambda d: d.sum(axis=1), "summed over the wrong axis?"),
-    (lambda d: d.copy(), "not summed over the batch?"),
-])
+@pytest.mark.parametrize(
+    ("bias_gradient", "hint"),
+    [
+        (lambda d: d.sum(axis=1), "summed over the wrong axis?"),
+        (lambda d: d.copy(), "not summed over the batch?"),
+    ],
+)
 def test_a_bias_gradient_of_the_wrong_shape_names_the_parameter_and_the_axis(
     bias_gradient: Any, hint: str
 ) -> None:
@@ -283,10 +287,15 @@ def test_a_correct_saturated_softmax_with_gradients_of_1e_46_passes() -> None:
 def _batch_of_two_offset_by_1e5(bug: str | None) -> tuple[Any, Any]:
     # Two samples 2.5e-3 apart in the first feature, 1e5 from 0: steps scaled by |x| are
     # a thousand times the spread.
-    x = np.array([[99999.97235903717, 99999.49370403722, 99999.94367667931, 99998.83756451291],
-                  [99999.97490209543, 99999.71896479084, 99999.88404712664, 99998.98336536477]])
-    layer = OffsetBatchNorm(np.array([1.0448, 0.9135, 0.9562, 1.0999]),
-                            np.array([-0.7614, -0.4112, -2.2729, 0.4941]))
+    x = np.array(
+        [
+            [99999.97235903717, 99999.49370403722, 99999.94367667931, 99998.83756451291],
+            [99999.97490209543, 99999.71896479084, 99999.88404712664, 99998.98336536477],
+        ]
+    )
+    layer = OffsetBatchNorm(
+        np.array([1.0448, 0.9135, 0.9562, 1.0999]), np.array([-0.7614, -0.4112, -2.2729, 0.4941])
+    )
     layer.bug = bug
     return layer, x
 
@@ -333,7 +342,8 @@ def test_the_probe_refuses_a_complex_step_whose_imaginary_part_vanishes() -> Non
 
     x = np.array([0.5, -1.0, 2.0])
     # Complex output, imaginary part 0: abs dropped it, a later complex factor kept the type.
-    usable, reason = supports_complex_step(lambda z: np.sum(np.abs(z) ** 2 * (1 + 0 * z)), x,
-                                           np.random.default_rng(0))
+    usable, reason = supports_complex_step(
+        lambda z: np.sum(np.abs(z) ** 2 * (1 + 0 * z)), x, np.random.default_rng(0)
+    )
     assert not usable and "vanished" in reason
     assert supports_complex_step(lambda z: np.sum(z**2), x, np.random.default_rng(0))[0]

@@ -77,8 +77,11 @@ def unchecked_arrays(target: Target, output: NDArray) -> list[str]:
     nudged = {id(u.source): _nudged(u, seed=12345 + i) for i, u in enumerate(candidates)}
     if len(candidates) > 1 and not _moves_output(target, nudged, output):
         return []  # one pass for all: usually none matters (caches of an earlier forward)
-    return [u.name for u in candidates
-            if _moves_output(target, {id(u.source): nudged[id(u.source)]}, output)]
+    return [
+        u.name
+        for u in candidates
+        if _moves_output(target, {id(u.source): nudged[id(u.source)]}, output)
+    ]
 
 
 def unchecked_diagnostics(target: Target, names: list[str]) -> list[Diagnostic]:

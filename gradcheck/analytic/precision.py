@@ -126,18 +126,24 @@ def measure_precision(target: Target, analytic: AnalyticPass) -> Precision:
             output_dtype = wide_output
         else:
             real_dtype = np.dtype(target.variable(_narrow(target)[0]).dtype)
-            notes.append(Diagnostic(
-                "narrow-numerics", Severity.NOTE,
-                f"{target.name} computes in {output_dtype} even for float64 input, so the "
-                "numerical side runs in that precision; its error estimate widens the "
-                "tolerance accordingly.",
-            ))
+            notes.append(
+                Diagnostic(
+                    "narrow-numerics",
+                    Severity.NOTE,
+                    f"{target.name} computes in {output_dtype} even for float64 input, so the "
+                    "numerical side runs in that precision; its error estimate widens the "
+                    "tolerance accordingly.",
+                )
+            )
     elif output_dtype.itemsize < 8:
-        notes.append(Diagnostic(
-            "narrow-compute", Severity.NOTE,
-            f"{target.name} returns {output_dtype} for float64 input: it computes in "
-            f"{output_dtype}, so tolerances and error estimates follow {output_dtype}.",
-        ))
+        notes.append(
+            Diagnostic(
+                "narrow-compute",
+                Severity.NOTE,
+                f"{target.name} returns {output_dtype} for float64 input: it computes in "
+                f"{output_dtype}, so tolerances and error estimates follow {output_dtype}.",
+            )
+        )
     precision = Precision(real_dtype, output_dtype, terms=dict(analytic.terms), notes=notes)
     return _with_rounding(target, analytic, precision)
 
@@ -160,25 +166,33 @@ def _with_rounding(target: Target, analytic: AnalyticPass, precision: Precision)
         terms = np.asarray(precision.terms.get(var.name, 0.0), dtype=np.float64)
         explained = ANALYTIC_ROUNDING * eps * offset
         defect = np.asarray(analytic.roundoff.get(var.name, 0.0), dtype=np.float64)
-        rounding[var.name] = (explained * terms + measured.get(var.name, 0.0)
-                              + LINEARITY_ROUNDING * defect)
+        rounding[var.name] = (
+            explained * terms + measured.get(var.name, 0.0) + LINEARITY_ROUNDING * defect
+        )
         if wide is not None:
             # What rounding did to the gradient — its difference from the same backward
             # in a wider precision — is allowed as far as the loss, in the layer's own
             # precision, could ever resolve it (a gradient that cancels far below its
             # neighbours, GELU's 1 + tanh(u) at u = −7, keeps its absolute error); beyond
             # that it is damage. A formula bug is in both runs alike, and never allowed.
-            suffered = np.abs(np.asarray(analytic.gradients[var.name], dtype=np.float64)
-                              - wide[var.name])
+            suffered = np.abs(
+                np.asarray(analytic.gradients[var.name], dtype=np.float64) - wide[var.name]
+            )
             resolvable = LOSS_RESOLUTION * eps * loss_terms / _units(var)
             rounding[var.name] = rounding[var.name] + np.minimum(
-                WIDER_ROUNDING * suffered, resolvable)
-    return replace(precision, rounding=rounding, wide=wide or {},
-                   float64_rounding=_float64_rounding(target, analytic, narrow, wide))
+                WIDER_ROUNDING * suffered, resolvable
+            )
+    return replace(
+        precision,
+        rounding=rounding,
+        wide=wide or {},
+        float64_rounding=_float64_rounding(target, analytic, narrow, wide),
+    )
 
 
-def _float64_rounding(target: Target, analytic: AnalyticPass, narrow: bool,
-                      wide: dict[str, NDArray] | None) -> dict[str, NDArray]:
+def _float64_rounding(
+    target: Target, analytic: AnalyticPass, narrow: bool, wide: dict[str, NDArray] | None
+) -> dict[str, NDArray]:
     """Per variable, ``|backward in float64 − backward in extended precision|`` (empty
     where either cannot be run, or the platform has no wider type)."""
     if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
@@ -188,8 +202,9 @@ def _float64_rounding(target: Target, analytic: AnalyticPass, narrow: bool,
             return {}
         in_float64, extended = wide, _run(target, analytic, np.longdouble)
     else:
-        in_float64 = {name: np.asarray(g, dtype=np.float64)
-                      for name, g in analytic.gradients.items()}
+        in_float64 = {
+            name: np.asarray(g, dtype=np.float64) for name, g in analytic.gradients.items()
+        }
         extended = wide
     if extended is None:
         return {}
@@ -228,8 +243,13 @@ def _offset_ratio(target: Target) -> float:
     return ratio
 
 
-def _run(target: Target, analytic: AnalyticPass, dtype: type,
-         nudge: bool = False, ulp_of: type | None = None) -> dict[str, NDArray] | None:
+def _run(
+    target: Target,
+    analytic: AnalyticPass,
+    dtype: type,
+    nudge: bool = False,
+    ulp_of: type | None = None,
+) -> dict[str, NDArray] | None:
     """Every variable's gradient with the layer run in ``dtype`` (None: it fails there).
 
     ``nudge`` moves every input by one unit in the last place of ``ulp_of`` (default:
@@ -242,8 +262,9 @@ def _run(target: Target, analytic: AnalyticPass, dtype: type,
         with np.errstate(all="ignore"):
             output = np.asarray(instance.forward())
             raw = instance.backward(analytic.dout.astype(dtype))
-            gradients = {v.name: np.asarray(raw[v.name], dtype=np.float64)
-                         for v in target.variables}
+            gradients = {
+                v.name: np.asarray(raw[v.name], dtype=np.float64) for v in target.variables
+            }
     except Exception:  # the other precision is a refinement: without it, the floor
         return None
     if output.real.dtype.itemsize < np.dtype(dtype).itemsize and not nudge:
@@ -266,8 +287,7 @@ def _float32_sensitivity(
     moved = _run(target, analytic, np.float64, nudge=True, ulp_of=np.float32)
     if moved is None:
         return {}
-    return {name: CONDITION_ROUNDING * np.abs(moved[name] - at_point[name])
-            for name in at_point}
+    return {name: CONDITION_ROUNDING * np.abs(moved[name] - at_point[name]) for name in at_point}
 
 
 def _stand_in_rounding(
@@ -284,8 +304,9 @@ def _stand_in_rounding(
     scale = _FLOAT64_MARGIN * float(np.finfo(np.float64).eps / np.finfo(np.float32).eps)
     measured = {}
     for var in target.variables:
-        difference = np.abs(np.asarray(analytic.gradients[var.name], dtype=np.float64)
-                            - again[var.name])
+        difference = np.abs(
+            np.asarray(analytic.gradients[var.name], dtype=np.float64) - again[var.name]
+        )
         if difference.size:
             # A stand-in run can round an element exactly (a float32 sum of equal terms)
             # where float64 does not: every element of the variable is allowed at least
@@ -310,8 +331,6 @@ def _nudge_last_bits(arrays: dict[str, NDArray], unit: np.dtype) -> None:
         if not np.issubdtype(array.dtype, np.floating):
             continue
         values, where = np.unique(array, return_inverse=True)
-        signs = rng.choice(np.array([-1.0, 1.0]), size=values.shape)[where].reshape(
-            array.shape)
-        ulp = np.where(array != 0, np.spacing(np.abs(array).astype(unit)), 0.0).astype(
-            np.float64)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=values.shape)[where].reshape(array.shape)
+        ulp = np.where(array != 0, np.spacing(np.abs(array).astype(unit)), 0.0).astype(np.float64)
         np.copyto(array, array + signs * ulp, casting="unsafe")

@@ -132,8 +132,7 @@ def analytic_pass(target: Target, *, seed: int, allow_inplace: bool) -> Analytic
     dout = draw_dout(first, seed)
     gradients = _run_backward(target, instance, dout, diagnostics, severity)
     repeatable = _check_repeatable(target, instance, dout, gradients, diagnostics)
-    terms, roundoff = (_term_sizes(target, instance, dout, gradients) if repeatable
-                       else ({}, {}))
+    terms, roundoff = _term_sizes(target, instance, dout, gradients) if repeatable else ({}, {})
     return AnalyticPass(
         output=first,
         dout=dout,
@@ -154,8 +153,9 @@ def _moved_global_state(start: Any) -> bool:
     if start is None:
         return False
     now: tuple[Any, ...] = tuple(np.random.get_state())  # noqa: NPY002 (the legacy state)
-    return bool(now[0] != start[0] or now[2:] != tuple(start[2:])
-                or not np.array_equal(now[1], start[1]))
+    return bool(
+        now[0] != start[0] or now[2:] != tuple(start[2:]) or not np.array_equal(now[1], start[1])
+    )
 
 
 def _term_sizes(
@@ -179,12 +179,16 @@ def _term_sizes(
     if dout.ndim == 0:  # one output: the gradient is its only term
         return {name: np.sqrt(square) for name, square in squares.items()}, {}
     rng = np.random.default_rng(_TERM_SEED)
-    signs = [rng.choice(np.array([-1.0, 1.0], dtype=dout.dtype), size=dout.shape)
-             for _ in range(_TERM_FLIPS)]
+    signs = [
+        rng.choice(np.array([-1.0, 1.0], dtype=dout.dtype), size=dout.shape)
+        for _ in range(_TERM_FLIPS)
+    ]
     try:
         flipped = [_validated(target, instance.backward(dout * s)) for s in signs]
-        summed = [_validated(target, instance.backward(dout * (signs[k] + signs[k + 1])))
-                  for k in range(_DEFECTS)]
+        summed = [
+            _validated(target, instance.backward(dout * (signs[k] + signs[k + 1])))
+            for k in range(_DEFECTS)
+        ]
         constant = _validated(target, instance.backward(np.zeros_like(dout)))
     except Exception:  # a backward that cannot run again: its own size will do
         return {name: np.sqrt(square) for name, square in squares.items()}, {}
@@ -192,10 +196,18 @@ def _term_sizes(
     for name in squares:
         for gradient in flipped:
             squares[name] += np.square(gradient[name].astype(np.float64))
-        defects[name] = np.max([np.abs(flipped[k][name].astype(np.float64)
-                                       + flipped[k + 1][name] - summed[k][name]
-                                       - constant[name])
-                                for k in range(_DEFECTS)], axis=0)
+        defects[name] = np.max(
+            [
+                np.abs(
+                    flipped[k][name].astype(np.float64)
+                    + flipped[k + 1][name]
+                    - summed[k][name]
+                    - constant[name]
+                )
+                for k in range(_DEFECTS)
+            ],
+            axis=0,
+        )
     terms = {name: np.sqrt(square / (_TERM_FLIPS + 1)) for name, square in squares.items()}
     return terms, defects
 
@@ -210,9 +222,7 @@ def same_output(first: NDArray, second: NDArray) -> bool:
 
 def _validated(target: Target, raw: Mapping[str, Any]) -> dict[str, NDArray]:
     return {
-        var.name: as_gradient(
-            target.name, target.backward_call, var.name, var.value, raw[var.name]
-        )
+        var.name: as_gradient(target.name, target.backward_call, var.name, var.value, raw[var.name])
         for var in target.variables
     }
 
@@ -234,8 +244,7 @@ def _run_backward(
                 severity,
                 f"{target.name}.{target.backward_call} modified dout in place "
                 f"({int(changed.sum())} of {changed.size} elements changed, e.g. at "
-                f"{format_indices(changed, 3)}). "
-                + _SHARED_DOUT,
+                f"{format_indices(changed, 3)}). " + _SHARED_DOUT,
             )
         )
     return gradients

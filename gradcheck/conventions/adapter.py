@@ -15,6 +15,10 @@ all of them. It runs forward and backward once on a copy to learn
   on it (never a silent pass);
 * how many outputs forward has: several outputs (a tuple) are joined into one flat output
   for the numerical side and split again into one upstream gradient each for backward.
+
+The module runs past 500 lines because these discoveries share the one copy they run on
+and each other's findings (which arrays are parameters decides which are unexplained);
+split, they would hand that state back and forth.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from gradcheck.errors import CheckError, UsageError
 from gradcheck.vocabulary import Constant
 
 __all__ = ["ConventionTarget"]
+
 
 class ConventionTarget(Target):
     """Any object, pair of functions or function, run through its convention.
@@ -76,7 +81,9 @@ class ConventionTarget(Target):
         self.name = convention.label(obj) or describe(obj)
         self.backward_call = convention.backward_name
         self.calls = convention.calls(obj) or (
-            f"{self.name}.{convention.forward_name}", f"{self.name}.{convention.backward_name}")
+            f"{self.name}.{convention.forward_name}",
+            f"{self.name}.{convention.backward_name}",
+        )
         self.subject = convention.subject(obj)
         self.forward_kwargs = dict(forward_kwargs)
         self.convention_name = convention.name
@@ -132,8 +139,7 @@ class ConventionTarget(Target):
 
     def _differentiable(self, position: int) -> bool:
         value = self.inputs[position]
-        return (self.kind != "model" and isinstance(value, np.ndarray)
-                and value.dtype.kind in "fc")
+        return self.kind != "model" and isinstance(value, np.ndarray) and value.dtype.kind in "fc"
 
     # -- discovery --------------------------------------------------------------------------
     def _discover(self) -> None:
@@ -144,8 +150,10 @@ class ConventionTarget(Target):
         for _, array in candidates.values():
             working.setdefault(id(array), array.copy())
         probe = self._clone(self.subject, {}, working)
-        args = [np.array(x, copy=True) if isinstance(x, np.ndarray) else copy.deepcopy(x)
-                for x in self.inputs]
+        args = [
+            np.array(x, copy=True) if isinstance(x, np.ndarray) else copy.deepcopy(x)
+            for x in self.inputs
+        ]
         nodes.reset(self.nodes, probe)
         with user_code(self.calls[0]):
             raw_output = self.convention.forward(probe, args, self.forward_kwargs)
@@ -159,28 +167,37 @@ class ConventionTarget(Target):
         self._discover_unpaired(reachable, claimed)
         self._refuse_nothing_to_check()
         held = {h.node.path: h.node for holders in self.holders.values() for h in holders}
-        parts = [f"{path_text(path)} ({node.convention.name})"
-                 for path, node in held.items() if path]
+        parts = [
+            f"{path_text(path)} ({node.convention.name})" for path, node in held.items() if path
+        ]
         if parts:
             self.convention_name = f"{self.convention.name}; sublayers {', '.join(parts)}"
 
     def _discover_inputs(self, returned: Any) -> None:
         if self.kind == "model":
-            self.constants += [Constant(n, "model data (only parameters are checked)")
-                               for n in self.input_names]
+            self.constants += [
+                Constant(n, "model data (only parameters are checked)") for n in self.input_names
+            ]
             return
         grads = self._input_gradients(returned, self.inputs)
-        for position, (name, value) in enumerate(zip(self.input_names, self.inputs,
-                                                     strict=True)):
+        for position, (name, value) in enumerate(zip(self.input_names, self.inputs, strict=True)):
             gradient = grads[position] if position < len(grads) else None
             if isinstance(value, np.ndarray) and value.dtype.kind in "iub":
-                self.constants.append(Constant(name, f"an integer array ({value.dtype}): "
-                                                     "indices and labels are not differentiated"))
+                self.constants.append(
+                    Constant(
+                        name,
+                        f"an integer array ({value.dtype}): "
+                        "indices and labels are not differentiated",
+                    )
+                )
                 continue
             if gradient is None:
-                reason = (f"{self.calls[1]} returned {len(grads)} gradient(s) for "
-                          f"{len(self.inputs)} inputs" if position >= len(grads)
-                          else f"{self.calls[1]} returned no gradient for it")
+                reason = (
+                    f"{self.calls[1]} returned {len(grads)} gradient(s) for "
+                    f"{len(self.inputs)} inputs"
+                    if position >= len(grads)
+                    else f"{self.calls[1]} returned no gradient for it"
+                )
                 if not isinstance(value, np.ndarray):
                     reason = f"a {type(value).__name__}, passed as given"
                 self.constants.append(Constant(name, reason))
@@ -224,8 +241,14 @@ class ConventionTarget(Target):
             for holder, gradient in zip(holders, found, strict=True):
                 if gradient is not None:
                     label = holder.node.name(holder.node.convention.gradient_name(holder.key))
-                    as_gradient(self.name, self.backward_call, label, array, gradient,
-                                of=f"parameter {name}")
+                    as_gradient(
+                        self.name,
+                        self.backward_call,
+                        label,
+                        array,
+                        gradient,
+                        of=f"parameter {name}",
+                    )
             self._add_parameter(name, array, holders)
             claimed.add(key)
         self._refuse_lazy_parameters(probe, gradients, {id(w) for w in working.values()})
@@ -236,8 +259,11 @@ class ConventionTarget(Target):
     ) -> None:
         """A parameter its convention declares (not a buffer) must get a gradient."""
         convention = holder.node.convention
-        if (array.dtype.kind != "f" or convention.is_buffer(name)
-                or not convention.declares(owner, holder.key)):
+        if (
+            array.dtype.kind != "f"
+            or convention.is_buffer(name)
+            or not convention.declares(owner, holder.key)
+        ):
             return
         label = convention.parameter_label(holder.key)
         label = f"{path_text(holder.node.path)}.{label}" if holder.node.path else label
@@ -258,9 +284,12 @@ class ConventionTarget(Target):
             owner = node.of(probe)
             for key, value in node.convention.parameters(owner).items():
                 name = node.name(str(key))
-                if (id(value) in copies or gradients.get(name) is None
-                        or not isinstance(value, np.ndarray)
-                        or not node.convention.declares(owner, str(key))):
+                if (
+                    id(value) in copies
+                    or gradients.get(name) is None
+                    or not isinstance(value, np.ndarray)
+                    or not node.convention.declares(owner, str(key))
+                ):
                     continue
                 raise CheckError(
                     f"{self.name}: {name} is created by {self.convention.forward_name} (it did "
@@ -285,9 +314,13 @@ class ConventionTarget(Target):
             if nodes.is_known_buffer(self.nodes, name):
                 if name not in buffers:
                     buffers.add(name)
-                    self.constants.append(Constant(
-                        name, "a buffer (a running statistic): forward may update it, "
-                              "backward gives it no gradient"))
+                    self.constants.append(
+                        Constant(
+                            name,
+                            "a buffer (a running statistic): forward may update it, "
+                            "backward gives it no gradient",
+                        )
+                    )
                 continue
             self.unexplained.append(Unpaired(name, array))
 
@@ -303,15 +336,20 @@ class ConventionTarget(Target):
         self.holders[name] = holders
         if len(holders) > 1:
             others = ", ".join(h.name for h in holders[1:])
-            self.notes.append(f"{others} {'is' if len(holders) == 2 else 'are'} the same "
-                              f"array as {name}: their gradients are added")
+            self.notes.append(
+                f"{others} {'is' if len(holders) == 2 else 'are'} the same "
+                f"array as {name}: their gradients are added"
+            )
         self.variables.append(Variable(name, "parameter", np.array(source, copy=True), source))
 
     def _refuse_nothing_to_check(self) -> None:
         if self.variables:
             return
-        integers = [(n, v.dtype) for n, v in zip(self.input_names, self.inputs, strict=True)
-                    if isinstance(v, np.ndarray) and v.dtype.kind in "iub"]
+        integers = [
+            (n, v.dtype)
+            for n, v in zip(self.input_names, self.inputs, strict=True)
+            if isinstance(v, np.ndarray) and v.dtype.kind in "iub"
+        ]
         if integers:
             name, dtype = integers[0]
             raise CheckError(
@@ -330,13 +368,17 @@ class ConventionTarget(Target):
         """forward's output as one array: several outputs are flattened and joined."""
         if not isinstance(raw, tuple):
             return check_output(self.name, self.convention.forward_name, raw)
-        pieces = [check_output(self.name, f"{self.convention.forward_name} (output {i})", p)
-                  for i, p in enumerate(raw)]
+        pieces = [
+            check_output(self.name, f"{self.convention.forward_name} (output {i})", p)
+            for i, p in enumerate(raw)
+        ]
         shapes = [tuple(p.shape) for p in pieces]
         if learn:
             self.output_shapes = shapes
-            self.notes.append(f"{self.convention.forward_name} has {len(pieces)} outputs; "
-                              f"{self.backward_call} gets one upstream gradient for each")
+            self.notes.append(
+                f"{self.convention.forward_name} has {len(pieces)} outputs; "
+                f"{self.backward_call} gets one upstream gradient for each"
+            )
         elif shapes != self.output_shapes:
             raise CheckError(
                 f"{self.calls[0]} returned outputs of shapes {shapes}, then {self.output_shapes}"
@@ -351,7 +393,7 @@ class ConventionTarget(Target):
         pieces, start = [], 0
         for shape in self.output_shapes:
             size = int(np.prod(shape))
-            piece = np.asarray(dout)[start:start + size].reshape(shape)
+            piece = np.asarray(dout)[start : start + size].reshape(shape)
             pieces.append(piece.item() if piece.ndim == 0 else piece)
             start += size
         return tuple(pieces)
@@ -410,8 +452,10 @@ class ConventionTarget(Target):
         subject = self._clone(self.subject, arrays, replacing)
         fixed = [copy.deepcopy(x) for x in self.inputs]
         if dtype is not None:
-            fixed = [x.astype(dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x
-                     for x in fixed]
+            fixed = [
+                x.astype(dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x
+                for x in fixed
+            ]
         positions = {name: i for i, name in enumerate(self.input_names)}
 
         def call_arguments(current: Mapping[str, NDArray]) -> list[Any]:
@@ -429,8 +473,7 @@ class ConventionTarget(Target):
         def run_backward(obj: Any, dout: Any, current: dict[str, NDArray]) -> dict[str, Any]:
             nodes.zero_accumulated(self.nodes, obj)
             args = call_arguments(current)
-            returned = self.convention.backward(obj, self._split(dout), args,
-                                                self.forward_kwargs)
+            returned = self.convention.backward(obj, self._split(dout), args, self.forward_kwargs)
             result: dict[str, Any] = {}
             inputs = [v for v in self.variables if v.role == "input"]
             if inputs:
@@ -442,7 +485,8 @@ class ConventionTarget(Target):
             for var in self.variables:
                 if var.role == "parameter":
                     result[var.name] = nodes.summed(
-                        [gradients.get(h.name) for h in self.holders[var.name]])
+                        [gradients.get(h.name) for h in self.holders[var.name]]
+                    )
             return result
 
         return Instance(subject, arrays, run_forward, run_backward, calls=self.calls)

@@ -184,8 +184,9 @@ def _pairs_in(module: ModuleType, names: list[str], exported: bool) -> list[Cand
         backward = getattr(module, name.replace("forward", "backward", 1), None)
         defined_here = exported or forward.__module__ == module.__name__
         if inspect.isfunction(backward) and defined_here:
-            found.append(Candidate(pair_label(forward, backward), module.__name__,
-                                   (forward, backward)))
+            found.append(
+                Candidate(pair_label(forward, backward), module.__name__, (forward, backward))
+            )
     return found
 
 
@@ -206,8 +207,9 @@ def candidates_in(module: ModuleType) -> list[Candidate]:
         # Without __all__, a class imported from elsewhere (``from lib import Affine``) is
         # not this module's to check: it would be checked, and reported, under a wrong name.
         defined_here = exported or getattr(obj, "__module__", None) == module.__name__
-        checkable = ((isinstance(obj, type) and _is_checkable_class(obj))
-                     or _is_loss_function(obj, name))
+        checkable = (isinstance(obj, type) and _is_checkable_class(obj)) or _is_loss_function(
+            obj, name
+        )
         if checkable and defined_here:
             found.append(Candidate(name, module.__name__, obj))
     return found + _pairs_in(module, list(names), bool(exported))
@@ -256,6 +258,8 @@ def resolve(spec: str) -> list[Candidate]:
         return [Candidate(name, module.__name__, obj)]
     found = candidates_in(module)
     if not found:
-        raise LoadError(f"{module_part} defines no layer or model classes, no "
-                        "<name>_forward/<name>_backward function pairs and no loss functions")
+        raise LoadError(
+            f"{module_part} defines no layer or model classes, no "
+            "<name>_forward/<name>_backward function pairs and no loss functions"
+        )
     return found

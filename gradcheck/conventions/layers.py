@@ -26,8 +26,13 @@ from gradcheck.conventions.convention import Convention
 __all__ = ["AttributePairs", "ParametersGradients", "ParamsGradsDicts", "ParamsGradsLists"]
 
 # The methods with which accumulating layers zero their gradients, in order of preference.
-RESET_METHODS = ("flush_gradients", "zero_grad", "zero_gradients", "reset_gradients",
-                 "clear_gradients")
+RESET_METHODS = (
+    "flush_gradients",
+    "zero_grad",
+    "zero_gradients",
+    "reset_gradients",
+    "clear_gradients",
+)
 
 
 def _attributes(obj: Any) -> dict[str, Any]:
@@ -57,15 +62,21 @@ class AttributePairs(Convention):
 
     def parameters(self, obj: Any) -> Mapping[str, Any]:
         """Numeric array attributes, except the gradients of others (``dW`` next to ``W``)."""
-        arrays = {k: v for k, v in _attributes(obj).items()
-                  if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"}
+        arrays = {
+            k: v
+            for k, v in _attributes(obj).items()
+            if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"
+        }
         return {k: v for k, v in arrays.items() if not (k.startswith("d") and k[1:] in arrays)}
 
     def gradients(self, obj: Any, returned: Any) -> Mapping[str, Any]:
         """``dW`` for every ``W`` that has one."""
         attributes = _attributes(obj)
-        return {name[1:]: value for name, value in attributes.items()
-                if name.startswith("d") and name[1:] in attributes}
+        return {
+            name[1:]: value
+            for name, value in attributes.items()
+            if name.startswith("d") and name[1:] in attributes
+        }
 
     def gradient_name(self, name: str) -> str:
         """``dW``."""
@@ -94,13 +105,15 @@ class _DictStore(AttributePairs):
     def recognises(self, obj: Any) -> bool:
         """A layer with the parameter dict (and the gradient dict, when it accumulates)."""
         stores = (self.store, self.gradient_store) if self.accumulates else (self.store,)
-        return _is_layer(obj) and all(isinstance(getattr(obj, n, None), Mapping)
-                                      for n in stores)
+        return _is_layer(obj) and all(isinstance(getattr(obj, n, None), Mapping) for n in stores)
 
     def parameters(self, obj: Any) -> Mapping[str, Any]:
         """The store's float arrays by key, then the attribute pairs."""
-        found = {str(k): v for k, v in getattr(obj, self.store).items()
-                 if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
+        found = {
+            str(k): v
+            for k, v in getattr(obj, self.store).items()
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        }
         return self._with_attributes(obj, found)
 
     def gradients(self, obj: Any, returned: Any) -> Mapping[str, Any]:
@@ -136,19 +149,25 @@ class ParamsGradsLists(AttributePairs):
     def recognises(self, obj: Any) -> bool:
         """A layer with ``params`` and ``grads`` lists (or tuples)."""
         return _is_layer(obj) and all(
-            isinstance(getattr(obj, n, None), list | tuple) for n in ("params", "grads"))
+            isinstance(getattr(obj, n, None), list | tuple) for n in ("params", "grads")
+        )
 
     def parameters(self, obj: Any) -> Mapping[str, Any]:
         """``params[i]`` for every float array, then the attribute pairs."""
-        found = {f"params[{i}]": v for i, v in enumerate(obj.params)
-                 if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
+        found = {
+            f"params[{i}]": v
+            for i, v in enumerate(obj.params)
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        }
         return self._with_attributes(obj, found)
 
     def gradients(self, obj: Any, returned: Any) -> Mapping[str, Any]:
         """``grads[i]``, read after backward (written in place or rebound alike)."""
         grads = obj.grads if isinstance(getattr(obj, "grads", None), list | tuple) else []
-        return {**super().gradients(obj, returned),
-                **{f"params[{i}]": g for i, g in enumerate(grads)}}
+        return {
+            **super().gradients(obj, returned),
+            **{f"params[{i}]": g for i, g in enumerate(grads)},
+        }
 
     def gradient_name(self, name: str) -> str:
         """``grads[0]`` for ``params[0]``."""
@@ -198,4 +217,3 @@ def zero_gradients(gradients: Any) -> None:
                 value[...] = 0
             else:
                 gradients[key] = np.zeros_like(value)
-

@@ -68,8 +68,7 @@ class LossWithGradients(Convention):
         """Call the function; keep the gradients; return the loss."""
         name = describe(obj.function)
         returned = obj.function(*inputs, **kwargs)
-        if not (isinstance(returned, tuple) and len(returned) >= 2
-                and np.ndim(returned[0]) == 0):
+        if not (isinstance(returned, tuple) and len(returned) >= 2 and np.ndim(returned[0]) == 0):
             raise CheckError(
                 f"{name} returned {_shape_of(returned)}; a function checked on its own must "
                 "return (loss, gradients...) — a number and the gradient of each float array "

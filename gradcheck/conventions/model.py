@@ -51,8 +51,9 @@ def training_flag(function: Any) -> str | None:
 
 
 def _float_entries(params: Mapping[Any, Any]) -> dict[str, Any]:
-    return {str(k): v for k, v in params.items()
-            if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
+    return {
+        str(k): v for k, v in params.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+    }
 
 
 def _scaled(model: Any, call: str, grads: Any, dout: Any) -> dict[str, Any]:
@@ -76,7 +77,8 @@ class LossGradientModel(Convention):
     def recognises(self, obj: Any) -> bool:
         """A ``params`` mapping and a ``gradient`` method."""
         return isinstance(getattr(obj, "params", None), Mapping) and callable(
-            getattr(obj, "gradient", None))
+            getattr(obj, "gradient", None)
+        )
 
     def notes(self, obj: Any, kwargs: Mapping[str, Any]) -> list[str]:
         """A loss that runs in inference mode by default, compared with a gradient that
@@ -84,9 +86,11 @@ class LossGradientModel(Convention):
         flag = training_flag(getattr(obj, "loss", None))
         if flag is None or flag in kwargs:
             return []
-        return [f"loss ran with {flag} at its default (off); if {self.backward_name}() runs "
-                f"the net in training mode (Dropout, BatchNorm), pass "
-                f"forward_kwargs={{{flag!r}: True}}"]
+        return [
+            f"loss ran with {flag} at its default (off); if {self.backward_name}() runs "
+            f"the net in training mode (Dropout, BatchNorm), pass "
+            f"forward_kwargs={{{flag!r}: True}}"
+        ]
 
     def forward(self, obj: Any, inputs: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         """``loss(x, t, **forward_kwargs)``."""
@@ -126,9 +130,11 @@ class LossReturnsGradients(LossGradientModel):
 
     def recognises(self, obj: Any) -> bool:
         """A ``params`` mapping and a ``loss`` method, and no ``gradient`` method."""
-        return (isinstance(getattr(obj, "params", None), Mapping)
-                and callable(getattr(obj, "loss", None))
-                and not callable(getattr(obj, "gradient", None)))
+        return (
+            isinstance(getattr(obj, "params", None), Mapping)
+            and callable(getattr(obj, "loss", None))
+            and not callable(getattr(obj, "gradient", None))
+        )
 
     def forward(self, obj: Any, inputs: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         """The loss of ``loss(X, y)``."""
@@ -170,8 +176,10 @@ class ForwardBackwardModel(ParamsGradsLists):
             first = next(iter(inspect.signature(obj.backward).parameters.values()), None)
         except (TypeError, ValueError):
             return False
-        has_layers = any(getattr(obj, name, None) is not None
-                         for name in ("layers", "loss_layer", "lastLayer", "last_layer"))
+        has_layers = any(
+            getattr(obj, name, None) is not None
+            for name in ("layers", "loss_layer", "lastLayer", "last_layer")
+        )
         return first is not None and first.default is not first.empty and has_layers
 
     def backward(

@@ -21,7 +21,11 @@ from gradcheck.conventions.convention import Convention, call_with_douts
 from gradcheck.errors import CheckError
 
 __all__ = [
-    "FunctionPair", "FunctionPairs", "float_positions", "gradients_by_argument", "pair_label",
+    "FunctionPair",
+    "FunctionPairs",
+    "float_positions",
+    "gradients_by_argument",
+    "pair_label",
 ]
 
 
@@ -51,21 +55,29 @@ def pair_label(forward: Callable[..., Any], backward: Callable[..., Any]) -> str
     """
     first, second = _name(forward), _name(backward)
     if "forward" in first and first.replace("forward", "backward", 1) == second:
-        return first.replace("_forward", "", 1).replace("forward_", "", 1).replace(
-            "forward", "", 1) or first
+        return (
+            first.replace("_forward", "", 1).replace("forward_", "", 1).replace("forward", "", 1)
+            or first
+        )
     return f"{first}/{second}"
 
 
 def _is_pair(obj: Any) -> bool:
-    return (isinstance(obj, tuple | list) and len(obj) == 2
-            and all(callable(f) and not isinstance(f, type) for f in obj)
-            and not any(callable(getattr(f, "forward", None)) for f in obj))
+    return (
+        isinstance(obj, tuple | list)
+        and len(obj) == 2
+        and all(callable(f) and not isinstance(f, type) for f in obj)
+        and not any(callable(getattr(f, "forward", None)) for f in obj)
+    )
 
 
 def float_positions(inputs: Sequence[Any]) -> list[int]:
     """The positions of the float array arguments: the ones differentiated."""
-    return [i for i, value in enumerate(inputs)
-            if isinstance(value, np.ndarray) and value.dtype.kind == "f"]
+    return [
+        i
+        for i, value in enumerate(inputs)
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f"
+    ]
 
 
 def gradients_by_argument(grads: list[Any], inputs: Sequence[Any]) -> list[Any]:

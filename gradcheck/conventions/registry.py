@@ -99,8 +99,9 @@ def unregister(name: str) -> None:
     """
     kept = [c for c in CONVENTIONS if c.name != name]
     if len(kept) == len(CONVENTIONS):
-        raise KeyError(f"no convention called {name!r}; known: "
-                       f"{', '.join(c.name for c in CONVENTIONS)}")
+        raise KeyError(
+            f"no convention called {name!r}; known: {', '.join(c.name for c in CONVENTIONS)}"
+        )
     CONVENTIONS[:] = kept
 
 
@@ -143,18 +144,23 @@ def make_target(request: TargetRequest) -> Target:
             f"{describe(obj)} has forward but no backward method; gradcheck compares "
             "backward's gradients with numerical ones."
         )
-    target = ConventionTarget(convention, obj, request.inputs, request.forward_kwargs,
-                              _sublayer_convention)
+    target = ConventionTarget(
+        convention, obj, request.inputs, request.forward_kwargs, _sublayer_convention
+    )
     target.global_random_state = seeded_global_state(request.seed)
     return target
 
 
 def _unrecognised(obj: Any) -> str:
     if callable(obj):
-        return (f"{describe(obj)} is a function; pass vjp=g (g(dout, *xs) returns one gradient "
-                "per input) or grad=g (g(x) returns the gradient of a scalar function), or "
-                "check it with its backward: check((f_forward, f_backward), *xs).")
-    return (f"cannot check a {type(obj).__name__}: expected a layer with forward and backward, "
-            "a model with params, loss and gradient, a pair of forward/backward functions, or "
-            "a function with vjp= or grad=. Another convention can be taught with "
-            "gradcheck.conventions.register.")
+        return (
+            f"{describe(obj)} is a function; pass vjp=g (g(dout, *xs) returns one gradient "
+            "per input) or grad=g (g(x) returns the gradient of a scalar function), or "
+            "check it with its backward: check((f_forward, f_backward), *xs)."
+        )
+    return (
+        f"cannot check a {type(obj).__name__}: expected a layer with forward and backward, "
+        "a model with params, loss and gradient, a pair of forward/backward functions, or "
+        "a function with vjp= or grad=. Another convention can be taught with "
+        "gradcheck.conventions.register."
+    )

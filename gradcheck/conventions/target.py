@@ -152,8 +152,12 @@ class user_code:  # noqa: N801 (used as ``with user_code(call):``, like a functi
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
         if isinstance(error, Exception) and not isinstance(error, CheckError):
             error.add_note(
                 f"(raised in {self.call}, called by gradcheck on a private copy; the "
@@ -210,7 +214,8 @@ class Target(ABC):
         other = copy.copy(self)
         other.variables = [
             replace(var, value=np.array(values[var.name], dtype=var.value.dtype))
-            if var.name in values else var
+            if var.name in values
+            else var
             for var in self.variables
         ]
         return other

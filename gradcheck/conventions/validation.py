@@ -100,9 +100,7 @@ def input_names(function: Callable[..., Any], count: int) -> list[str]:
         for p in parameters
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
     ]
-    if len(names) < count or any(
-        p.kind is p.VAR_POSITIONAL for p in parameters[: len(names)]
-    ):
+    if len(names) < count or any(p.kind is p.VAR_POSITIONAL for p in parameters[: len(names)]):
         return [f"x{i}" for i in range(count)]
     return names[:count]
 
@@ -114,8 +112,10 @@ def _shape_hint(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
     if len(got) == len(expected) + 1 and got[1:] == expected:
         return " — not summed over the batch? (sum over axis 0, as db = dout.sum(axis=0) does)"
     if len(got) == len(expected) == 1:
-        return (" — summed over the wrong axis? A bias's gradient sums over the batch: "
-                "db = dout.sum(axis=0)")
+        return (
+            " — summed over the wrong axis? A bias's gradient sums over the batch: "
+            "db = dout.sum(axis=0)"
+        )
     return ""
 
 
@@ -146,7 +146,8 @@ def as_gradient(
         )
     if value.dtype.kind not in "fiu" or (value.dtype.kind in "iu" and like.dtype.kind == "f"):
         hint = (
-            " (a mask? multiply it: dout * mask)" if value.dtype.kind == "b"
+            " (a mask? multiply it: dout * mask)"
+            if value.dtype.kind == "b"
             else f" — return floats, e.g. .astype(np.{like.dtype})"
         )
         raise CheckError(

@@ -23,9 +23,22 @@ Path = tuple[Step, ...]
 _DEPTH = 6
 # A longer list is data (a dataset kept on the model), not a place parameters live.
 _LONGEST = 1000
-_OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
-           type, np.random.Generator, np.random.RandomState, np.random.BitGenerator,
-           str, bytes, int, float, complex, bool)
+_OPAQUE = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    type,
+    np.random.Generator,
+    np.random.RandomState,
+    np.random.BitGenerator,
+    str,
+    bytes,
+    int,
+    float,
+    complex,
+    bool,
+)
 
 
 def path_text(path: Path) -> str:

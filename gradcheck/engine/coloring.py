@@ -30,6 +30,10 @@ Never trusted unverified
     an element outside its block changes the measurement but not the prediction, so the
     two disagree beyond their error estimates and the caller falls back to the plain
     element-by-element path. A wrong grouping costs time, never a wrong verdict.
+
+The module runs past 500 lines because the patterns, their NaN probe, the coloured
+stencils and their verification share one data model (:class:`Colouring`) and its private
+helpers; apart, they would only import each other.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ class Colouring:
 
     def members(self, colour: int) -> NDArray[np.intp]:
         """Flat indices of the elements of ``colour``, the ``b``-th in block ``b``."""
-        return self.order[colour * self.blocks:(colour + 1) * self.blocks]
+        return self.order[colour * self.blocks : (colour + 1) * self.blocks]
 
 
 def _block_ids(shape: tuple[int, ...], axes: Sequence[int]) -> NDArray[np.intp]:
@@ -184,8 +188,11 @@ def fewest_colours(var_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> in
     if not out_shape or len(var_shape) > _MAX_RANK or len(out_shape) > _MAX_RANK:
         return size
     return min(
-        [size // math.prod(var_shape[a] for a, _ in pairs)
-         for pairs in _pairings(var_shape, out_shape)] + [size]
+        [
+            size // math.prod(var_shape[a] for a, _ in pairs)
+            for pairs in _pairings(var_shape, out_shape)
+        ]
+        + [size]
     )
 
 
@@ -330,9 +337,12 @@ class _RealPass:
                     outputs[:, col] = self.changes(runner)
             finally:
                 work[members] = saved[members]
-            rows[k * blocks:(k + 1) * blocks] = np.stack(
-                [_block_sums(self.colouring, self.w * outputs[:, col])
-                 for col in range(len(offsets))], axis=1,
+            rows[k * blocks : (k + 1) * blocks] = np.stack(
+                [
+                    _block_sums(self.colouring, self.w * outputs[:, col])
+                    for col in range(len(offsets))
+                ],
+                axis=1,
             )
             predicted += owner_r[:, None] * outputs
             magnitude += np.abs(owner_r * self.spec.combine(0.0, outputs, 1.0).estimate)
@@ -375,10 +385,18 @@ def _real(
     parts = runners.map(plan.run, _colour_chunks(runners, colouring))
     predicted = plan.spec.combine(0.0, _total([p.predicted for p in parts]), 1.0)
     measured = plan.measure(main)
-    refuted = _refutation(colouring, predicted.estimate, measured.estimate, _real_slack(
-        plan, predicted, measured, _total([p.magnitude for p in parts]),
-        _total([p.weight_sum for p in parts]),
-    ))
+    refuted = _refutation(
+        colouring,
+        predicted.estimate,
+        measured.estimate,
+        _real_slack(
+            plan,
+            predicted,
+            measured,
+            _total([p.magnitude for p in parts]),
+            _total([p.weight_sum for p in parts]),
+        ),
+    )
     if refuted:
         return Coloured(None, refuted)
     flat = colouring.order
@@ -387,25 +405,38 @@ def _real(
     magnitude = np.sqrt(_block_sums(colouring, np.square(w * base)))[blocks]
     table = np.concatenate([p.rows for p in parts])  # each row's change from the point
     numerical = stencil_from_table(
-        x, flat, method, runners.passes - before, 0.0, table, h[flat], eps=eps,
+        x,
+        flat,
+        method,
+        runners.passes - before,
+        0.0,
+        table,
+        h[flat],
+        eps=eps,
         magnitude=np.maximum(magnitude, np.max(np.abs(table), axis=1)),
     )
     if numerical.noise is not None:  # a block's elements move its outputs: they round alike
-        numerical = replace(numerical, noise=replace(
-            numerical.noise, group=colouring.element_block.reshape(x.shape)))
+        numerical = replace(
+            numerical,
+            noise=replace(numerical.noise, group=colouring.element_block.reshape(x.shape)),
+        )
     return Coloured(numerical, "")
 
 
 def _real_slack(
-    plan: _RealPass, predicted: Stencil, measured: Stencil, magnitude: NDArray,
+    plan: _RealPass,
+    predicted: Stencil,
+    measured: Stencil,
+    magnitude: NDArray,
     weight_sum: NDArray,
 ) -> NDArray:
     """How far prediction and measurement may differ while the pattern holds."""
     eps = plan.eps
     base = plan.base.astype(np.float64)
     typical = float(np.sqrt(np.mean(np.square(base)))) if base.size else 0.0
-    rounding = (plan.spec.rounding_gain * NOISE_FACTOR * eps * (np.abs(base) + typical)
-                * (weight_sum + 1))
+    rounding = (
+        plan.spec.rounding_gain * NOISE_FACTOR * eps * (np.abs(base) + typical) * (weight_sum + 1)
+    )
     truncation = predicted.truncation + measured.truncation
     slack = _VERIFY_RELATIVE * (magnitude + np.abs(measured.estimate))
     result: NDArray = 4 * truncation + 2 * rounding + slack
@@ -436,7 +467,7 @@ class _ComplexPass:
                 change = runner.output().ravel().imag.astype(np.float64) / COMPLEX_STEP
             finally:
                 work[members] = saved[members]
-            rows[k * blocks:(k + 1) * blocks, 0] = _block_sums(self.colouring, self.w * change)
+            rows[k * blocks : (k + 1) * blocks, 0] = _block_sums(self.colouring, self.w * change)
             predicted += owner_r * change
             magnitude += np.abs(owner_r * change)
         return _Partial(rows, predicted[:, None], magnitude, magnitude)
@@ -454,8 +485,14 @@ class _ComplexPass:
 
 
 def _complex(
-    runners: Runners, name: str, colouring: Colouring, w: NDArray, r: NDArray, eps: float,
-    terms: NDArray | None, rounds: float,
+    runners: Runners,
+    name: str,
+    colouring: Colouring,
+    w: NDArray,
+    r: NDArray,
+    eps: float,
+    terms: NDArray | None,
+    rounds: float,
 ) -> Coloured:
     main = runners.main
     x = main.arrays[name]

@@ -109,8 +109,11 @@ def directional_derivative(
     if kink_wanted and stencil.left is not None and stencil.right is not None:
         kink = bool(abs(stencil.right - stencil.left) > _KINK_NOISE * noise)
     return DirectionalDerivative(
-        float(stencil.estimate), TRUNCATION_SAFETY * float(stencil.truncation) + 2 * noise,
-        method, evaluations, kink
+        float(stencil.estimate),
+        TRUNCATION_SAFETY * float(stencil.truncation) + 2 * noise,
+        method,
+        evaluations,
+        kink,
     )
 
 
@@ -123,5 +126,4 @@ def _complex(
         value = complex(f(x)).imag / COMPLEX_STEP
     finally:
         np.copyto(x, saved)
-    return DirectionalDerivative(value, COMPLEX_ROUNDING * eps * (abs(value) + scale), "complex",
-                                 1)
+    return DirectionalDerivative(value, COMPLEX_ROUNDING * eps * (abs(value) + scale), "complex", 1)

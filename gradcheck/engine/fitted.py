@@ -50,8 +50,9 @@ def fitting_shrinks(k: int = FIT_STEPS, low: float = 1.0) -> NDArray[np.float64]
     return shrinks
 
 
-def _rounding_variance(runs: Sequence[NumericalGradient], checked: NDArray[np.bool_]
-                       ) -> NDArray[np.float64]:
+def _rounding_variance(
+    runs: Sequence[NumericalGradient], checked: NDArray[np.bool_]
+) -> NDArray[np.float64]:
     """Per checked element, the variance of one run's value that its own measured noise
     stands for (its noise bound over :data:`~gradcheck.accuracy.NOISE_SIGMAS`), averaged
     over the runs."""
@@ -81,8 +82,9 @@ def fitted(runs: Sequence[NumericalGradient], *, larger: bool = False) -> Numeri
     first = runs[0]
     checked = np.logical_and.reduce([r.checked for r in runs])
     values = np.stack([r.value for r in runs])[:, checked]
-    steps = np.stack([r.noise.step if r.noise is not None else np.ones_like(r.value)
-                      for r in runs])[:, checked]
+    steps = np.stack(
+        [r.noise.step if r.noise is not None else np.ones_like(r.value) for r in runs]
+    )[:, checked]
     estimate = np.zeros(values.shape[1])
     error = np.full(values.shape[1], np.inf)
     from scipy.special import stdtrit  # a quarter second to import, and rarely needed
@@ -113,7 +115,13 @@ def fitted(runs: Sequence[NumericalGradient], *, larger: bool = False) -> Numeri
     errors = np.full(first.value.shape, np.inf)
     errors[checked] = error
     return NumericalGradient(
-        value=value, error=errors, method=first.method,
-        evaluations=sum(r.evaluations for r in runs), left=None, right=None,
-        side_error=None, checked=checked & np.isfinite(errors), noise=None,
+        value=value,
+        error=errors,
+        method=first.method,
+        evaluations=sum(r.evaluations for r in runs),
+        left=None,
+        right=None,
+        side_error=None,
+        checked=checked & np.isfinite(errors),
+        noise=None,
     )

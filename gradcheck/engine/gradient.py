@@ -109,8 +109,7 @@ class NoiseSamples:
         unlike the others); the sides' does not (a sample that straddles a kink measures the
         kink, and must not hide it). Zero where nothing was measured.
         """
-        usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
-                  & (self.unit > 0))
+        usable = self.measured & np.isfinite(self.sample) & np.isfinite(self.unit) & (self.unit > 0)
         zeros = np.zeros_like(self.sample)
         if not usable.any():
             return zeros, zeros
@@ -152,8 +151,7 @@ class NoiseSamples:
         :meth:`levels`)."""
         if not self.pooling and self.ratio is not None:
             return self.ratio
-        usable = (self.measured & np.isfinite(self.sample) & np.isfinite(self.unit)
-                  & (self.unit > 0))
+        usable = self.measured & np.isfinite(self.sample) & np.isfinite(self.unit) & (self.unit > 0)
         if self.ratio is not None:
             # Measured apart from the stencils, on moves that cross no kink at the point:
             # the stencils' own samples see no rounding that jumps at the point itself
@@ -178,9 +176,9 @@ class NoiseSamples:
 
     def merged(self, patch: NoiseSamples, where: NDArray[np.bool_]) -> NoiseSamples:
         """These samples with those of ``patch`` where ``where`` is True."""
+
         def pick(name: str) -> NDArray[np.float64]:
-            chosen: NDArray[np.float64] = np.where(where, getattr(patch, name),
-                                                   getattr(self, name))
+            chosen: NDArray[np.float64] = np.where(where, getattr(patch, name), getattr(self, name))
             return chosen
 
         def optional(name: str) -> NDArray[np.float64] | None:
@@ -188,27 +186,33 @@ class NoiseSamples:
             if mine is None and theirs is None:
                 return None
             chosen: NDArray[np.float64] = np.where(
-                where, np.zeros_like(self.sample) if theirs is None else theirs,
-                np.zeros_like(self.sample) if mine is None else mine)
+                where,
+                np.zeros_like(self.sample) if theirs is None else theirs,
+                np.zeros_like(self.sample) if mine is None else mine,
+            )
             return chosen
 
         sides = optional("side_truncation")
         return NoiseSamples(
-            sample=pick("sample"), unit=pick("unit"),
-            step=pick("step"), truncation=pick("truncation"),
+            sample=pick("sample"),
+            unit=pick("unit"),
+            step=pick("step"),
+            truncation=pick("truncation"),
             gain=max(self.gain, patch.gain),
             measured=np.where(where, patch.measured, self.measured),
             side_truncation=sides,
-            ratio=self.ratio if not self.pooling else max(
-                (r for r in (self.ratio, patch.ratio) if r is not None), default=None),
+            ratio=self.ratio
+            if not self.pooling
+            else max((r for r in (self.ratio, patch.ratio) if r is not None), default=None),
             floor=self._floor_with(patch, where),
             unbounded=optional("unbounded"),
             group=self.group if self.group is not None else patch.group,
             pooling=self.pooling and patch.pooling,
         )
 
-    def _floor_with(self, patch: NoiseSamples, where: NDArray[np.bool_]
-                    ) -> NDArray[np.float64] | None:
+    def _floor_with(
+        self, patch: NoiseSamples, where: NDArray[np.bool_]
+    ) -> NDArray[np.float64] | None:
         """Each element's floor from whichever samples it came from (a look in extended
         precision has extended precision's); where one side has none, the other's."""
         mine, theirs = self.floor, patch.floor
@@ -221,8 +225,7 @@ class NoiseSamples:
     def none(shape: tuple[int, ...]) -> NoiseSamples:
         """No sample anywhere (for merging with an engine that takes none)."""
         zeros = np.zeros(shape)
-        return NoiseSamples(zeros, zeros, np.ones(shape), zeros, 1.0,
-                            np.zeros(shape, dtype=bool))
+        return NoiseSamples(zeros, zeros, np.ones(shape), zeros, 1.0, np.zeros(shape, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -293,8 +296,10 @@ class NumericalGradient:
             bar = np.where(noise.unbounded > value, np.inf, bar)
         error = np.where(noise.measured, bar, self.error)
         sides = 0.0 if noise.side_truncation is None else TRUNCATION_SAFETY * noise.side_truncation
-        side = None if self.side_error is None else np.where(
-            noise.measured, 4 * sides_noise + sides, self.side_error
+        side = (
+            None
+            if self.side_error is None
+            else np.where(noise.measured, 4 * sides_noise + sides, self.side_error)
         )
         return replace(self, error=error, side_error=side)
 
@@ -305,8 +310,7 @@ class NumericalGradient:
         error = np.maximum(self.error, TRUNCATION_SAFETY * bound)
         if noise is None:
             return replace(self, error=error)
-        truncation = np.where(noise.measured, np.maximum(noise.truncation, bound),
-                              noise.truncation)
+        truncation = np.where(noise.measured, np.maximum(noise.truncation, bound), noise.truncation)
         return replace(self, error=error, noise=replace(noise, truncation=truncation))
 
     def patched(self, patch: NumericalGradient) -> NumericalGradient:

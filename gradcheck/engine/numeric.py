@@ -112,7 +112,15 @@ def stencil_derivatives(
         finally:
             view[i] = saved
     return stencil_from_table(
-        x, flat, method, 1 + flat.size * len(offsets), f0, table, h, eps=eps, magnitude=moved,
+        x,
+        flat,
+        method,
+        1 + flat.size * len(offsets),
+        f0,
+        table,
+        h,
+        eps=eps,
+        magnitude=moved,
     )
 
 
@@ -147,16 +155,22 @@ def stencil_from_table(
     """
     spec = _real_engine(method)
     if magnitude is None:
-        magnitude = np.maximum(np.abs(np.broadcast_to(f0, h.shape)),
-                               np.max(np.abs(table), axis=1))
+        magnitude = np.maximum(np.abs(np.broadcast_to(f0, h.shape)), np.max(np.abs(table), axis=1))
     unit = unit_roundoff(x, eps) * magnitude
     noise = 2 * spec.rounding_gain * NOISE_SIGMAS * unit / h
     stencil = spec.combine(f0, table, h)
     sides = 0.0 if stencil.side_truncation is None else TRUNCATION_SAFETY * stencil.side_truncation
     side_error = None if stencil.left is None else 4 * noise + sides
     result = _assemble(
-        x, flat, method, evaluations, stencil.estimate,
-        TRUNCATION_SAFETY * stencil.truncation + noise, stencil.left, stencil.right, side_error,
+        x,
+        flat,
+        method,
+        evaluations,
+        stencil.estimate,
+        TRUNCATION_SAFETY * stencil.truncation + noise,
+        stencil.left,
+        stencil.right,
+        side_error,
     )
     sample = spec.noise_sample(f0, table)
     if sample is None:
@@ -168,7 +182,8 @@ def stencil_from_table(
         truncation=_spread(x, flat, stencil.truncation),
         gain=spec.rounding_gain,
         measured=result.checked,
-        side_truncation=None if stencil.side_truncation is None
+        side_truncation=None
+        if stencil.side_truncation is None
         else _spread(x, flat, stencil.side_truncation),
         unbounded=None if stencil.unbounded is None else _spread(x, flat, stencil.unbounded),
     )
@@ -295,7 +310,9 @@ _PROBE_SHRINK = 1e-3
 
 
 def supports_complex_step(
-    f: ScalarFunction, x: NDArray, rng: np.random.Generator,
+    f: ScalarFunction,
+    x: NDArray,
+    rng: np.random.Generator,
     real_pass: ScalarFunction | None = None,
 ) -> tuple[bool, str]:
     """Probe whether the complex step gives ``f``'s true derivative at ``x``.
@@ -334,8 +351,10 @@ def supports_complex_step(
         """Central differences along the direction at ``step`` and ``2·step``."""
         plus, minus = real + step * direction, real - step * direction
         wide_plus, wide_minus = real + 2 * step * direction, real - 2 * step * direction
-        return ((real_part(plus) - real_part(minus)) / (2 * step),
-                (real_part(wide_plus) - real_part(wide_minus)) / (4 * step))
+        return (
+            (real_part(plus) - real_part(minus)) / (2 * step),
+            (real_part(wide_plus) - real_part(wide_minus)) / (4 * step),
+        )
 
     # Steps scaled by |x| can be far wider than the function's structure (inputs of 1e5
     # around a spread of 1): before the complex step is refused, a step a thousand times

@@ -99,11 +99,11 @@ class Loss:
     than its last place.
     """
 
-    def __init__(self, runner: Runner, work: NDArray, weights: NDArray,
-                 base: NDArray | None) -> None:
+    def __init__(
+        self, runner: Runner, work: NDArray, weights: NDArray, base: NDArray | None
+    ) -> None:
         self.runner, self.work, self.weights = runner, work, weights
-        self.base = None if base is None else base.astype(np.result_type(base.dtype,
-                                                                           np.float64))
+        self.base = None if base is None else base.astype(np.result_type(base.dtype, np.float64))
         self.magnitude = 0.0
 
     def __call__(self, x: NDArray) -> complex | float:
@@ -149,9 +149,7 @@ class Runners:
         """Whether tasks run on an executor."""
         return self.executor is not None
 
-    def map(
-        self, task: Callable[[Runner, Item], Result], items: Sequence[Item]
-    ) -> list[Result]:
+    def map(self, task: Callable[[Runner, Item], Result], items: Sequence[Item]) -> list[Result]:
         """``[task(runner, item) for item in items]``, in parallel when there is an executor.
 
         Each parallel task builds its own working copy (``make()``), so tasks never see
@@ -161,8 +159,9 @@ class Runners:
             return [task(self.main, item) for item in items]
         results = []
         try:
-            futures = [self.executor.submit(_run_on_fresh_copy, self.make, task, item)
-                       for item in items]
+            futures = [
+                self.executor.submit(_run_on_fresh_copy, self.make, task, item) for item in items
+            ]
             for future in futures:
                 result, passes = future.result()
                 self._remote_passes += passes

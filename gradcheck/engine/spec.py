@@ -222,14 +222,46 @@ def _not_tabulated(f0: Any, table: Table, h: Any) -> Stencil:
 ENGINES: dict[str, Engine] = {
     entry.name: entry
     for entry in (
-        Engine("central", "central differences at two steps", "real", (1, -1, 2, -2),
-               1 / 3, 1.0, 1.0, _central),
-        Engine("richardson", "Richardson extrapolation of central differences", "real",
-               (1, -1, 2, -2, 4, -4), 1 / 5, 1.0, 1.0, _richardson),
-        Engine("forward", "one-sided forward differences, for inputs at a domain's edge",
-               "real", (1, 2, 4), 1 / 3, _SQRT_EPS, 4.0, _forward),
-        Engine("complex", "the complex step, exact to rounding for analytic code",
-               "complex", (), 0.0, 1.0, 1.0, _not_tabulated),
+        Engine(
+            "central",
+            "central differences at two steps",
+            "real",
+            (1, -1, 2, -2),
+            1 / 3,
+            1.0,
+            1.0,
+            _central,
+        ),
+        Engine(
+            "richardson",
+            "Richardson extrapolation of central differences",
+            "real",
+            (1, -1, 2, -2, 4, -4),
+            1 / 5,
+            1.0,
+            1.0,
+            _richardson,
+        ),
+        Engine(
+            "forward",
+            "one-sided forward differences, for inputs at a domain's edge",
+            "real",
+            (1, 2, 4),
+            1 / 3,
+            _SQRT_EPS,
+            4.0,
+            _forward,
+        ),
+        Engine(
+            "complex",
+            "the complex step, exact to rounding for analytic code",
+            "complex",
+            (),
+            0.0,
+            1.0,
+            1.0,
+            _not_tabulated,
+        ),
     )
 }
 
@@ -250,6 +282,4 @@ def engine(name: str) -> Engine:
     try:
         return ENGINES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown method {name!r}; known methods: {', '.join(ENGINES)}"
-        ) from None
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(ENGINES)}") from None

@@ -31,9 +31,12 @@ def spread(x: NDArray) -> float:
     values = np.abs(x.real.astype(np.float64).ravel()) if x.size else np.zeros(1)
     centred = x.real.astype(np.float64).ravel() - float(np.median(x.real)) if x.size else values
     deviations = np.abs(centred)
-    for candidate in (1.4826 * float(np.median(deviations)),
-                      float(np.sqrt(np.mean(np.square(centred)))),
-                      float(np.median(values)), float(np.max(values))):
+    for candidate in (
+        1.4826 * float(np.median(deviations)),
+        float(np.sqrt(np.mean(np.square(centred)))),
+        float(np.median(values)),
+        float(np.max(values)),
+    ):
         if candidate > 0 and np.isfinite(candidate):
             return candidate
     return 1.0
@@ -124,8 +127,12 @@ def element_steps(
 
 
 def step_sizes(
-    x: NDArray, *, method: str = "central", indices: NDArray | None = None,
-    eps: float | None = None, multiplier: NDArray | float = 1.0,
+    x: NDArray,
+    *,
+    method: str = "central",
+    indices: NDArray | None = None,
+    eps: float | None = None,
+    multiplier: NDArray | float = 1.0,
     lands_on: np.dtype | None = None,
 ) -> NDArray:
     """The per-element steps :func:`stencil_derivatives` uses (float64, flat).
@@ -133,6 +140,9 @@ def step_sizes(
     A coloured check moves many elements at once and must use the very same steps, so
     that its numbers equal those of the element-by-element stencil.
     """
-    flat = (np.arange(x.size, dtype=np.intp) if indices is None
-            else np.asarray(indices, dtype=np.intp).ravel())
+    flat = (
+        np.arange(x.size, dtype=np.intp)
+        if indices is None
+        else np.asarray(indices, dtype=np.intp).ravel()
+    )
     return element_steps(x, flat, engine(method), eps, multiplier, lands_on)

@@ -95,19 +95,27 @@ def verify_complex_step(
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             value = complex_f(point + 1j * COMPLEX_STEP * direction)
     except Exception as error:  # any failure in complex arithmetic means "not supported"
-        return Verification(False, f"forward failed on complex input ({type(error).__name__}: "
-                            f"{error})", np.nan, np.nan, np.nan, 1)
+        return Verification(
+            False,
+            f"forward failed on complex input ({type(error).__name__}: {error})",
+            np.nan,
+            np.nan,
+            np.nan,
+            1,
+        )
     if not np.iscomplexobj(value):
-        return Verification(False, "forward returned a real value for complex input",
-                            np.nan, np.nan, np.nan, 1)
+        return Verification(
+            False, "forward returned a real value for complex input", np.nan, np.nan, np.nan, 1
+        )
     along = complex(value).imag / COMPLEX_STEP
     spec = engine("richardson")
     f0 = float(np.real(real_f(point)))
     t = (eps * max(noise_ratio, 1.0)) ** spec.step_exponent
     passes, real, bar = 2, np.nan, np.inf
     for _ in range(_RUNGS):
-        table = np.array([[float(np.real(real_f(point + k * t * direction)))
-                           for k in spec.offsets]])
+        table = np.array(
+            [[float(np.real(real_f(point + k * t * direction))) for k in spec.offsets]]
+        )
         passes += len(spec.offsets)
         stencil = spec.combine(f0, table, t)
         real = float(stencil.estimate[0])
@@ -122,34 +130,64 @@ def verify_complex_step(
         if bar <= target:
             complex_bar = COMPLEX_ROUNDING * eps * max(noise_ratio, 1.0) * size
             if complex_bar > target:  # the complex step itself is no more precise than that
-                return Verification(None, (
-                    f"the forward pass rounds so much ({noise_ratio:.2g} units in its last "
-                    "place) that the complex step itself is no more precise than the "
-                    f"{resolution:g} of its size needed to see a wrong branch"),
-                    along, real, bar, passes)
+                return Verification(
+                    None,
+                    (
+                        f"the forward pass rounds so much ({noise_ratio:.2g} units in its last "
+                        "place) that the complex step itself is no more precise than the "
+                        f"{resolution:g} of its size needed to see a wrong branch"
+                    ),
+                    along,
+                    real,
+                    bar,
+                    passes,
+                )
             return _decided(along, real, bar, complex_bar, passes)
         if unbounded or truncation >= rounding:
-            t /= float(np.clip((truncation / max(target, 1e-300)) ** 0.25, 4.0, _LEAP)
-                       if not unbounded else 16.0)
+            t /= float(
+                np.clip((truncation / max(target, 1e-300)) ** 0.25, 4.0, _LEAP)
+                if not unbounded
+                else 16.0
+            )
         else:
             t *= float(np.clip(rounding / max(target, 1e-300), 4.0, _LEAP))
     return Verification(
-        None, f"real differences along a direction resolve its derivative only to "
+        None,
+        f"real differences along a direction resolve its derivative only to "
         f"{bar:.2g}, not the {resolution:g} of its size needed to see a wrong branch",
-        along, real, bar, passes)
+        along,
+        real,
+        bar,
+        passes,
+    )
 
 
-def _decided(along: float, real: float, bar: float, complex_bar: float, passes: int
-             ) -> Verification:
+def _decided(
+    along: float, real: float, bar: float, complex_bar: float, passes: int
+) -> Verification:
     """The verdict once the real estimate is tight enough."""
     if along == 0.0 and abs(real) > bar:
-        return Verification(False, (
-            f"the complex step's imaginary part vanished (0 against real differences' "
-            f"{real:.6g}); the forward pass is not analytic (abs, max or a cast to real?)"),
-            along, real, bar, passes)
+        return Verification(
+            False,
+            (
+                f"the complex step's imaginary part vanished (0 against real differences' "
+                f"{real:.6g}); the forward pass is not analytic (abs, max or a cast to real?)"
+            ),
+            along,
+            real,
+            bar,
+            passes,
+        )
     if abs(along - real) <= bar + complex_bar:
         return Verification(True, "", along, real, bar, passes)
-    return Verification(False, (
-        f"complex step ({along:.6g}) disagrees with real differences ({real:.6g} ± "
-        f"{bar:.2g}); the forward pass is not analytic (abs, max or a cast to real?)"),
-        along, real, bar, passes)
+    return Verification(
+        False,
+        (
+            f"complex step ({along:.6g}) disagrees with real differences ({real:.6g} ± "
+            f"{bar:.2g}); the forward pass is not analytic (abs, max or a cast to real?)"
+        ),
+        along,
+        real,
+        bar,
+        passes,
+    )

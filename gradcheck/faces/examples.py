@@ -92,9 +92,13 @@ def _required(function: Callable[..., Any]) -> list[str] | None:
         parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
         return None
-    return [p.name for p in parameters
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-            and p.name != "self"]
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and p.default is p.empty
+        and p.name != "self"
+    ]
 
 
 def _rows(obj: Any) -> int:
@@ -147,12 +151,16 @@ def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Att
     targets, then labels)."""
     constructed = _constructed(cls, rng, dtype)
     if constructed is None:
-        return ("no example(rng, dtype) classmethod, and its constructor needs arguments "
-                "other than weights named W, b, gamma, beta")
+        return (
+            "no example(rng, dtype) classmethod, and its constructor needs arguments "
+            "other than weights named W, b, gamma, beta"
+        )
     instance, how = constructed
     if not callable(getattr(instance, "forward", None)):
-        return ("a model without example(rng, dtype): its data cannot be made up; add "
-                "example(rng, dtype), or check it in a test")
+        return (
+            "a model without example(rng, dtype): its data cannot be made up; add "
+            "example(rng, dtype), or check it in a test"
+        )
     names = _required(instance.forward)
     if not names:
         return "no example(rng, dtype) and forward takes no arguments to make up"
@@ -172,17 +180,26 @@ def _layer_attempts(cls: type, rng: np.random.Generator, dtype: Any) -> list[Att
         return tuple(inputs)
 
     if set(roles) == {"standard normal"}:
-        note = (f"{how}inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class "
-                "has no example(rng, dtype)); choose them with --shape")
+        note = (
+            f"{how}inputs: standard normal arrays of shape {DEFAULT_SHAPE} (the class "
+            "has no example(rng, dtype)); choose them with --shape"
+        )
         return _fitting([Attempt(instance, made(labels=False), note)])
     described = ", ".join(f"{name} {role}" for name, role in zip(names, roles, strict=True))
-    note = (f"{how}inputs made up (the class has no example(rng, dtype)): {described}, of "
-            f"shape {DEFAULT_SHAPE}; choose them with --shape")
+    note = (
+        f"{how}inputs made up (the class has no example(rng, dtype)): {described}, of "
+        f"shape {DEFAULT_SHAPE}; choose them with --shape"
+    )
     if "targets" not in roles:
         return _fitting([Attempt(instance, made(labels=False), note)])
-    return _fitting([Attempt(instance, made(labels=False), note + "; targets as one-hot rows"),
-                     Attempt(copy.deepcopy(instance), made(labels=True),
-                             note + "; targets as integer labels")])
+    return _fitting(
+        [
+            Attempt(instance, made(labels=False), note + "; targets as one-hot rows"),
+            Attempt(
+                copy.deepcopy(instance), made(labels=True), note + "; targets as integer labels"
+            ),
+        ]
+    )
 
 
 def _fitting(made: list[Attempt]) -> list[Attempt] | str:
@@ -243,21 +260,30 @@ def _pair_inputs(
     return tuple(made)
 
 
-def _pair_attempts(pair: tuple[Any, Any], name: str, rng: np.random.Generator,
-                   dtype: Any) -> list[Attempt] | str:
+def _pair_attempts(
+    pair: tuple[Any, Any], name: str, rng: np.random.Generator, dtype: Any
+) -> list[Attempt] | str:
     forward = pair[0]
     inputs = _pair_inputs(forward, name, rng, dtype)
     signature = f"{forward.__name__}{inspect.signature(forward)}"
     if inputs is None:
-        return (f"cannot make up inputs for {signature}: name its arguments like cs231n's "
-                "(x, w, b, gamma, beta, conv_param...), or check it in a test")
+        return (
+            f"cannot make up inputs for {signature}: name its arguments like cs231n's "
+            "(x, w, b, gamma, beta, conv_param...), or check it in a test"
+        )
     try:
-        forward(*[x.copy() if isinstance(x, np.ndarray) else dict(x) if isinstance(x, dict)
-                  else x for x in inputs])
+        forward(
+            *[
+                x.copy() if isinstance(x, np.ndarray) else dict(x) if isinstance(x, dict) else x
+                for x in inputs
+            ]
+        )
     except Exception as error:
         return f"made-up inputs do not fit {signature} ({type(error).__name__}: {error})"
-    shapes = ", ".join(f"{n} {tuple(x.shape)}" if isinstance(x, np.ndarray) else f"{n} {x!r}"
-                       for n, x in zip(_required(forward) or [], inputs, strict=False))
+    shapes = ", ".join(
+        f"{n} {tuple(x.shape)}" if isinstance(x, np.ndarray) else f"{n} {x!r}"
+        for n, x in zip(_required(forward) or [], inputs, strict=False)
+    )
     return [Attempt(pair, inputs, f"inputs made up from the argument names: {shapes}")]
 
 
@@ -290,18 +316,21 @@ def _loss_attempts(function: Any, rng: np.random.Generator, dtype: Any) -> list[
     signature = f"{function.__name__}{inspect.signature(function)}"
     inputs = [_loss_argument(name, rng, dtype) for name in names]
     if not names or any(x is None for x in inputs):
-        return (f"cannot make up inputs for {signature}: name its arguments like cs231n's "
-                "(x, y; or W, X, y, reg), or check it in a test")
+        return (
+            f"cannot make up inputs for {signature}: name its arguments like cs231n's "
+            "(x, y; or W, X, y, reg), or check it in a test"
+        )
     try:
         returned = function(*[x.copy() if isinstance(x, np.ndarray) else x for x in inputs])
     except Exception as error:
         return f"made-up inputs do not fit {signature} ({type(error).__name__}: {error})"
     if not (isinstance(returned, tuple) and len(returned) >= 2 and np.ndim(returned[0]) == 0):
         return f"{signature} does not return (loss, gradients)"
-    shapes = ", ".join(f"{n} {tuple(x.shape)}" if isinstance(x, np.ndarray) else f"{n} {x!r}"
-                       for n, x in zip(names, inputs, strict=True))
-    return [Attempt(function, tuple(inputs),
-                    f"inputs made up from the argument names: {shapes}")]
+    shapes = ", ".join(
+        f"{n} {tuple(x.shape)}" if isinstance(x, np.ndarray) else f"{n} {x!r}"
+        for n, x in zip(names, inputs, strict=True)
+    )
+    return [Attempt(function, tuple(inputs), f"inputs made up from the argument names: {shapes}")]
 
 
 def attempts(candidate: Any, rng: np.random.Generator, dtype: Any) -> list[Attempt] | str:

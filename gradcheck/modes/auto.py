@@ -48,11 +48,14 @@ def differentiate(var: Variable, ctx: Context) -> Outcome:
         colouring = colouring_for(var, ctx)
     cost = full_cost(var, method, colouring)
     if mode == "full" and cost > ctx.budget_left():
-        ctx.diagnostics.append(Diagnostic(
-            "fast-instead", Severity.NOTE,
-            f"{var.name}: a full check needs about {cost:,} more forward passes, over "
-            "what is left of max_evaluations; checked in fast mode instead.",
-        ))
+        ctx.diagnostics.append(
+            Diagnostic(
+                "fast-instead",
+                Severity.NOTE,
+                f"{var.name}: a full check needs about {cost:,} more forward passes, over "
+                "what is left of max_evaluations; checked in fast mode instead.",
+            )
+        )
         mode = "fast"
     if mode == "fast":
         return fast_check(var, ctx, method, colouring)
@@ -67,8 +70,9 @@ def _cheaper(var: Variable, ctx: Context, method: str) -> tuple[Mode, Colouring 
     if full_cost(var, method, best) > fast + _FREE_PASSES:
         return "fast", None
     colouring = colouring_for(var, ctx) if best < var.value.size else None
-    return ("full" if full_cost(var, method, colouring) <= fast + _FREE_PASSES
-            else "fast"), colouring
+    return (
+        "full" if full_cost(var, method, colouring) <= fast + _FREE_PASSES else "fast"
+    ), colouring
 
 
 def refuse_over_budget(

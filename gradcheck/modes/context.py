@@ -110,8 +110,7 @@ class Numerics:
         return self._wide[complex_step]
 
 
-def _wide_runners(target: Target, held: tuple[bool, bool], executor: Any, dtype: type
-                  ) -> Runners:
+def _wide_runners(target: Target, held: tuple[bool, bool], executor: Any, dtype: type) -> Runners:
     """Runners of working copies in ``dtype`` (module level, so executors can ship it)."""
     return Runners(partial(_working_copy, target, dtype, *held), executor)
 
@@ -189,12 +188,17 @@ class Context:
         if self._wide_noise is None:
             runners = self.numerics.wide()
             if runners is None:
-                self._wide_noise = Noise(self.noise.sigma, self.noise.unit * EXTENDED_EPS
-                                         / self.eps)
+                self._wide_noise = Noise(
+                    self.noise.sigma, self.noise.unit * EXTENDED_EPS / self.eps
+                )
             else:
                 self._wide_noise = measure_noise(
-                    runners.main, [v.name for v in self.target.variables], self.dout,
-                    self.rng, EXTENDED_EPS)
+                    runners.main,
+                    [v.name for v in self.target.variables],
+                    self.dout,
+                    self.rng,
+                    EXTENDED_EPS,
+                )
         return self._wide_noise
 
     def gradient_size(self, var: Variable) -> NDArray:
@@ -224,8 +228,7 @@ class Context:
         shape: NDArray = self.step_units(var) / units
         return shape
 
-    def step_multiplier(self, var: Variable, method: str, *, extended: bool = False
-                        ) -> NDArray:
+    def step_multiplier(self, var: Variable, method: str, *, extended: bool = False) -> NDArray:
         """Per element (flat), what the steps of ``var`` with engine ``method`` are
         multiplied by: its :meth:`step_shape`; a noise ``q`` times the dtype's balances
         truncation against rounding at ``q^exponent`` times the steps; and the function's
@@ -288,13 +291,16 @@ class Context:
         # layer's working copy in extended precision computes in it.
         computes = self.compute_dtype(var)
         narrow = computes.itemsize < 8 or not extended
-        rounds = max((EXTENDED_EPS if extended else self.eps) * ratio,
-                     float(np.finfo(computes).eps) if narrow else 0.0)
+        rounds = max(
+            (EXTENDED_EPS if extended else self.eps) * ratio,
+            float(np.finfo(computes).eps) if narrow else 0.0,
+        )
         # And no more accurate than the best any real stencil can do: Richardson
         # extrapolation at its optimal step reaches rounding^(4/5) of the function's scale;
         # an estimate that claims better has been lucky, once.
-        floor: NDArray = (max(REPRESENTATION_ROUNDING * rounds, rounds ** 0.8)
-                          * self.gradient_size(var))
+        floor: NDArray = max(REPRESENTATION_ROUNDING * rounds, rounds**0.8) * self.gradient_size(
+            var
+        )
         return floor
 
     def terms(self, var: Variable) -> NDArray | None:
@@ -313,8 +319,11 @@ class Context:
         # two samples divides by their tiny spread; 1 + tanh(u) in GELU's tail) round the
         # tangent the complex step carries as much as they round backward.
         internal = self.internal_rounding(var) / (COMPLEX_ROUNDING * self.eps)
-        terms: NDArray = (self.rounding_ratio(var, self.wide_complex(var))
-                          * self.gradient_size(var) + floor + internal)
+        terms: NDArray = (
+            self.rounding_ratio(var, self.wide_complex(var)) * self.gradient_size(var)
+            + floor
+            + internal
+        )
         return terms
 
     def internal_rounding(self, var: Variable) -> NDArray:
@@ -327,11 +336,11 @@ class Context:
         noise measurement sees them already."""
         defect = np.asarray(self.analytic.roundoff.get(var.name, 0.0), dtype=np.float64)
         backward_eps = float(np.finfo(self.precision.compute_dtype(var)).eps)
-        float64 = np.asarray(self.precision.float64_rounding.get(var.name, 0.0),
-                             dtype=np.float64)
+        float64 = np.asarray(self.precision.float64_rounding.get(var.name, 0.0), dtype=np.float64)
         internal: NDArray = np.maximum(
             LINEARITY_ROUNDING * defect * self.eps / backward_eps,
-            WIDER_ROUNDING * float64 * self.eps / float(np.finfo(np.float64).eps))
+            WIDER_ROUNDING * float64 * self.eps / float(np.finfo(np.float64).eps),
+        )
         return np.broadcast_to(internal, var.value.shape)
 
     def budget_left(self) -> int:
@@ -356,16 +365,20 @@ class Context:
         forward pass rounds far worse than its dtype (inputs of 1e5 around a spread of
         1e-3), the complex step differentiates the function at intermediates off by that
         rounding, and the wider precision shrinks it two thousand times."""
-        return (self.rounding_ratio(var) >= WIDE_RATIO
-                and self.numerics.wide(complex_step=True) is not None)
+        return (
+            self.rounding_ratio(var) >= WIDE_RATIO
+            and self.numerics.wide(complex_step=True) is not None
+        )
 
     def wide_real(self, var: Variable) -> bool:
         """Whether real stencils differentiate ``var`` in extended precision: where the
         forward pass rounds far worse than its dtype (a normalisation at an offset of 1e5)
         and the layer computes in the wider type, whose rounding is two thousand times
         smaller — rather than resting every bar on noise measured by a few samples."""
-        return (self.rounding_ratio(var) >= WIDE_RATIO
-                and self.numerics.wide(complex_step=False) is not None)
+        return (
+            self.rounding_ratio(var) >= WIDE_RATIO
+            and self.numerics.wide(complex_step=False) is not None
+        )
 
     def eps_of(self, method: str, var: Variable) -> float:
         """The unit roundoff an engine computes ``var``'s derivatives in."""
@@ -397,12 +410,17 @@ class Context:
         element's measured rounding."""
         opts = self.options
         rtol = opts.rtol
-        narrow = (self.numerics.real_dtype.itemsize < 8
-                  or self.eps * self.rounding_ratio(var) >= FLOAT32_ROUNDING)
+        narrow = (
+            self.numerics.real_dtype.itemsize < 8
+            or self.eps * self.rounding_ratio(var) >= FLOAT32_ROUNDING
+        )
         if rtol is None and narrow:
             rtol = NARROW_RTOL * (STRICT_FACTOR if opts.strict else 1.0)
         return default_tolerance(
-            self.compute_dtype(var), rtol=rtol, atol=opts.atol,
-            strict=opts.strict, rounding=self.precision.rounding.get(var.name, 0.0),
+            self.compute_dtype(var),
+            rtol=rtol,
+            atol=opts.atol,
+            strict=opts.strict,
+            rounding=self.precision.rounding.get(var.name, 0.0),
             resolution=self.resolution(var),
         )

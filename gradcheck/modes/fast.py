@@ -96,9 +96,7 @@ class _Found:
     widespread: str | None = None
 
 
-def fast_check(
-    var: Variable, ctx: Context, method: str, colouring: Colouring | None
-) -> Outcome:
+def fast_check(var: Variable, ctx: Context, method: str, colouring: Colouring | None) -> Outcome:
     """Random directions; on failure, group testing down to elements checked one by one.
 
     Falls back to a full check of ``var`` when localising would cost about as much (a
@@ -116,9 +114,19 @@ def fast_check(
     # element): the complex step's rounding follows its own derivatives.
     sizes = ctx.analytic.terms.get(var.name, 0.0)
     search = DirectionalSearch(
-        ctx.runners(method, var), var.name, ctx.dout, analytic, allowance, tolerance.rounding,
-        sizes, method, ctx.scale, ctx.rng,
-        directions=DIRECTIONS, element_cost=per_element, eps=ctx.eps_of(method, var),
+        ctx.runners(method, var),
+        var.name,
+        ctx.dout,
+        analytic,
+        allowance,
+        tolerance.rounding,
+        sizes,
+        method,
+        ctx.scale,
+        ctx.rng,
+        directions=DIRECTIONS,
+        element_cost=per_element,
+        eps=ctx.eps_of(method, var),
     )
     full = full_cost(var, method, colouring)
     limit = full // (2 * per_element)
@@ -134,21 +142,33 @@ def fast_check(
             found.unlocalised = suspects.indices
             assert suspects.measured is not None
             found.failed_test = (failing[0], suspects.measured)
-            found.needed = search.test_cost * math.ceil(
-                math.log2(max(suspects.indices.size, 2))) + per_element
+            found.needed = (
+                search.test_cost * math.ceil(math.log2(max(suspects.indices.size, 2))) + per_element
+            )
             break
         if suspects.dense and suspects.gave_up:
             colouring = colouring or colouring_for(var, ctx)
             if _naming_all(var, method, colouring, suspects.indices.size, per_element) > (
-                    _SAMPLE_GAIN * _SAMPLE * per_element):
-                _sample_widespread(var, ctx, method, search, screened, suspects.indices,
-                                   found, analytic, tolerance,
-                                   full_cost(var, method, colouring))
+                _SAMPLE_GAIN * _SAMPLE * per_element
+            ):
+                _sample_widespread(
+                    var,
+                    ctx,
+                    method,
+                    search,
+                    screened,
+                    suspects.indices,
+                    found,
+                    analytic,
+                    tolerance,
+                    full_cost(var, method, colouring),
+                )
                 break
         if suspects.gave_up or not suspects.indices.size:
             break  # nothing to pin down: the full check below decides
-        found.verified = _checked(var, ctx, method, suspects.indices, found.verified,
-                                  analytic, tolerance)
+        found.verified = _checked(
+            var, ctx, method, suspects.indices, found.verified, analytic, tolerance
+        )
         members = np.setdiff1d(members, suspects.indices, assume_unique=True)
         # Every direction again over what is left, so that each passing test bounds
         # exactly the elements it vouches for.
@@ -172,8 +192,9 @@ def fast_check(
         assert found.unlocalised is not None and found.failed_test is not None
         direction, measured = found.failed_test
         proven = search.beyond_tolerance(found.unlocalised, direction, measured)
-        return _stopped_at_budget(var, ctx, outcome, members, found.unlocalised,
-                                  found.needed, proven)
+        return _stopped_at_budget(
+            var, ctx, outcome, members, found.unlocalised, found.needed, proven
+        )
     if not members.size:
         return outcome
     outcome.screening = _screening(search, members, allowance, tolerance.rtol)
@@ -185,13 +206,18 @@ def fast_check(
     cap = None
     if ctx.options.mode == "fast":
         cap = max(_SMALL_FULL, _FAST_SHARE * search.tests * search.test_cost)
-    full_outcome, _ = _full_if_affordable(var, ctx, method, colouring,
-                                          f"{label}, not sensitive enough", cap)
+    full_outcome, _ = _full_if_affordable(
+        var, ctx, method, colouring, f"{label}, not sensitive enough", cap
+    )
     return outcome if full_outcome is None else full_outcome
 
 
 def _full_if_affordable(
-    var: Variable, ctx: Context, method: str, colouring: Colouring | None, label: str,
+    var: Variable,
+    ctx: Context,
+    method: str,
+    colouring: Colouring | None,
+    label: str,
     cap: int | None = None,
 ) -> tuple[Outcome | None, int]:
     """The full check of ``var`` when what is left of ``max_evaluations`` (and ``cap``)
@@ -224,13 +250,17 @@ def _naming_all(
     """Passes of a full check that finds ``wrong`` elements wrong: the stencils, and the
     confirmation of each mismatch (all of a colour's at once when coloured)."""
     confirmations = colouring.colours if colouring is not None else wrong
-    return full_cost(var, method, colouring) + confirmations * (per_element
-                                                                 - engine(method).cost)
+    return full_cost(var, method, colouring) + confirmations * (per_element - engine(method).cost)
 
 
 def _checked(
-    var: Variable, ctx: Context, method: str, indices: NDArray[np.intp],
-    verified: Outcome | None, analytic: NDArray, tolerance: Tolerance,
+    var: Variable,
+    ctx: Context,
+    method: str,
+    indices: NDArray[np.intp],
+    verified: Outcome | None,
+    analytic: NDArray,
+    tolerance: Tolerance,
 ) -> Outcome:
     """``indices`` checked one by one, merged with what was checked before."""
     part = some_elements(var, ctx, method, indices)
@@ -241,9 +271,16 @@ def _checked(
 
 
 def _sample_widespread(
-    var: Variable, ctx: Context, method: str, search: DirectionalSearch,
-    screened: dict[int, Measurement], union: NDArray[np.intp], found: _Found,
-    analytic: NDArray, tolerance: Tolerance, full: int,
+    var: Variable,
+    ctx: Context,
+    method: str,
+    search: DirectionalSearch,
+    screened: dict[int, Measurement],
+    union: NDArray[np.intp],
+    found: _Found,
+    analytic: NDArray,
+    tolerance: Tolerance,
+    full: int,
 ) -> None:
     """Check a sample of the failing groups one by one; when some are wrong, say that the
     mismatch is widespread (the verdict FAILS on them), with its share and pattern."""
@@ -251,9 +288,10 @@ def _sample_widespread(
     sample = np.zeros(0, dtype=np.intp)
     status = np.zeros(0, dtype=np.int8)
     for start in range(0, drawn.size, _BATCH):
-        sample = np.sort(np.concatenate([sample, drawn[start:start + _BATCH]]))
-        found.verified = _checked(var, ctx, method, drawn[start:start + _BATCH],
-                                  found.verified, analytic, tolerance)
+        sample = np.sort(np.concatenate([sample, drawn[start : start + _BATCH]]))
+        found.verified = _checked(
+            var, ctx, method, drawn[start : start + _BATCH], found.verified, analytic, tolerance
+        )
         status = found.verified.result.status.reshape(-1)[sample]
         if np.count_nonzero(status == Status.MISMATCH) >= _ENOUGH:
             break
@@ -267,23 +305,33 @@ def _sample_widespread(
     compared = sample[(status == Status.MISMATCH) | (status == Status.OK)]
     numbers = found.verified.numerical.value.reshape(-1)[compared]
     a = np.asarray(analytic, dtype=np.float64)
-    pattern = describe_factor(label, a.reshape(-1)[compared], numbers,
-                              batch_size=ctx.target.batch_size())
-    if pattern is None and a.ndim == 2 and a.shape[0] == a.shape[1] and all(
+    pattern = describe_factor(
+        label, a.reshape(-1)[compared], numbers, batch_size=ctx.target.batch_size()
+    )
+    if (
+        pattern is None
+        and a.ndim == 2
+        and a.shape[0] == a.shape[1]
+        and all(
             search.passes(np.arange(size, dtype=np.intp), d, measured, a.T.ravel())
-            for d, measured in screened.items()):
+            for d, measured in screened.items()
+        )
+    ):
         pattern = f"{label} is transposed: it equals the transpose of the true gradient."
     found.widespread = (
         f"{label} is wrong nearly everywhere: {wrong} of {sample.size} elements sampled "
         f"from the failing groups are wrong (at least {share:.0%} of its {size:,} elements, "
         f"{_CONFIDENCE:.0%} confidence)." + (f" {pattern}" if pattern else "")
     )
-    ctx.diagnostics.append(Diagnostic(
-        "widespread", Severity.NOTE,
-        f"{var.name}: localisation stopped after {search.tests} directional tests, as most "
-        f"groups failed; mode='full' names every wrong element (about {full:,} forward "
-        "passes).",
-    ))
+    ctx.diagnostics.append(
+        Diagnostic(
+            "widespread",
+            Severity.NOTE,
+            f"{var.name}: localisation stopped after {search.tests} directional tests, as most "
+            f"groups failed; mode='full' names every wrong element (about {full:,} forward "
+            "passes).",
+        )
+    )
 
 
 def _lower_bound(wrong: int, sampled: int) -> float:
@@ -291,8 +339,10 @@ def _lower_bound(wrong: int, sampled: int) -> float:
     probability under ``1 − _CONFIDENCE`` (the one-sided Clopper–Pearson bound)."""
 
     def at_least(p: float) -> float:  # P(at least `wrong` of `sampled` wrong | share p)
-        return sum(math.comb(sampled, k) * p**k * (1 - p) ** (sampled - k)
-                   for k in range(wrong, sampled + 1))
+        return sum(
+            math.comb(sampled, k) * p**k * (1 - p) ** (sampled - k)
+            for k in range(wrong, sampled + 1)
+        )
 
     low, high = 0.0, 1.0
     for _ in range(40):
@@ -302,8 +352,13 @@ def _lower_bound(wrong: int, sampled: int) -> float:
 
 
 def _stopped_at_budget(
-    var: Variable, ctx: Context, outcome: Outcome, members: NDArray[np.intp],
-    unlocalised: NDArray[np.intp], needed: int, proven: bool,
+    var: Variable,
+    ctx: Context,
+    outcome: Outcome,
+    members: NDArray[np.intp],
+    unlocalised: NDArray[np.intp],
+    needed: int,
+    proven: bool,
 ) -> Outcome:
     """A direction failed but the budget ran out before its elements were checked.
 
@@ -314,34 +369,48 @@ def _stopped_at_budget(
     by one are screened by directions that did not all pass: not verified.
     """
     count = int(unlocalised.size)
-    go_on = (f"Raise max_evaluations (at least {needed:,} more forward passes) to have them "
-             "checked, or check fewer elements (wrt=...).")
+    go_on = (
+        f"Raise max_evaluations (at least {needed:,} more forward passes) to have them "
+        "checked, or check fewer elements (wrt=...)."
+    )
     if proven:
-        ctx.diagnostics.append(Diagnostic(
-            "budget-stopped", Severity.ERROR,
-            f"{var.name}: a random direction fails, so its gradient is wrong somewhere among "
-            f"{count:,} elements, but max_evaluations={ctx.options.max_evaluations:,} stopped "
-            f"the search before naming them. {go_on}",
-        ))
+        ctx.diagnostics.append(
+            Diagnostic(
+                "budget-stopped",
+                Severity.ERROR,
+                f"{var.name}: a random direction fails, so its gradient is wrong somewhere among "
+                f"{count:,} elements, but max_evaluations={ctx.options.max_evaluations:,} stopped "
+                f"the search before naming them. {go_on}",
+            )
+        )
     else:
-        ctx.diagnostics.append(Diagnostic(
-            "budget-stopped", Severity.INCOMPLETE,
-            f"{var.name}: a random direction over {count:,} elements differs from "
-            "⟨gradient, v⟩ by more than its error bar, but by no more than elements each "
-            "within tolerance could add up to (or it crosses a kink); "
-            f"max_evaluations={ctx.options.max_evaluations:,} stopped the search before "
-            f"their elements were checked, so they are not verified. {go_on}",
-        ))
+        ctx.diagnostics.append(
+            Diagnostic(
+                "budget-stopped",
+                Severity.INCOMPLETE,
+                f"{var.name}: a random direction over {count:,} elements differs from "
+                "⟨gradient, v⟩ by more than its error bar, but by no more than elements each "
+                "within tolerance could add up to (or it crosses a kink); "
+                f"max_evaluations={ctx.options.max_evaluations:,} stopped the search before "
+                f"their elements were checked, so they are not verified. {go_on}",
+            )
+        )
     label = f"d{var.name}" if var.role == "parameter" else f"the gradient of {var.name}"
     diagnosis = outcome.diagnosis
     if proven and diagnosis is None:
-        diagnosis = (f"{label} is wrong somewhere among {count:,} elements (a random direction "
-                     "over them fails); max_evaluations stopped the search before naming them.")
+        diagnosis = (
+            f"{label} is wrong somewhere among {count:,} elements (a random direction "
+            "over them fails); max_evaluations stopped the search before naming them."
+        )
     unchecked = int(np.count_nonzero(~outcome.numerical.checked.reshape(-1)[members]))
-    return replace(outcome, diagnosis=diagnosis,
-                   method=f"{outcome.method}, stopped at max_evaluations",
-                   screening=Screening(unchecked, DIRECTIONS, math.inf,
-                                       _PROMISE * outcome.result.tolerance.rtol))
+    return replace(
+        outcome,
+        diagnosis=diagnosis,
+        method=f"{outcome.method}, stopped at max_evaluations",
+        screening=Screening(
+            unchecked, DIRECTIONS, math.inf, _PROMISE * outcome.result.tolerance.rtol
+        ),
+    )
 
 
 def _vouched(

@@ -7,6 +7,10 @@ mismatch is confirmed by a real stencil, which also recognises kinks.
 
 A variable no pattern colours (every parameter of a net behind one scalar loss) costs a
 pass per element (or a stencil's passes, where the complex step is not used).
+
+Doubtful elements then get their second looks here — at other steps, in extended
+precision, fitted over many steps — so the module runs past 500 lines: each look reads
+and patches the same outcome, and the order of the looks is the point of the module.
 """
 
 from __future__ import annotations
@@ -45,8 +49,10 @@ def colouring_for(var: Variable, ctx: Context) -> Colouring | None:
     """A block pattern worth using for ``var`` that survives the NaN probe, if any."""
     output_shape = tuple(ctx.analytic.output.shape)
     worth = candidates(
-        tuple(var.value.shape), output_shape,
-        max_colours=var.value.size // _COLOUR_GAIN, limit=_COLOUR_TRIES,
+        tuple(var.value.shape),
+        output_shape,
+        max_colours=var.value.size // _COLOUR_GAIN,
+        limit=_COLOUR_TRIES,
     )
     for candidate in worth:
         if nan_consistent(ctx.numerics.real.main, var.name, candidate, ctx.rng):
@@ -85,11 +91,18 @@ class _Elements:
         indices = self.flat[part]
         if engine(self.method).arithmetic == "complex":
             return complex_step(loss, work, indices=indices, terms=self.terms, eps=self.eps)
-        multiplier = (self.multiplier[part] if isinstance(self.multiplier, np.ndarray)
-                      else self.multiplier)
+        multiplier = (
+            self.multiplier[part] if isinstance(self.multiplier, np.ndarray) else self.multiplier
+        )
         return stencil_derivatives(
-            loss, work, method=self.method, indices=indices, scale=self.scale, eps=self.eps,
-            multiplier=multiplier, lands_on=self.lands_on,
+            loss,
+            work,
+            method=self.method,
+            indices=indices,
+            scale=self.scale,
+            eps=self.eps,
+            multiplier=multiplier,
+            lands_on=self.lands_on,
         )
 
 
@@ -115,14 +128,24 @@ def _plain(
     pieces = chunks(flat.size, TASKS if runners.parallel else 1)
     if multiplier is None:
         multiplier = ctx.step_multiplier(var, method, extended=extended)[flat]
-    task = _Elements(var.name, method, flat, ctx.dout, ctx.scale, eps, ctx.terms(var),
-                     multiplier, None if extended else ctx.lands_on(var))
+    task = _Elements(
+        var.name,
+        method,
+        flat,
+        ctx.dout,
+        ctx.scale,
+        eps,
+        ctx.terms(var),
+        multiplier,
+        None if extended else ctx.lands_on(var),
+    )
     parts = runners.map(task.run, pieces)
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.patched(part)
-    return merged.with_noise(ctx.noise_ratios.get(noise_key(var, extended)),
-                             ctx.bar_floor(var, extended=extended))
+    return merged.with_noise(
+        ctx.noise_ratios.get(noise_key(var, extended)), ctx.bar_floor(var, extended=extended)
+    )
 
 
 def _whole(
@@ -135,23 +158,33 @@ def _whole(
         assert runners is not None
         key = noise_key(var, wide)
         coloured = coloured_gradient(
-            runners, var.name, colouring, ctx.dout,
-            method=method, scale=ctx.scale, rng=ctx.rng,
-            eps=EXTENDED_EPS if wide else ctx.eps_of(method, var), terms=ctx.terms(var),
+            runners,
+            var.name,
+            colouring,
+            ctx.dout,
+            method=method,
+            scale=ctx.scale,
+            rng=ctx.rng,
+            eps=EXTENDED_EPS if wide else ctx.eps_of(method, var),
+            terms=ctx.terms(var),
             multiplier=ctx.step_multiplier(var, method, extended=wide),
             noise_ratio=ctx.rounding_ratio(var, wide),
             lands_on=None if wide else ctx.lands_on(var),
         )
         if coloured.numerical is not None:
             coloured.numerical = coloured.numerical.with_noise(
-                ctx.noise_ratios.get(key), ctx.bar_floor(var, extended=wide))
+                ctx.noise_ratios.get(key), ctx.bar_floor(var, extended=wide)
+            )
             colours = colouring.colours
             plural = "" if colours == 1 else "s"
             return coloured.numerical, f"{method}, {colours} colour{plural} ({colouring.name})"
-        ctx.diagnostics.append(Diagnostic(
-            "colouring-refuted", Severity.NOTE,
-            f"{var.name}: {coloured.reason}; checked element by element instead.",
-        ))
+        ctx.diagnostics.append(
+            Diagnostic(
+                "colouring-refuted",
+                Severity.NOTE,
+                f"{var.name}: {coloured.reason}; checked element by element instead.",
+            )
+        )
     return _plain(var, ctx, method, None), method
 
 
@@ -184,8 +217,11 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
     if var.name not in ctx.noise_ratios:
         # The joint measurement moved this variable alone when it is the only one.
         alone = [v.name for v in ctx.target.variables] == [var.name]
-        ctx.noise_ratios[var.name] = (ctx.noise if alone else measure_noise(
-            ctx.numerics.real.main, [var.name], ctx.dout, ctx.rng, ctx.eps)).ratio
+        ctx.noise_ratios[var.name] = (
+            ctx.noise
+            if alone
+            else measure_noise(ctx.numerics.real.main, [var.name], ctx.dout, ctx.rng, ctx.eps)
+        ).ratio
     _measure_wide_noise(var, ctx)
     size = var.value.size
     if scale_with is None or var.name in ctx.multipliers or size <= _STEP_SAMPLE:
@@ -196,15 +232,24 @@ def calibrate_steps(var: Variable, ctx: Context, *, scale_with: str | None = Non
     mask = np.zeros(size, dtype=bool)
     mask[sample] = True
     judge = _judge(var, ctx)
-    settled = climb(Ladder(start, np.ones(size)), mask, _differentiator(var, ctx, scale_with),
-                    judge, scale_with, until_settled=True)
+    settled = climb(
+        Ladder(start, np.ones(size)),
+        mask,
+        _differentiator(var, ctx, scale_with),
+        judge,
+        scale_with,
+        until_settled=True,
+    )
     # Elements that sit at a kink, found no bar, or that the output does not move at any
     # step (a unit dropout removed: its ladder climbs to any step) say nothing about the
     # function's scale.
     status = judge(settled.numerical)[0].ravel()[sample]
     value = settled.numerical.value.ravel()[sample]
-    usable = sample[(status != Status.KINK) & (value != 0)
-                    & np.isfinite(settled.numerical.error.ravel()[sample])]
+    usable = sample[
+        (status != Status.KINK)
+        & (value != 0)
+        & np.isfinite(settled.numerical.error.ravel()[sample])
+    ]
     if usable.size:
         ctx.multipliers[var.name] = float(np.exp(np.median(np.log(settled.multiplier[usable]))))
 
@@ -216,19 +261,20 @@ def _measure_wide_noise(var: Variable, ctx: Context) -> None:
         return
     runners = ctx.numerics.wide()
     assert runners is not None
-    ctx.noise_ratios[key] = measure_noise(runners.main, [var.name], ctx.dout, ctx.rng,
-                                          EXTENDED_EPS).ratio
+    ctx.noise_ratios[key] = measure_noise(
+        runners.main, [var.name], ctx.dout, ctx.rng, EXTENDED_EPS
+    ).ratio
 
 
-def _differentiator(var: Variable, ctx: Context, method: str, *,
-                    extended: bool | None = None) -> Differentiate:
+def _differentiator(
+    var: Variable, ctx: Context, method: str, *, extended: bool | None = None
+) -> Differentiate:
     """The ladder's way to differentiate ``var``: ``multiplier`` relative to its steps."""
     wide = extended if extended is not None else ctx.wide_real(var)
 
     def differentiate(indices: NDArray[np.intp], multiplier: NDArray) -> NumericalGradient:
         base = ctx.step_multiplier(var, method, extended=wide)[indices]
-        return _plain(var, ctx, method, indices, multiplier=base * multiplier,
-                      extended=wide)
+        return _plain(var, ctx, method, indices, multiplier=base * multiplier, extended=wide)
 
     return differentiate
 
@@ -244,8 +290,9 @@ def _judge(var: Variable, ctx: Context) -> Judge:
     return judge
 
 
-def _climbed(var: Variable, ctx: Context, outcome: Outcome, wanted: NDArray[np.bool_]
-             ) -> tuple[Outcome, NDArray[np.bool_]]:
+def _climbed(
+    var: Variable, ctx: Context, outcome: Outcome, wanted: NDArray[np.bool_]
+) -> tuple[Outcome, NDArray[np.bool_]]:
     """``outcome`` after the ``wanted`` elements' second looks at other steps, by the
     most accurate real stencil; and which elements it settled at far finer steps than
     their own (see :func:`_extended_looks`)."""
@@ -254,15 +301,18 @@ def _climbed(var: Variable, ctx: Context, outcome: Outcome, wanted: NDArray[np.b
         return outcome, finer
     method = confirming_engine(ctx)
     start = Ladder(outcome.numerical, np.ones(var.value.size))
-    climbed = climb(start, wanted.ravel(), _differentiator(var, ctx, method), _judge(var, ctx),
-                    method)
+    climbed = climb(
+        start, wanted.ravel(), _differentiator(var, ctx, method), _judge(var, ctx), method
+    )
     if not climbed.looks:
         return outcome, finer
     numerical = climbed.numerical
     result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
     finer = (climbed.multiplier < _FAR_FINER).reshape(var.value.shape)
-    return (Outcome(numerical, result, f"{outcome.method}, {climbed.looks} looks at other steps"),
-            finer)
+    return (
+        Outcome(numerical, result, f"{outcome.method}, {climbed.looks} looks at other steps"),
+        finer,
+    )
 
 
 # An element settled at steps this much finer than its own is looked at again in extended
@@ -272,8 +322,9 @@ _FAR_FINER = 1e-3
 
 def _doubtful(result: Comparison) -> NDArray[np.bool_]:
     status = result.status
-    doubtful: NDArray[np.bool_] = ((status == Status.MISMATCH) | (status == Status.UNRESOLVED)
-                                   | (status == Status.KINK))
+    doubtful: NDArray[np.bool_] = (
+        (status == Status.MISMATCH) | (status == Status.UNRESOLVED) | (status == Status.KINK)
+    )
     return doubtful
 
 
@@ -308,9 +359,16 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
         if not unresolved.size:
             break
         base = ctx.step_multiplier(var, method)[unresolved]
-        fit = fitted([_in_units_of(_plain(var, ctx, method, unresolved,
-                                          multiplier=base / shrink).pooled(), numerical)
-                      for shrink in fitting_shrinks(low=low)], larger=low < 1)
+        fit = fitted(
+            [
+                _in_units_of(
+                    _plain(var, ctx, method, unresolved, multiplier=base / shrink).pooled(),
+                    numerical,
+                )
+                for shrink in fitting_shrinks(low=low)
+            ],
+            larger=low < 1,
+        )
         # The fit averages rounding away, not the function's own: it differentiates the
         # function as computed, at inputs off by their rounding.
         floor = ctx.bar_floor(var)
@@ -326,8 +384,9 @@ def _fitted_where_unresolved(var: Variable, ctx: Context, outcome: Outcome) -> O
     return Outcome(numerical, result, f"{outcome.method}, {count} fitted over {FIT_STEPS} steps")
 
 
-def _extended_looks(var: Variable, ctx: Context, outcome: Outcome,
-                    looked_at: NDArray[np.bool_]) -> Outcome:
+def _extended_looks(
+    var: Variable, ctx: Context, outcome: Outcome, looked_at: NDArray[np.bool_]
+) -> Outcome:
     """What float64 leaves unresolved, accuses or calls a kink — and what it settled only
     at other steps (``looked_at``: far smaller steps than the function's scale, as near
     a kink, make rounding that is alike at neighbouring points invisible to the noise
@@ -342,23 +401,34 @@ def _extended_looks(var: Variable, ctx: Context, outcome: Outcome,
         runners = ctx.numerics.wide()
         assert runners is not None
         ctx.noise_ratios[noise_key(var, True)] = measure_noise(
-            runners.main, [var.name], ctx.dout, ctx.rng, EXTENDED_EPS).ratio
+            runners.main, [var.name], ctx.dout, ctx.rng, EXTENDED_EPS
+        ).ratio
     method = confirming_engine(ctx)
     indices = np.flatnonzero(wanted)[:MOST]
     fresh = _plain(var, ctx, method, indices, extended=True)
     # The wider precision's look replaces float64's: it sees the same function with a
     # two-thousandth of the rounding.
     numerical = outcome.numerical.settled().patched(fresh).pooled()
-    looked = Outcome(numerical, compare(ctx.analytic.gradients[var.name], numerical,
-                                        ctx.tolerance(var)), outcome.method)
-    climbed = climb(Ladder(numerical, np.ones(var.value.size)), wanted.ravel(),
-                    _differentiator(var, ctx, method, extended=True), _judge(var, ctx),
-                    method)
+    looked = Outcome(
+        numerical,
+        compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var)),
+        outcome.method,
+    )
+    climbed = climb(
+        Ladder(numerical, np.ones(var.value.size)),
+        wanted.ravel(),
+        _differentiator(var, ctx, method, extended=True),
+        _judge(var, ctx),
+        method,
+    )
     numerical = climbed.numerical
     result = compare(ctx.analytic.gradients[var.name], numerical, ctx.tolerance(var))
     count = indices.size
-    return Outcome(numerical, result if climbed.looks else looked.result,
-                   f"{outcome.method}, {count} in extended precision")
+    return Outcome(
+        numerical,
+        result if climbed.looks else looked.result,
+        f"{outcome.method}, {count} in extended precision",
+    )
 
 
 def _second_looks(var: Variable, ctx: Context, outcome: Outcome) -> Outcome:
@@ -425,8 +495,12 @@ def _judged(
     real = replace(again, checked=again.checked & suspects).pooled()
     # The stencil's own doubts (a kink it claims, an accusation, a bar too wide) get their
     # second looks before it explains anything: a kink must stay at finer steps.
-    looked, _ = _climbed(var, ctx, Outcome(real, compare(analytic, real, tolerance), confirm),
-                         _doubtful(compare(analytic, real, tolerance)) & suspects)
+    looked, _ = _climbed(
+        var,
+        ctx,
+        Outcome(real, compare(analytic, real, tolerance), confirm),
+        _doubtful(compare(analytic, real, tolerance)) & suspects,
+    )
     real, verdict = looked.numerical, looked.result
     agrees = np.abs(numerical.value - real.value) <= real.error
     kink = (verdict.status == Status.KINK) & _on_a_side(numerical, real, verdict.threshold)
@@ -441,7 +515,8 @@ def _judged(
         ctx.without_complex_step[var.name] = (
             f"the complex step disagrees with real differences at {int(invalid.sum())} "
             "element(s) where backward agrees with them: the forward pass is not analytic "
-            "there (abs, max or a cast to real?)")
+            "there (abs, max or a cast to real?)"
+        )
         outcome = full_check(var, ctx, real_engine(ctx), colouring)
         outcome.method = f"{outcome.method} (complex step invalid)"
         return outcome

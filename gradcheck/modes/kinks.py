@@ -82,7 +82,9 @@ class Nearby(Result, Protocol):
 
 
 def resolve_meeting_kinks(
-    ctx: Context, outcomes: dict[str, Outcome], recheck: Callable[[Target], Nearby],
+    ctx: Context,
+    outcomes: dict[str, Outcome],
+    recheck: Callable[[Target], Nearby],
     confirmed: dict[str, NDArray[np.bool_]] | None = None,
 ) -> KinkResolution:
     """Recheck nearby when every mismatch sits where several kinks meet.
@@ -93,9 +95,11 @@ def resolve_meeting_kinks(
     itself showed them wrong, and a nearby point, away from the ties, cannot.
     """
     kept = confirmed or {}
-    wrong = {name: (outcome.result.status == Status.MISMATCH)
-             & ~kept.get(name, np.zeros(outcome.result.status.shape, dtype=bool))
-             for name, outcome in outcomes.items()}
+    wrong = {
+        name: (outcome.result.status == Status.MISMATCH)
+        & ~kept.get(name, np.zeros(outcome.result.status.shape, dtype=bool))
+        for name, outcome in outcomes.items()
+    }
     if not any(mask.any() for mask in wrong.values()):
         return KinkResolution(outcomes)
     if not all(_at_kinks(outcomes[name], mask) for name, mask in wrong.items()):
@@ -114,39 +118,50 @@ def resolve_meeting_kinks(
         report = recheck(ctx.target.moved(_nearby(ctx.target, rng)))
         resolution.evaluations += report.evaluations
         if report.verdict == Verdict.FAILED:
-            resolution.diagnostics.append(Diagnostic(
-                "kinks-meet", Severity.ERROR,
-                "every mismatch sits where several kinks meet, but at a nearby point away "
-                f"from them backward is wrong as well: {report.summary()}",
-            ))
+            resolution.diagnostics.append(
+                Diagnostic(
+                    "kinks-meet",
+                    Severity.ERROR,
+                    "every mismatch sits where several kinks meet, but at a nearby point away "
+                    f"from them backward is wrong as well: {report.summary()}",
+                )
+            )
             return resolution
         # A passing recheck vouches for the elements its directions only screened (fast
         # mode): they would have caught any one of them off by ten tolerances.
         vouched = (Status.OK, Status.UNCHECKED)
-        if not all(np.all(np.isin(report.variable(name).status[mask], vouched))
-                   for name, mask in wrong.items()):
+        if not all(
+            np.all(np.isin(report.variable(name).status[mask], vouched))
+            for name, mask in wrong.items()
+        ):
             # Skipped as kinks again, or unresolved: a pass that verified nothing there. The
             # elements are skipped as kinks, and the check says it is not complete.
             resolution.outcomes = _marked(outcomes, wrong, Status.KINK)
-            resolution.diagnostics.append(Diagnostic(
-                "kinks-meet", Severity.INCOMPLETE,
-                f"{sum(int(m.sum()) for m in wrong.values())} element(s) sit at kinks where "
-                "several may meet, where backward's value can be valid outside both one-sided "
-                "derivatives, and nearby points could not verify them either (kinks there "
-                "too, or steps wider than the inputs' spread); they are skipped, not verified. "
-                "Check again at a point away from the kinks, or with method='complex' if the "
-                "layer allows it.",
-            ))
+            resolution.diagnostics.append(
+                Diagnostic(
+                    "kinks-meet",
+                    Severity.INCOMPLETE,
+                    f"{sum(int(m.sum()) for m in wrong.values())} element(s) sit at kinks where "
+                    "several may meet, where backward's value can be valid outside both one-sided "
+                    "derivatives, and nearby points could not verify them either (kinks there "
+                    "too, or steps wider than the inputs' spread); they are skipped, not verified. "
+                    "Check again at a point away from the kinks, or with method='complex' if the "
+                    "layer allows it.",
+                )
+            )
             return resolution
     count = sum(int(mask.sum()) for mask in wrong.values())
     resolution.outcomes = _marked(outcomes, wrong, Status.KINK)
-    resolution.diagnostics.append(Diagnostic(
-        "kinks-meet", Severity.NOTE,
-        f"{count} element(s) sit at kinks where several meet, or may (an all-zero sample with "
-        "zero bias before a ReLU, say): there backward's value can be a valid subgradient "
-        f"outside both one-sided derivatives. Checked again at {_POINTS} nearby points away "
-        "from the kinks, where every gradient matches; they are counted as kinks.",
-    ))
+    resolution.diagnostics.append(
+        Diagnostic(
+            "kinks-meet",
+            Severity.NOTE,
+            f"{count} element(s) sit at kinks where several meet, or may (an all-zero sample with "
+            "zero bias before a ReLU, say): there backward's value can be a valid subgradient "
+            f"outside both one-sided derivatives. Checked again at {_POINTS} nearby points away "
+            "from the kinks, where every gradient matches; they are counted as kinks.",
+        )
+    )
     return resolution
 
 
@@ -155,8 +170,13 @@ def _marked(
 ) -> dict[str, Outcome]:
     """The outcomes with every wrong element given ``status``."""
     return {
-        name: replace(outcome, result=replace(outcome.result, status=np.where(
-            wrong[name], status, outcome.result.status).astype(np.int8)))
+        name: replace(
+            outcome,
+            result=replace(
+                outcome.result,
+                status=np.where(wrong[name], status, outcome.result.status).astype(np.int8),
+            ),
+        )
         for name, outcome in outcomes.items()
     }
 
@@ -196,9 +216,14 @@ def _kink_depends_on_others(ctx: Context, name: str, index: int) -> bool:
     loss = runner.loss(name, ctx.dout)
     work = runner.arrays[name]
     # Steps far inside the move, so that the kinks moved away stay outside the stencil.
-    stencil = stencil_derivatives(loss, work, method="richardson",
-                                  indices=np.array([index]), eps=ctx.eps,
-                                  multiplier=_INSIDE_MOVE)
+    stencil = stencil_derivatives(
+        loss,
+        work,
+        method="richardson",
+        indices=np.array([index]),
+        eps=ctx.eps,
+        multiplier=_INSIDE_MOVE,
+    )
     sides = stencil.with_noise(max(ctx.noise.ratio, 1.0), None).pooled()
     assert sides.left is not None and sides.right is not None and sides.side_error is not None
     gap = abs(float(sides.right.ravel()[index] - sides.left.ravel()[index]))
@@ -255,13 +280,15 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
         status = outcome.result.status.ravel()
         at_kink = kink_mask(outcome.numerical, outcome.result.tolerance)
         kinks = (status == Status.KINK) | (
-            (status == Status.MISMATCH) & (at_kink.ravel() if at_kink is not None else False))
+            (status == Status.MISMATCH) & (at_kink.ravel() if at_kink is not None else False)
+        )
         if kinks.sum() < 2:
             continue
         var = ctx.target.variable(name)
         values = var.value.ravel()
-        groups = [np.flatnonzero(kinks & (values == value))
-                  for value in np.unique(values[kinks])][:_GROUPS]
+        groups = [np.flatnonzero(kinks & (values == value)) for value in np.unique(values[kinks])][
+            :_GROUPS
+        ]
         wrong = np.zeros(values.size, dtype=bool)
         notes = []
         for group in (g for g in groups if g.size >= 2):
@@ -274,26 +301,36 @@ def judge_ties(ctx: Context, outcomes: dict[str, Outcome]) -> KinkResolution:
             if abs(joint.right - joint.left) > joint.bar:
                 continue
             analytic = float(np.sum(np.asarray(ctx.analytic.gradients[name]).ravel()[group]))
-            allowance = float(np.sum(outcome.result.threshold.ravel()[group]
-                                     - outcome.numerical.error.ravel()[group]))
+            allowance = float(
+                np.sum(
+                    outcome.result.threshold.ravel()[group] - outcome.numerical.error.ravel()[group]
+                )
+            )
             slack = allowance + joint.bar
-            outside = not (min(joint.left, joint.right) - slack <= analytic
-                           <= max(joint.left, joint.right) + slack)
+            outside = not (
+                min(joint.left, joint.right) - slack
+                <= analytic
+                <= max(joint.left, joint.right) + slack
+            )
             if outside:
                 wrong[group] = True
-                notes.append(f"{group.size} elements tied at {values[group[0]]:.6g} move the "
-                             f"output by {joint.central:.6g} together (one-sided "
-                             f"{joint.left:.6g} and {joint.right:.6g}); their gradients add "
-                             f"up to {analytic:.6g}")
+                notes.append(
+                    f"{group.size} elements tied at {values[group[0]]:.6g} move the "
+                    f"output by {joint.central:.6g} together (one-sided "
+                    f"{joint.left:.6g} and {joint.right:.6g}); their gradients add "
+                    f"up to {analytic:.6g}"
+                )
         if wrong.any():
             resolution.confirmed[name] = wrong.reshape(outcome.result.status.shape)
             status = status.copy()
             status[wrong] = Status.MISMATCH
-            resolution.outcomes[name] = replace(outcome, result=replace(
-                outcome.result, status=status.reshape(outcome.result.status.shape)),
+            resolution.outcomes[name] = replace(
+                outcome,
+                result=replace(outcome.result, status=status.reshape(outcome.result.status.shape)),
                 diagnosis=f"{'; '.join(notes)}: a backward that gives the whole gradient to "
-                          "every tied element counts it once per tie (give it to one of them, "
-                          "or share it).")
+                "every tied element counts it once per tie (give it to one of them, "
+                "or share it).",
+            )
     return resolution
 
 
@@ -328,5 +365,6 @@ def _joint_sides(ctx: Context, var: Variable, group: NDArray[np.intp]) -> _Joint
     noise = max(ctx.noise.sigma, ctx.eps * abs(f0))
     rounding = NOISE_SIGMAS * 2 * noise / t
     truncation = max(abs(wide_left - left), abs(wide_right - right)) / 3
-    return _Joint(left, right, central, rounding + TRUNCATION_SAFETY * truncation,
-                  1 + len(_JOINT_OFFSETS))
+    return _Joint(
+        left, right, central, rounding + TRUNCATION_SAFETY * truncation, 1 + len(_JOINT_OFFSETS)
+    )

@@ -72,16 +72,18 @@ def _order(method: str) -> int:
     return 4 if len(engine(method).offsets) >= 6 else 2
 
 
-def _parts(numerical: NumericalGradient, flat: NDArray[np.intp]
-           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _parts(
+    numerical: NumericalGradient, flat: NDArray[np.intp]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Each element's bar split into rounding and truncation (or structure: an element
     whose own noise sample is far above the rounding its neighbours show has structure at
     this step — a kink, a tie — not rounding); truncation is infinite where there is no
     bar (steps wider than the function's structure)."""
     noise = numerical.noise
     bar = numerical.error.ravel()[flat]
-    truncation = (np.zeros(flat.size) if noise is None
-                  else TRUNCATION_SAFETY * noise.truncation.ravel()[flat])
+    truncation = (
+        np.zeros(flat.size) if noise is None else TRUNCATION_SAFETY * noise.truncation.ravel()[flat]
+    )
     rounding = bar - truncation
     if noise is not None:
         value, pooled = (part.ravel()[flat] for part in noise.levels())
@@ -93,8 +95,11 @@ def _parts(numerical: NumericalGradient, flat: NDArray[np.intp]
 
 
 def _moves(
-    numerical: NumericalGradient, flat: NDArray[np.intp], status: NDArray[np.int8],
-    target: NDArray[np.float64], order: int,
+    numerical: NumericalGradient,
+    flat: NDArray[np.intp],
+    status: NDArray[np.int8],
+    target: NDArray[np.float64],
+    order: int,
 ) -> NDArray[np.float64]:
     """How much to multiply each element's step by for its next look.
 
@@ -106,14 +111,19 @@ def _moves(
     rounding, truncation = _parts(numerical, flat)
     with np.errstate(divide="ignore", invalid="ignore"):
         up = np.clip(np.nan_to_num(rounding / target, nan=FACTOR, posinf=LEAP), FACTOR, LEAP)
-        down = np.clip(np.nan_to_num((truncation / target) ** (1 / order), nan=FACTOR,
-                                     posinf=LEAP), FACTOR, LEAP)
+        down = np.clip(
+            np.nan_to_num((truncation / target) ** (1 / order), nan=FACTOR, posinf=LEAP),
+            FACTOR,
+            LEAP,
+        )
     # An accusation or a kink is confirmed one factor finer — unless rounding dominates
     # its bar, where a finer step sees only more rounding.
     confirm = ((status[flat] == Status.MISMATCH) | (status[flat] == Status.KINK)) & ~(
-        rounding > truncation)
-    move: NDArray[np.float64] = np.where(confirm, 1 / FACTOR,
-                                         np.where(rounding > truncation, up, 1 / down))
+        rounding > truncation
+    )
+    move: NDArray[np.float64] = np.where(
+        confirm, 1 / FACTOR, np.where(rounding > truncation, up, 1 / down)
+    )
     return move
 
 
@@ -121,8 +131,7 @@ def _gap(numerical: NumericalGradient, flat: NDArray[np.intp]) -> NDArray[np.flo
     """Each element's gap between its one-sided derivatives (NaN without them)."""
     if numerical.left is None or numerical.right is None:
         return np.full(flat.size, np.nan)
-    gap: NDArray[np.float64] = np.abs(numerical.right.ravel()[flat]
-                                      - numerical.left.ravel()[flat])
+    gap: NDArray[np.float64] = np.abs(numerical.right.ravel()[flat] - numerical.left.ravel()[flat])
     return gap
 
 
@@ -159,9 +168,16 @@ def climb(
         # A move that won and points the same way again was too timid: square it.
         last = previous[moving]
         again = (np.sign(np.log(direction)) == np.sign(np.log(last))) & (direction != 1 / FACTOR)
-        direction = np.where(again, np.exp(np.sign(np.log(direction)) * np.minimum(
-            np.maximum(np.abs(np.log(direction)), 2 * np.abs(np.log(last))), np.log(LEAP))),
-            direction)
+        direction = np.where(
+            again,
+            np.exp(
+                np.sign(np.log(direction))
+                * np.minimum(
+                    np.maximum(np.abs(np.log(direction)), 2 * np.abs(np.log(last))), np.log(LEAP)
+                )
+            ),
+            direction,
+        )
         direction = np.where(retry[moving] != 1, retry[moving], direction)
         _, before = _parts(numerical, moving)
         gap_before = _gap(numerical, moving)
@@ -179,7 +195,7 @@ def climb(
         # neither has one (steps wider than the function's structure), the finer.
         unbounded = ~np.isfinite(old_bar) & ~np.isfinite(new_bar)
         wins = np.where(contradicted, finer, (new_bar < old_bar) | (unbounded & finer))
-        bound = np.where(contradicted & finer, gap / (direction ** -order - 1), 0.0)
+        bound = np.where(contradicted & finer, gap / (direction**-order - 1), 0.0)
         won = moving[wins]
         mask = np.zeros(numerical.value.size, dtype=bool)
         mask[won] = True
@@ -187,7 +203,8 @@ def climb(
         lower = np.zeros(numerical.value.size)
         lower[moving] = bound
         numerical = numerical.patched(
-            taken.with_truncation_at_least(lower.reshape(fresh.value.shape))).pooled()
+            taken.with_truncation_at_least(lower.reshape(fresh.value.shape))
+        ).pooled()
         multiplier[won] *= direction[wins]
         previous[moving] = np.where(wins, direction, previous[moving])
         # A long move that lost may have overshot (into steps wider than the function's
@@ -204,16 +221,20 @@ def climb(
         # A kink's gap between its sides stays as the step shrinks; a smooth function's,
         # curved within the step (x / std(x) at an offset of 3e4), falls with it.
         gap_after = _gap(fresh, moving)
-        confirmed = (was_kink & wins & finer & (status[moving] == Status.KINK)
-                     & ~(gap_after < gap_before / 2))
+        confirmed = (
+            was_kink
+            & wins
+            & finer
+            & (status[moving] == Status.KINK)
+            & ~(gap_after < gap_before / 2)
+        )
         _, after = _parts(fresh.pooled(), moving)
         stalled = finer & np.isfinite(before) & (after > before * np.sqrt(direction))
         # An unresolved element whose "truncation" did not fall was reading noise (a
         # forward pass that rounds in steps, like float32 inside): coarser, once.
         coarser = stalled & ~flipped[moving] & (status[moving] == Status.UNRESOLVED)
         flipped[moving[coarser]] = True
-        retry[moving] = np.where(coarser, np.where(wins, FACTOR / direction, FACTOR),
-                                 retry[moving])
+        retry[moving] = np.where(coarser, np.where(wins, FACTOR / direction, FACTOR), retry[moving])
         keep = (((wins | shorter) & ~stalled) | coarser) & (until_settled | doubtful) & ~confirmed
         moving = moving[keep]
     return Ladder(numerical, multiplier, looks)

@@ -78,7 +78,10 @@ class Noise:
 
 
 def measure_noise(
-    runner: Runner, names: Sequence[str], dout: NDArray, rng: np.random.Generator,
+    runner: Runner,
+    names: Sequence[str],
+    dout: NDArray,
+    rng: np.random.Generator,
     eps: float,
 ) -> Noise:
     """The noise of ``L = Σ dout ⊙ f`` when the variables ``names`` move together.
@@ -133,7 +136,11 @@ def _crosses_kink(table: NDArray) -> bool:
 
 
 def _draws(
-    runner: Runner, names: Sequence[str], dout: NDArray, signs: list[NDArray], eps: float,
+    runner: Runner,
+    names: Sequence[str],
+    dout: NDArray,
+    signs: list[NDArray],
+    eps: float,
     relative: float,
 ) -> tuple[list[float], float, bool]:
     """The noise draws of orders 4 to 6 along ``signs`` at moves ``relative`` to each
@@ -162,8 +169,7 @@ def _draws(
             output = runner.output().astype(np.float64)
             moved = output != base
             values.append(float(np.sum(weights * (output - base))))
-            magnitude = max(magnitude, float(np.sqrt(np.sum(np.square(
-                (weights * output)[moved])))))
+            magnitude = max(magnitude, float(np.sqrt(np.sum(np.square((weights * output)[moved])))))
     finally:
         for array, start in zip(arrays, saved, strict=True):
             np.copyto(array, start)
@@ -171,7 +177,7 @@ def _draws(
     draws = []
     for order in _ORDERS:
         differences = np.diff(table, n=order)
-        draws.append(math.sqrt(float(np.mean(np.square(differences)))
-                               / math.comb(2 * order, order)))
+        draws.append(
+            math.sqrt(float(np.mean(np.square(differences))) / math.comb(2 * order, order))
+        )
     return draws, eps * magnitude, _crosses_kink(table)
-

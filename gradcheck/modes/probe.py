@@ -63,8 +63,11 @@ def _probe(chosen: list[Variable], ctx: Context) -> Verification:
 
         def joint(z: NDArray) -> complex | float:
             for var, end, size in zip(chosen, ends, sizes, strict=True):
-                np.copyto(runner.arrays[var.name], z[end - size:end].reshape(var.value.shape),
-                          casting="unsafe")
+                np.copyto(
+                    runner.arrays[var.name],
+                    z[end - size : end].reshape(var.value.shape),
+                    casting="unsafe",
+                )
             return loss(runner.arrays[chosen[0].name])
 
         return joint
@@ -72,15 +75,25 @@ def _probe(chosen: list[Variable], ctx: Context) -> Verification:
     point = np.concatenate([saved[v.name].real.astype(np.float64).ravel() for v in chosen])
     units = np.concatenate([ctx.step_units(v).ravel() for v in chosen])
     direction = random_direction(ctx.rng, point.size) * units
-    gradient = np.concatenate([np.asarray(ctx.analytic.gradients[v.name], dtype=np.float64)
-                               .ravel() for v in chosen])
-    terms = np.concatenate([np.broadcast_to(ctx.precision.terms.get(v.name, 0.0),
-                                            v.value.shape).ravel() for v in chosen])
+    gradient = np.concatenate(
+        [np.asarray(ctx.analytic.gradients[v.name], dtype=np.float64).ravel() for v in chosen]
+    )
+    terms = np.concatenate(
+        [
+            np.broadcast_to(ctx.precision.terms.get(v.name, 0.0), v.value.shape).ravel()
+            for v in chosen
+        ]
+    )
     real_f = on(real_runner) if _computes_in_float64(real_runner) else on(complex_runner)
     try:
         return verify_complex_step(
-            on(complex_runner), real_f, point, direction, eps=ctx.eps,
-            sigma=ctx.noise.sigma, scale=float(np.sum(np.abs((gradient + terms) * direction))),
+            on(complex_runner),
+            real_f,
+            point,
+            direction,
+            eps=ctx.eps,
+            sigma=ctx.noise.sigma,
+            scale=float(np.sum(np.abs((gradient + terms) * direction))),
             resolution=min(ctx.tolerance(v).rtol for v in chosen),
             noise_ratio=ctx.noise.ratio,
         )
@@ -114,8 +127,11 @@ def engine_for(var: Variable, ctx: Context) -> str:
     verification = _probe([var], ctx)
     if verification.valid:
         return "complex"
-    reason = (verification.reason if verification.valid is False
-              else f"it could not be verified at this point: {verification.reason}")
+    reason = (
+        verification.reason
+        if verification.valid is False
+        else f"it could not be verified at this point: {verification.reason}"
+    )
     if method == "complex":
         raise UsageError(f"{var.name}: method='complex' cannot be used: {reason}.")
     ctx.without_complex_step[var.name] = reason
@@ -129,8 +145,11 @@ def complex_step_notes(ctx: Context) -> list[Diagnostic]:
     for name, reason in ctx.without_complex_step.items():
         by_reason.setdefault(reason, []).append(name)
     return [
-        Diagnostic("no-complex-step", Severity.NOTE,
-                   sentence(f"complex step not used for {', '.join(names)}: {reason}"))
+        Diagnostic(
+            "no-complex-step",
+            Severity.NOTE,
+            sentence(f"complex step not used for {', '.join(names)}: {reason}"),
+        )
         for reason, names in by_reason.items()
     ]
 

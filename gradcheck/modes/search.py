@@ -89,8 +89,9 @@ class Measurement:
 
     def minus(self, other: Measurement) -> Measurement:
         """The derivative along the rest of the group (linearity in the direction)."""
-        return Measurement(self.value - other.value, self.error + other.error,
-                           self.kink or other.kink)
+        return Measurement(
+            self.value - other.value, self.error + other.error, self.kink or other.kink
+        )
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,18 @@ class Directions:
         v = np.zeros(work.size)
         v[test.members] = self.vectors[test.direction, test.members]
         real = engine(self.method).arithmetic == "real"
-        scale = (self.scale if real
-                 else float(np.sum(self.reach[test.direction, test.members])))
+        scale = self.scale if real else float(np.sum(self.reach[test.direction, test.members]))
         loss = runner.loss(self.name, self.dout)
         for attempt in range(_RETRIES + 1):
             numerical = directional_derivative(
-                loss, work, v.reshape(work.shape), method=self.method, scale=scale, f0=self.f0,
-                shrink=_SHRINK**attempt, eps=self.eps,
+                loss,
+                work,
+                v.reshape(work.shape),
+                method=self.method,
+                scale=scale,
+                f0=self.f0,
+                shrink=_SHRINK**attempt,
+                eps=self.eps,
             )
             if not numerical.kink:
                 break
@@ -237,17 +243,29 @@ class DirectionalSearch:
         unit = step_units(point, self.method)  # the element steps' units
         vectors = random_direction(self.rng, (self.directions, point.size)) * unit
         weights = self.analytic.astype(np.float64).ravel()
-        sizes = np.maximum(np.abs(weights), np.broadcast_to(
-            np.asarray(self.sizes, dtype=np.float64), self.analytic.shape).ravel())
+        sizes = np.maximum(
+            np.abs(weights),
+            np.broadcast_to(np.asarray(self.sizes, dtype=np.float64), self.analytic.shape).ravel(),
+        )
         self._rounding = np.broadcast_to(
-            np.asarray(self.rounding, dtype=np.float64), self.analytic.shape).ravel()
+            np.asarray(self.rounding, dtype=np.float64), self.analytic.shape
+        ).ravel()
         f0 = None
         if engine(self.method).arithmetic == "real":
             # The same point for every test: one pass.
             main = self.runners.main
             f0 = complex(main.loss(self.name, self.dout)(main.arrays[self.name])).real
-        self._task = Directions(self.name, self.dout, self.method, self.scale, self.eps,
-                                vectors, weights * vectors, sizes * np.abs(vectors), f0)
+        self._task = Directions(
+            self.name,
+            self.dout,
+            self.method,
+            self.scale,
+            self.eps,
+            vectors,
+            weights * vectors,
+            sizes * np.abs(vectors),
+            f0,
+        )
 
     @property
     def test_cost(self) -> int:
@@ -255,26 +273,38 @@ class DirectionalSearch:
         return engine(self.method).cost
 
     # -- tests ----------------------------------------------------------------------
-    def threshold(self, members: NDArray[np.intp], direction: int, measured: Measurement,
-                  terms: NDArray) -> float:
+    def threshold(
+        self, members: NDArray[np.intp], direction: int, measured: Measurement, terms: NDArray
+    ) -> float:
         """How far ``Σ terms`` may be from the measurement for a correct gradient: the
         measurement's error bar, the analytic rounding summed with random signs, and the
         rounding of the inner product (pairwise summation: ``⌈log₂ m⌉ + 1`` roundings of
         ``Σ|terms|``)."""
         v = self._task.vectors[direction, members]
         rounding = math.sqrt(float(np.sum(np.square(self._rounding[members] * v))))
-        inner = (math.ceil(math.log2(max(members.size, 2))) + 1) * _EPS64 * float(
-            np.sum(np.abs(terms)))
+        inner = (
+            (math.ceil(math.log2(max(members.size, 2))) + 1) * _EPS64 * float(np.sum(np.abs(terms)))
+        )
         return measured.error + _ROUNDING_SIGMAS * rounding + inner
 
-    def passes(self, members: NDArray[np.intp], direction: int, measured: Measurement,
-               weights: NDArray | None = None) -> bool:
+    def passes(
+        self,
+        members: NDArray[np.intp],
+        direction: int,
+        measured: Measurement,
+        weights: NDArray | None = None,
+    ) -> bool:
         """Whether ``weights`` (default: the analytic gradient, flat) agree with the
         measurement along ``direction`` restricted to ``members``."""
         return self._judge(members, direction, measured, weights).passed
 
-    def _judge(self, members: NDArray[np.intp], direction: int, measured: Measurement,
-               weights: NDArray | None = None) -> _Judged:
+    def _judge(
+        self,
+        members: NDArray[np.intp],
+        direction: int,
+        measured: Measurement,
+        weights: NDArray | None = None,
+    ) -> _Judged:
         v = self._task.vectors[direction, members]
         terms = self._task.terms[direction, members] if weights is None else weights[members] * v
         difference = float(np.sum(terms)) - measured.value
@@ -282,8 +312,9 @@ class DirectionalSearch:
         passed = not measured.kink and abs(difference) <= threshold
         return _Judged(members, difference, threshold, passed)
 
-    def beyond_tolerance(self, members: NDArray[np.intp], direction: int,
-                         measured: Measurement) -> bool:
+    def beyond_tolerance(
+        self, members: NDArray[np.intp], direction: int, measured: Measurement
+    ) -> bool:
         """Whether the test fails even if every element were off by its whole tolerance
         (``|difference| > threshold + Σ tolerance_i·|v_i|``): then some element is wrong,
         whatever the others do. A kink proves nothing."""
@@ -328,7 +359,10 @@ class DirectionalSearch:
         return failing
 
     def localize(
-        self, direction: int, members: NDArray[np.intp], limit: int,
+        self,
+        direction: int,
+        members: NDArray[np.intp],
+        limit: int,
         passes_left: Callable[[], int] | None = None,
     ) -> Suspects:
         """Split the failing ``direction`` over ``members`` down to suspect elements.
@@ -354,8 +388,7 @@ class DirectionalSearch:
                 smallest = min(parents, key=lambda g: g.members.size)
                 return Suspects(smallest.members, stopped=True, measured=smallest.measured)
             children = self._split(direction, parents)
-            failing = [g for g in children
-                       if not self.passes(g.members, direction, g.measured)]
+            failing = [g for g in children if not self.passes(g.members, direction, g.measured)]
             if len(failing) >= _DENSE_COUNT and len(failing) > _DENSE_FRACTION * len(children):
                 union = np.concatenate([*suspects, *(g.members for g in failing)])
                 return Suspects(np.sort(union), gave_up=union.size > limit, dense=True)
@@ -372,12 +405,14 @@ class DirectionalSearch:
             for parent, first in zip(parents, firsts, strict=True)
         ]
         missing = [k for k, second in enumerate(seconds) if second is None]
-        for k, measured in zip(missing, self._measure(
-                [_Test(halves[k][1], direction) for k in missing]), strict=True):
+        for k, measured in zip(
+            missing, self._measure([_Test(halves[k][1], direction) for k in missing]), strict=True
+        ):
             seconds[k] = measured
         children = []
         for (first, second), first_measured, second_measured in zip(
-                halves, firsts, seconds, strict=True):
+            halves, firsts, seconds, strict=True
+        ):
             assert second_measured is not None
             children += [_Group(first, first_measured), _Group(second, second_measured)]
         return children

@@ -79,14 +79,21 @@ def check_network(net: Any, x: Any, t: Any, **options: Any) -> NetworkReport:
     run = _run(net, data, kwargs)
     checks, notes = _check_layers(layers, run.trace, options)
     if not run.is_model:
-        notes.append(f"no end-to-end check: {describe(net)} lacks params, loss(x, t) or "
-                     "gradient(x, t) (the model protocol).")
+        notes.append(
+            f"no end-to-end check: {describe(net)} lacks params, loss(x, t) or "
+            "gradient(x, t) (the model protocol)."
+        )
     end_to_end, end_to_end_error = _check_end_to_end(
-        net, data, dict(options, forward_kwargs=kwargs), run)
+        net, data, dict(options, forward_kwargs=kwargs), run
+    )
     owners = owners_of(net, layers)
     report = NetworkReport(
-        target=describe(net), checks=checks, end_to_end=end_to_end,
-        end_to_end_error=end_to_end_error, conclusion=None, guilty=None,
+        target=describe(net),
+        checks=checks,
+        end_to_end=end_to_end,
+        end_to_end_error=end_to_end_error,
+        conclusion=None,
+        guilty=None,
         owners={key: f"{layer}.{label}" for key, (layer, label) in owners.items()},
         notes=notes,
         seed=seed,
@@ -147,11 +154,16 @@ def _check_layers(
     for name, layer in layers:
         call, calls = checked_call(trace, name)
         if calls > 1:
-            notes.append(f"{name}.forward was called {calls} times; checked at the call whose "
-                         "cache its backward used.")
+            notes.append(
+                f"{name}.forward was called {calls} times; checked at the call whose "
+                "cache its backward used."
+            )
         checks.append(_check_layer(name, layer, call, options))
-    notes += [f"{c.name} was never called during the forward pass, so it was not checked."
-              for c in checks if c.report is None and not c.failed]
+    notes += [
+        f"{c.name} was never called during the forward pass, so it was not checked."
+        for c in checks
+        if c.report is None and not c.failed
+    ]
     return checks, notes
 
 
@@ -189,7 +201,7 @@ def _renamed(report: Report, name: str) -> Report:
     """``report`` about ``name`` (a layer's name in the net instead of its class)."""
     conclusion = report.conclusion
     if conclusion and conclusion.startswith(report.target + "."):
-        conclusion = name + conclusion[len(report.target):]
+        conclusion = name + conclusion[len(report.target) :]
     return replace(report, target=name, conclusion=conclusion)
 
 
@@ -209,8 +221,9 @@ def _conclude(
     elif not report.passed:
         report.guilty = WIRING
         report.conclusion = wiring_conclusion(report.end_to_end)
-        report.hints = wiring_hints(run.trace, run.traced, owners,
-                                    loss_trace if report.end_to_end is not None else None)
+        report.hints = wiring_hints(
+            run.trace, run.traced, owners, loss_trace if report.end_to_end is not None else None
+        )
 
 
 def _blame_order(check_: LayerCheck[Report]) -> int:
@@ -222,8 +235,11 @@ def _blame_order(check_: LayerCheck[Report]) -> int:
 
 def _doubt(report: NetworkReport) -> str:
     """Nothing is wrong, but these checks could not verify everything."""
-    parts = [f"{name}: {diagnosis_line(layer)}" for name, layer in report.layers
-             if layer.verdict is Verdict.INCOMPLETE]
+    parts = [
+        f"{name}: {diagnosis_line(layer)}"
+        for name, layer in report.layers
+        if layer.verdict is Verdict.INCOMPLETE
+    ]
     if report.end_to_end is not None and report.end_to_end.verdict is Verdict.INCOMPLETE:
         parts.append(f"gradient() end to end: {diagnosis_line(report.end_to_end)}")
     return "nothing wrong was found, but not everything could be verified — " + "; ".join(parts)
@@ -270,12 +286,14 @@ def _ownership_sentence(
     held = [f"{_entry(k)} is {owners[k][0]}.{owners[k][1]}" for k in wrong if k in owners]
     sentence = f" End to end, gradient() gets {', '.join(wrong)} wrong"
     sentence += f": {', '.join(held)}." if held else "."
-    upstream = sorted({owners[k][0] for k in wrong if k in owners and owners[k][0] != guilty},
-                      key=order.index)
-    if upstream and guilty in order and all(order.index(o) < order.index(guilty)
-                                            for o in upstream):
+    upstream = sorted(
+        {owners[k][0] for k in wrong if k in owners and owners[k][0] != guilty}, key=order.index
+    )
+    if upstream and guilty in order and all(order.index(o) < order.index(guilty) for o in upstream):
         one = len(upstream) == 1
-        sentence += (f" {' and '.join(upstream)} {'passes on its' if one else 'pass on their'} "
-                     f"own: the wrong gradient reaches {'it' if one else 'them'} from "
-                     f"{guilty}.backward.")
+        sentence += (
+            f" {' and '.join(upstream)} {'passes on its' if one else 'pass on their'} "
+            f"own: the wrong gradient reaches {'it' if one else 'them'} from "
+            f"{guilty}.backward."
+        )
     return sentence

@@ -17,8 +17,14 @@ from gradcheck.conventions.model import ForwardBackwardModel
 from gradcheck.conventions.target import describe
 from gradcheck.errors import CheckError
 
-__all__ = ["LOSS_LAYERS", "exposes_layers", "layers_of", "owners_of", "parameter_attributes",
-           "suggestion"]
+__all__ = [
+    "LOSS_LAYERS",
+    "exposes_layers",
+    "layers_of",
+    "owners_of",
+    "parameter_attributes",
+    "suggestion",
+]
 
 #: Where nets keep their loss layer: the first book, PEP 8, the sequel book.
 LOSS_LAYERS = ("lastLayer", "last_layer", "loss_layer")
@@ -143,8 +149,11 @@ def exposes_layers(obj: Any) -> bool:
         holds sublayers is not a net).
     """
     layers = getattr(obj, "layers", None)
-    runs = (callable(getattr(obj, "gradient", None)) or callable(getattr(obj, "loss", None))
-            or ForwardBackwardModel().recognises(obj))
+    runs = (
+        callable(getattr(obj, "gradient", None))
+        or callable(getattr(obj, "loss", None))
+        or ForwardBackwardModel().recognises(obj)
+    )
     return isinstance(layers, Mapping | list | tuple) and bool(layers) and runs
 
 
@@ -165,5 +174,7 @@ def suggestion(obj: Any) -> str | None:
     """
     if not exposes_layers(obj):
         return None
-    return ("to find which layer's backward is wrong, run gradcheck.check_network(net, x, t): "
-            "it checks every layer at the inputs it receives in this net")
+    return (
+        "to find which layer's backward is wrong, run gradcheck.check_network(net, x, t): "
+        "it checks every layer at the inputs it receives in this net"
+    )

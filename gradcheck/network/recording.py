@@ -85,11 +85,21 @@ class NetTrace:
         if call.method == "forward":
             snapshot, (args, kwargs) = call.memo
             self.keep_alive += [call.args, call.result]  # ids stay unique while the trace lives
-            self.forward.append(ForwardCall(name, call.order, snapshot, args, kwargs,
-                                            [id(a) for a in call.args], call.result))
+            self.forward.append(
+                ForwardCall(
+                    name,
+                    call.order,
+                    snapshot,
+                    args,
+                    kwargs,
+                    [id(a) for a in call.args],
+                    call.result,
+                )
+            )
         else:
-            self.backward.append(BackwardCall(name, call.order, call.memo,
-                                              copy.deepcopy(call.result)))
+            self.backward.append(
+                BackwardCall(name, call.order, call.memo, copy.deepcopy(call.result))
+            )
 
 
 def record_run(

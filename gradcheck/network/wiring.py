@@ -145,14 +145,12 @@ def _accumulation_hint(trace: NetTrace, edges: dict[str, list[str]]) -> str | No
 def _gradient_attribute(layer: Any, label: str) -> Any:
     if label.startswith("params["):
         grads = getattr(layer, "grads", None)
-        key = label[len("params["):-1].strip("'\"")
+        key = label[len("params[") : -1].strip("'\"")
         return grads.get(key) if isinstance(grads, Mapping) else None
     return getattr(layer, "d" + label, None)
 
 
-def _misread_hint(
-    traced: Any, grads: Any, owners: dict[str, tuple[str, str]]
-) -> str | None:
+def _misread_hint(traced: Any, grads: Any, owners: dict[str, tuple[str, str]]) -> str | None:
     if not isinstance(grads, Mapping):
         return None
     layers = dict(layers_of(traced))
@@ -164,8 +162,10 @@ def _misread_hint(
         for name, layer in layers.items():
             for other_label, _ in parameter_attributes(layer):
                 other = _gradient_attribute(layer, other_label)
-                if (name, other_label) != (owner, label) and other is not None and (
-                    other is given or _same(given, other)
+                if (
+                    (name, other_label) != (owner, label)
+                    and other is not None
+                    and (other is given or _same(given, other))
                 ):
                     return (
                         f"grads[{key!r}] is {name}.d{other_label}, but params[{key!r}] is "

@@ -48,15 +48,24 @@ UNRESOLVED = "#b39ddb"
 _UNCHECKED = "#d9d9d9"
 _UNDEFINED = "#9e9e9e"
 _VALUE_STOPS = [
-    (0.0, "#2166ac"), (0.25, "#92c5de"), (0.5, "#f7f7f7"), (0.75, "#dfc27d"), (1.0, "#8c510a")
+    (0.0, "#2166ac"),
+    (0.25, "#92c5de"),
+    (0.5, "#f7f7f7"),
+    (0.75, "#dfc27d"),
+    (1.0, "#8c510a"),
 ]
 # Priority of a cell's status when a cell stands for many elements: mismatches win.
-_PRIORITY = {Status.MISMATCH: 3.0, Status.UNRESOLVED: 2.5, Status.KINK: 2.0,
-             Status.UNCHECKED: 1.0, Status.OK: 0.0}
+_PRIORITY = {
+    Status.MISMATCH: 3.0,
+    Status.UNRESOLVED: 2.5,
+    Status.KINK: 2.0,
+    Status.UNCHECKED: 1.0,
+    Status.OK: 0.0,
+}
 
 
 def _hex_to_rgb(colour: str) -> NDArray:
-    return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255
+    return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255
 
 
 def _interpolate(stops: list[tuple[float, str]], t: NDArray) -> NDArray:
@@ -220,5 +229,5 @@ def legend_rgb(kind: str, steps: int) -> NDArray:
     if kind != "error":
         return _interpolate(_VALUE_STOPS, t)
     ok = _interpolate(_OK_STOPS, t[: steps // 2] * 2)
-    bad = _interpolate(_BAD_STOPS, (t[steps // 2:] - 0.5) * 2)
+    bad = _interpolate(_BAD_STOPS, (t[steps // 2 :] - 0.5) * 2)
     return np.concatenate([ok, bad])

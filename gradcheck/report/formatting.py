@@ -16,13 +16,34 @@ from gradcheck.report.records import diagnosis_line, worst_line
 if TYPE_CHECKING:
     from gradcheck.report.records import CheckRecord, NetworkRecord, VariableReport
 
-__all__ = ["NETWORK_COLUMNS", "SUMMARY_COLUMNS", "WORST_COLUMNS", "format_duration",
-           "format_number", "format_value", "network_head", "network_rows", "row_failed",
-           "summary_table", "worst_rows"]
+__all__ = [
+    "NETWORK_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "WORST_COLUMNS",
+    "format_duration",
+    "format_number",
+    "format_value",
+    "network_head",
+    "network_rows",
+    "row_failed",
+    "summary_table",
+    "worst_rows",
+]
 
 # The columns of the report's tables (the same as the plain-text report's).
-SUMMARY_COLUMNS = ["", "name", "shape", "dtype", "method", "checked", "wrong", "kinks",
-                   "max rel err", "err/tol", "rtol"]
+SUMMARY_COLUMNS = [
+    "",
+    "name",
+    "shape",
+    "dtype",
+    "method",
+    "checked",
+    "wrong",
+    "kinks",
+    "max rel err",
+    "err/tol",
+    "rtol",
+]
 WORST_COLUMNS = ["index", "analytic", "numerical", "error est.", "|diff|"]
 NETWORK_COLUMNS = ["", "layer", "verdict", "worst element", "diagnosis"]
 
@@ -154,8 +175,10 @@ def summary_table(report: CheckRecord) -> tuple[list[str], list[list[str]]]:
     """
     columns = list(SUMMARY_COLUMNS)
     rows = [_summary_row(var) for var in report.variables]
-    extra = [(_SCREENED_COLUMN, "checked", lambda var: f"{var.screened:,}", "screened"),
-             (_UNRESOLVED_COLUMN, "kinks", lambda var: str(var.unresolved), "unresolved")]
+    extra = [
+        (_SCREENED_COLUMN, "checked", lambda var: f"{var.screened:,}", "screened"),
+        (_UNRESOLVED_COLUMN, "kinks", lambda var: str(var.unresolved), "unresolved"),
+    ]
     for title, after, cell, count in extra:
         if not any(getattr(var, count) for var in report.variables):
             continue
@@ -222,8 +245,9 @@ def network_head(report: NetworkRecord) -> str:
     str
         ``"4 layers checked in place, then gradient() end to end, 0.21 s"``.
     """
-    return (f"{len(report.checks)} layers checked in place, then {_END_TO_END}, "
-            f"{report.seconds:.3g} s")
+    return (
+        f"{len(report.checks)} layers checked in place, then {_END_TO_END}, {report.seconds:.3g} s"
+    )
 
 
 def network_rows(report: NetworkRecord) -> list[list[str]]:

@@ -47,8 +47,11 @@ from gradcheck.vocabulary import Status
 __all__ = ["Panel", "Pictures", "legend_svg", "pictures"]
 
 _STATUS_NAMES = {
-    Status.OK: "ok", Status.MISMATCH: "mismatch", Status.KINK: "kink",
-    Status.UNCHECKED: "unchecked", Status.UNRESOLVED: "unresolved",
+    Status.OK: "ok",
+    Status.MISMATCH: "mismatch",
+    Status.KINK: "kink",
+    Status.UNCHECKED: "unchecked",
+    Status.UNRESOLVED: "unresolved",
 }
 # Geometry, in pixels.
 _WIDTH_BUDGET = 400
@@ -159,8 +162,7 @@ def _axis_titles(mosaic: Mosaic, geo: _Geometry) -> list[str]:
         return [f'<text x="{_LEFT}" y="11" {_AXIS}>index →</text>']
     return [
         f'<text x="{_LEFT}" y="11" {_AXIS}>axis {ndim - 1} (column) →</text>',
-        f'<text transform="translate(11,{_TOP}) rotate(90)" {_AXIS}>'
-        f"axis {ndim - 2} (row) →</text>",
+        f'<text transform="translate(11,{_TOP}) rotate(90)" {_AXIS}>axis {ndim - 2} (row) →</text>',
     ]
 
 
@@ -170,16 +172,16 @@ def _ticks(tile: Tile, x: int, y: int, geo: _Geometry, one_dim: bool) -> list[st
     for j, start in enumerate(tile.column_starts):
         if j % step == 0:
             cx = x + j * geo.cell + geo.cell / 2
-            parts.append(f'<text x="{cx:g}" y="{y - 4}" {_TICK} '
-                         f'text-anchor="middle">{start}</text>')
+            parts.append(
+                f'<text x="{cx:g}" y="{y - 4}" {_TICK} text-anchor="middle">{start}</text>'
+            )
     if one_dim:
         return parts
     step = _every(geo.cell, 10)
     for i, start in enumerate(tile.row_starts):
         if i % step == 0:
             cy = y + i * geo.cell + geo.cell / 2 + 3.5
-            parts.append(f'<text x="{x - 4}" y="{cy:g}" {_TICK} '
-                         f'text-anchor="end">{start}</text>')
+            parts.append(f'<text x="{x - 4}" y="{cy:g}" {_TICK} text-anchor="end">{start}</text>')
     return parts
 
 
@@ -247,8 +249,10 @@ def _grid_svg(mosaic: Mosaic, painter: _Painter, kind: str) -> str:
             parts.append(f'<text x="{x}" y="{y - 16}" {_TILE}>{escape(tile.label)}</text>')
         parts += _ticks(tile, x, y, geo, one_dim=len(mosaic.shape) <= 1)
         rows, cols = tile.cells.shape
-        parts.append(f'<rect x="{x - 0.5}" y="{y - 0.5}" width="{cols * geo.cell + 1}" '
-                     f'height="{rows * geo.cell + 1}" fill="none" stroke="#bbb"/>')
+        parts.append(
+            f'<rect x="{x - 0.5}" y="{y - 0.5}" width="{cols * geo.cell + 1}" '
+            f'height="{rows * geo.cell + 1}" fill="none" stroke="#bbb"/>'
+        )
         cells, marks = _tile_svg(mosaic, tile, (x, y), geo, painter)
         parts += cells
         outlines += marks
@@ -273,25 +277,33 @@ def legend_svg(kind: str, limit: float = 1.0) -> str:
         An ``<svg>`` element.
     """
     left, bar, steps = 22, 180, 36
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar + 130}" height="30" '
-             'font-family="sans-serif" font-size="10" class="gc-legend">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar + 130}" height="30" '
+        'font-family="sans-serif" font-size="10" class="gc-legend">'
+    ]
     if kind == "error":
         labels = [(0, "1e-6"), (bar / 2, "1 = tolerance"), (bar, "1e8")]
     else:
         labels = [(0, format_number(-limit, 3)), (bar / 2, "0"), (bar, format_number(limit, 3))]
     for k, colour in enumerate(_hex(legend_rgb(kind, steps))):
-        parts.append(f'<rect x="{left + k * bar / steps:g}" y="2" '
-                     f'width="{bar / steps + 0.5:g}" height="10" fill="{colour}"/>')
+        parts.append(
+            f'<rect x="{left + k * bar / steps:g}" y="2" '
+            f'width="{bar / steps + 0.5:g}" height="10" fill="{colour}"/>'
+        )
     for x, text in labels:
         parts.append(f'<text x="{left + x:g}" y="24" text-anchor="middle">{escape(text)}</text>')
     key_x = left + bar + 14
-    parts.append(f'<rect x="{key_x + 1}" y="3" width="8" height="8" fill="none" stroke="#000" '
-                 f'stroke-width="2"/><text x="{key_x + 13}" y="11">mismatch</text>')
+    parts.append(
+        f'<rect x="{key_x + 1}" y="3" width="8" height="8" fill="none" stroke="#000" '
+        f'stroke-width="2"/><text x="{key_x + 13}" y="11">mismatch</text>'
+    )
     if kind == "error":
-        parts.append(f'<rect x="{key_x}" y="16" width="10" height="10" fill="{KINK}"/>'
-                     f'<text x="{key_x + 13}" y="25">kink</text>'
-                     f'<rect x="{key_x + 44}" y="16" width="10" height="10" fill="{UNRESOLVED}"/>'
-                     f'<text x="{key_x + 57}" y="25">unresolved</text>')
+        parts.append(
+            f'<rect x="{key_x}" y="16" width="10" height="10" fill="{KINK}"/>'
+            f'<text x="{key_x + 13}" y="25">kink</text>'
+            f'<rect x="{key_x + 44}" y="16" width="10" height="10" fill="{UNRESOLVED}"/>'
+            f'<text x="{key_x + 57}" y="25">unresolved</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -350,8 +362,10 @@ def pictures(var: VariableReport, *, max_cells: int = MAX_CELLS) -> Pictures:
     def value_panel(kind: str, values: NDArray) -> Panel:
         def value_tips(tile: Tile) -> list[str]:
             shown = mosaic.take(tile, values).ravel()
-            return [f"{var.name}{list(mosaic.index(int(k)))} = {format_number(v)}"
-                    for k, v in zip(tile.cells.ravel(), shown, strict=True)]
+            return [
+                f"{var.name}{list(mosaic.index(int(k)))} = {format_number(v)}"
+                for k, v in zip(tile.cells.ravel(), shown, strict=True)
+            ]
 
         painter = _Painter(
             lambda tile: value_rgb(mosaic.take(tile, values), limit),
@@ -364,7 +378,9 @@ def pictures(var: VariableReport, *, max_cells: int = MAX_CELLS) -> Pictures:
 
     error_painter = _Painter(
         lambda tile: error_rgb(mosaic.take(tile, ratio), mosaic.take(tile, status)),
-        error_texts, _tooltips(var, mosaic, ratio), status,
+        error_texts,
+        _tooltips(var, mosaic, ratio),
+        status,
     )
     error = _grid_svg(mosaic, error_painter, "error")
     return Pictures(
@@ -375,5 +391,3 @@ def pictures(var: VariableReport, *, max_cells: int = MAX_CELLS) -> Pictures:
         ],
         mosaic.note(),
     )
-
-

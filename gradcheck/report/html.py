@@ -90,15 +90,21 @@ def _variable_html(var: VariableReport) -> str:
     note = var.screening_note()
     screened = f'<p class="gc-note">{escape(note)}</p>' if note else ""
     if var.passed:
-        title = (f"✓ {var.name}{role}: {var.headline()}"
-                 + (f" ({var.kinks} kinks skipped)" if var.kinks else ""))
-        return (f'<details class="gc-variable" data-variable="{escape(var.name)}">'
-                f"<summary>{escape(title)} — pictures</summary>{screened}"
-                f"{_pictures_html(var)}</details>")
+        title = f"✓ {var.name}{role}: {var.headline()}" + (
+            f" ({var.kinks} kinks skipped)" if var.kinks else ""
+        )
+        return (
+            f'<details class="gc-variable" data-variable="{escape(var.name)}">'
+            f"<summary>{escape(title)} — pictures</summary>{screened}"
+            f"{_pictures_html(var)}</details>"
+        )
     title = f"{var.verdict.mark} {var.name}{role}: {var.headline()}"
     colour = "#b71c1c" if var.mismatches else "#8d6e00"
-    parts = [f'<section class="gc-variable" data-variable="{escape(var.name)}">',
-             f'<h4 style="color:{colour}">{escape(title)}</h4>', screened]
+    parts = [
+        f'<section class="gc-variable" data-variable="{escape(var.name)}">',
+        f'<h4 style="color:{colour}">{escape(title)}</h4>',
+        screened,
+    ]
     if var.diagnosis:
         parts.append(f"<p>{escape(var.diagnosis)}</p>")
     parts.append(_pictures_html(var))
@@ -140,14 +146,20 @@ def render_html(report: Record, *, style: bool = True) -> str:
 def _opening(report: Record, style: bool, css: str) -> list[str]:
     """The report's ``<div>``, its style, the verdict line and the conclusion."""
     verdict = report.verdict
-    head_style = {Verdict.PASSED: _PASSED_HEAD, Verdict.FAILED: _FAILED_HEAD,
-                  Verdict.INCOMPLETE: _DOUBT_HEAD}[verdict]
-    parts = [f'<div class="{css}" data-passed="{str(report.passed).lower()}" '
-             f'data-verdict="{verdict}">']
+    head_style = {
+        Verdict.PASSED: _PASSED_HEAD,
+        Verdict.FAILED: _FAILED_HEAD,
+        Verdict.INCOMPLETE: _DOUBT_HEAD,
+    }[verdict]
+    parts = [
+        f'<div class="{css}" data-passed="{str(report.passed).lower()}" data-verdict="{verdict}">'
+    ]
     if style:
         parts.append(f"<style>{STYLE}</style>")
-    parts.append(f'<div class="gc-head" style="{head_style}">{verdict.mark} <b>gradcheck '
-                 f"{escape(report.target)}</b> ({escape(report.kind)}): <b>{verdict}</b></div>")
+    parts.append(
+        f'<div class="gc-head" style="{head_style}">{verdict.mark} <b>gradcheck '
+        f"{escape(report.target)}</b> ({escape(report.kind)}): <b>{verdict}</b></div>"
+    )
     if report.conclusion:
         parts.append(f'<p class="gc-conclusion">→ {escape(report.conclusion)}</p>')
     return parts
@@ -160,21 +172,23 @@ def _meta(lines: list[str]) -> str:
 def _check_html(report: CheckRecord, style: bool) -> str:
     parts = _opening(report, style, "gradcheck-report")
     if report.diagnostics:
-        items = "".join(f"<li>{d.severity.mark} {escape(d.message)}</li>"
-                        for d in report.diagnostics)
+        items = "".join(
+            f"<li>{d.severity.mark} {escape(d.message)}</li>" for d in report.diagnostics
+        )
         parts.append(f"<ul>{items}</ul>")
     if report.variables:
         columns, rows = summary_table(report)
-        parts.append(_table(columns, rows, [not v.passed for v in report.variables],
-                            {0, 1, 3, 4}))
+        parts.append(_table(columns, rows, [not v.passed for v in report.variables], {0, 1, 3, 4}))
     parts += [_variable_html(var) for var in report.variables if not var.passed]
     parts += [_variable_html(var) for var in report.variables if var.passed]
     notes = [f"convention: {report.convention}"] if report.convention else []
     notes += [f"{c.name} treated as a constant: {c.reason}" for c in report.constants]
     notes += [f"note: {note}" for note in report.notes]
     method = report.options.get("method", "auto")
-    notes.append(f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
-                 f"{report.seconds:.3g} s")
+    notes.append(
+        f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
+        f"{report.seconds:.3g} s"
+    )
     parts.append(_meta(notes))
     parts.append("</div>")
     return "".join(parts)
@@ -185,8 +199,14 @@ def _network_html(report: NetworkRecord, style: bool) -> str:
     if report.hints:
         parts.append("<ul>" + "".join(f"<li>{escape(h)}</li>" for h in report.hints) + "</ul>")
     rows = network_rows(report)
-    parts.append(_table(NETWORK_COLUMNS, rows, [row_failed(row) for row in rows],
-                        set(range(len(NETWORK_COLUMNS)))))
+    parts.append(
+        _table(
+            NETWORK_COLUMNS,
+            rows,
+            [row_failed(row) for row in rows],
+            set(range(len(NETWORK_COLUMNS))),
+        )
+    )
     notes = [f"note: {note}" for note in report.notes]
     parts.append(_meta([*notes, f"seed={report.seed}, {network_head(report)}"]))
     detail = report.detail()
@@ -218,8 +238,11 @@ def to_html_page(reports: Record | Iterable[Record], title: str | None = None) -
         title = f"gradcheck: {names}" + (f" — {failed} failed" if failed else " — passed")
     summary = ""
     if len(items) > 1:
-        summary = (f"<p>{len(items)} checks, <b>{failed} failed</b>.</p>" if failed
-                   else f"<p>{len(items)} checks, all passed.</p>")
+        summary = (
+            f"<p>{len(items)} checks, <b>{failed} failed</b>.</p>"
+            if failed
+            else f"<p>{len(items)} checks, all passed.</p>"
+        )
     body = "".join(render_html(r, style=False) for r in items)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -25,8 +25,10 @@ def _cell(text: str) -> str:
 
 
 def _table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |",
-             "|" + "|".join("---" for _ in columns) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(c) for c in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
 
@@ -72,8 +74,10 @@ def _check_markdown(report: CheckRecord) -> str:
     if report.diagnostics:
         lines.append("")
     columns, rows = summary_table(report)
-    rows = [row if var.passed else _bold(row, (1, columns.index("wrong")))
-            for row, var in zip(rows, report.variables, strict=True)]
+    rows = [
+        row if var.passed else _bold(row, (1, columns.index("wrong")))
+        for row, var in zip(rows, report.variables, strict=True)
+    ]
     if rows:
         lines += [*_table(columns, rows), ""]
     screened = [note for var in report.variables if (note := var.screening_note())]
@@ -82,8 +86,9 @@ def _check_markdown(report: CheckRecord) -> str:
     for var in report.variables:
         if var.passed:
             continue
-        lines.append(f"**{var.name}**: {var.headline()}"
-                     + (f" — {var.diagnosis}" if var.diagnosis else ""))
+        lines.append(
+            f"**{var.name}**: {var.headline()}" + (f" — {var.diagnosis}" if var.diagnosis else "")
+        )
         lines.append("")
         if var.worst:
             lines += [*_table(WORST_COLUMNS, worst_rows(var)), ""]

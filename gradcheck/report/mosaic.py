@@ -103,9 +103,7 @@ class Mosaic:
         parts = []
         if self.downsampled:
             rows, cols = self.block
-            parts.append(
-                f"downsampled: each cell shows the worst element of a {rows}×{cols} block"
-            )
+            parts.append(f"downsampled: each cell shows the worst element of a {rows}×{cols} block")
         if len(self.tiles) < self.total_tiles:
             parts.append(
                 f"showing {len(self.tiles)} of {self.total_tiles} slices "
@@ -186,12 +184,14 @@ def build_mosaic(
     tiles = []
     for k in chosen:
         plane_index = _representatives(planes[k], block)
-        tiles.append(Tile(
-            lead=tuple(int(i) for i in np.unravel_index(k, lead_shape)) if lead_shape else (),
-            cells=plane_index + k * height * width,
-            row_starts=list(range(0, height, block[0])),
-            column_starts=list(range(0, width, block[1])),
-        ))
+        tiles.append(
+            Tile(
+                lead=tuple(int(i) for i in np.unravel_index(k, lead_shape)) if lead_shape else (),
+                cells=plane_index + k * height * width,
+                row_starts=list(range(0, height, block[0])),
+                column_starts=list(range(0, width, block[1])),
+            )
+        )
     if len(shape) == 4 and len(chosen) == planes.shape[0] and shape[1] <= 2 * _COLUMNS:
         columns = shape[1]  # one row of tiles per sample, one column per channel
     else:

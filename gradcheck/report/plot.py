@@ -57,7 +57,7 @@ def _canvas(mosaic: Mosaic, rgb: NDArray) -> tuple[NDArray, list[tuple[int, int]
     for position, tile in enumerate(mosaic.tiles):
         r, c = divmod(position, mosaic.columns)
         top, left = r * (rows + _GAP), c * (cols + _GAP)
-        image[top:top + rows, left:left + cols] = rgb.reshape(-1, 3)[tile.cells]
+        image[top : top + rows, left : left + cols] = rgb.reshape(-1, 3)[tile.cells]
         corners.append((top, left))
     return image, corners
 
@@ -71,18 +71,32 @@ def _draw(ax: Axes, mosaic: Mosaic, rgb: NDArray, status: NDArray, title: str) -
     for tile, (top, left) in zip(mosaic.tiles, corners, strict=True):
         codes = mosaic.take(tile, status)
         for i, j in zip(*np.nonzero(codes == Status.MISMATCH), strict=True):
-            ax.add_patch(Rectangle((left + j - 0.5, top + i - 0.5), 1, 1,
-                                   fill=False, edgecolor="black", linewidth=2))
+            ax.add_patch(
+                Rectangle(
+                    (left + j - 0.5, top + i - 0.5),
+                    1,
+                    1,
+                    fill=False,
+                    edgecolor="black",
+                    linewidth=2,
+                )
+            )
         if tile.lead:
             ax.text(left - 0.5, top - 0.7, tile.label, fontsize=7, va="bottom")
     if len(mosaic.tiles) == 1:
         tile = mosaic.tiles[0]
         step_x = max(1, len(tile.column_starts) // 10)
         step_y = max(1, len(tile.row_starts) // 10)
-        ax.set_xticks(range(0, len(tile.column_starts), step_x),
-                      [str(s) for s in tile.column_starts[::step_x]], fontsize=8)
-        ax.set_yticks(range(0, len(tile.row_starts), step_y),
-                      [str(s) for s in tile.row_starts[::step_y]], fontsize=8)
+        ax.set_xticks(
+            range(0, len(tile.column_starts), step_x),
+            [str(s) for s in tile.column_starts[::step_x]],
+            fontsize=8,
+        )
+        ax.set_yticks(
+            range(0, len(tile.row_starts), step_y),
+            [str(s) for s in tile.row_starts[::step_y]],
+            fontsize=8,
+        )
         ax.xaxis.tick_top()
     else:
         ax.set_xticks([])
@@ -94,8 +108,13 @@ def _row(axes: Any, var: VariableReport) -> None:
     status = np.asarray(var.status)
     limit = shared_limit(var.analytic, var.numerical)
     verdict = var.verdict.mark if var.passed else f"{var.verdict.mark} {var.headline()}"
-    _draw(axes[0], mosaic, error_rgb(error_ratio(var), status), status,
-          f"{var.name} {verdict}: |a − n| / tolerance")
+    _draw(
+        axes[0],
+        mosaic,
+        error_rgb(error_ratio(var), status),
+        status,
+        f"{var.name} {verdict}: |a − n| / tolerance",
+    )
     _draw(axes[1], mosaic, value_rgb(var.analytic, limit), status, f"analytic d{var.name}")
     _draw(axes[2], mosaic, value_rgb(var.numerical, limit), status, f"numerical d{var.name}")
     note = mosaic.note()
@@ -133,8 +152,10 @@ def plot_report(report: Record, *, which: str = "auto") -> Figure:
         raise ValueError(f"which must be 'auto', 'failing' or 'all', got {which!r}")
     shown = report.detail() if isinstance(report, NetworkRecord) else report
     if shown is None:
-        raise ValueError(f"the report of {report.target} has no failing check to draw; "
-                         "draw one layer's gradients with report.layer(name).plot()")
+        raise ValueError(
+            f"the report of {report.target} has no failing check to draw; "
+            "draw one layer's gradients with report.layer(name).plot()"
+        )
     chosen = [v for v in shown.variables if v.analytic.size]
     failing = [v for v in chosen if not v.passed]
     if which == "failing" or (which == "auto" and failing):
@@ -143,13 +164,18 @@ def plot_report(report: Record, *, which: str = "auto") -> Figure:
         raise ValueError(f"the report of {shown.target} has no gradient to draw")
     plt = _pyplot()
     figure, axes = plt.subplots(
-        len(chosen), 3, squeeze=False,
+        len(chosen),
+        3,
+        squeeze=False,
         figsize=(3 * _PANEL_INCHES, _PANEL_INCHES * len(chosen) + 0.6),
         layout="constrained",
     )
     for row, var in zip(axes, chosen, strict=True):
         _row(row, var)
     verdict = str(shown.verdict)
-    figure.suptitle(f"gradcheck {shown.target}: {verdict}"
-                    + (f"\n{shown.conclusion}" if shown.conclusion else ""), fontsize=11)
+    figure.suptitle(
+        f"gradcheck {shown.target}: {verdict}"
+        + (f"\n{shown.conclusion}" if shown.conclusion else ""),
+        fontsize=11,
+    )
     return figure

@@ -152,11 +152,16 @@ class Screening:
     def sentence(self) -> str:
         """``39,200 elements screened by 2 random directions (none of them checked one by one):
         would catch one element off by ≥ 6e-9 (relative to a typical element)``."""
-        catch = (f"would catch one element off by ≥ {self.sensitivity:.1g} (relative to a "
-                 "typical element)" if np.isfinite(self.sensitivity)
-                 else "a direction over them fails, so they are not verified")
-        return (f"{self.elements:,} element{'s' if self.elements != 1 else ''} screened by "
-                f"{_directions(self.directions)} (none of them checked one by one): {catch}")
+        catch = (
+            f"would catch one element off by ≥ {self.sensitivity:.1g} (relative to a "
+            "typical element)"
+            if np.isfinite(self.sensitivity)
+            else "a direction over them fails, so they are not verified"
+        )
+        return (
+            f"{self.elements:,} element{'s' if self.elements != 1 else ''} screened by "
+            f"{_directions(self.directions)} (none of them checked one by one): {catch}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``sensitivity`` is None when infinite)."""
@@ -245,21 +250,28 @@ class VariableReport:
             counted = f"{self.checked} checked one by one"
         more = ""
         if self.screening is not None:
-            more = (f"; {self.screening.elements:,} more screened by "
-                    f"{_directions(self.screening.directions)}")
+            more = (
+                f"; {self.screening.elements:,} more screened by "
+                f"{_directions(self.screening.directions)}"
+            )
         if self.verdict is Verdict.FAILED:
             return f"{self.mismatches} of {counted} wrong{more}"
         if self.unresolved:
-            return (f"{self.unresolved} of {counted} unresolved — the numerical error "
-                    f"estimate is wider than the tolerance{more}")
+            return (
+                f"{self.unresolved} of {counted} unresolved — the numerical error "
+                f"estimate is wider than the tolerance{more}"
+            )
         if self.screening is None:
             return f"all {counted} match"
         if not self.checked:
-            return (f"{self.screening.elements:,} elements screened by "
-                    f"{_directions(self.screening.directions)}, none checked one by one"
-                    + (" — not enough to count as checked" if self.screened_short else ""))
+            return (
+                f"{self.screening.elements:,} elements screened by "
+                f"{_directions(self.screening.directions)}, none checked one by one"
+                + (" — not enough to count as checked" if self.screened_short else "")
+            )
         return f"all {counted} match{more}" + (
-            " — not enough to count as checked" if self.screened_short else "")
+            " — not enough to count as checked" if self.screened_short else ""
+        )
 
     def screening_note(self) -> str | None:
         """What the random directions showed about the screened elements, and what checks
@@ -268,8 +280,10 @@ class VariableReport:
             return None
         short = ""
         if self.screened_short and np.isfinite(self.screening.sensitivity):
-            short = (f", above the {self.screening.promised:.1g} a check must catch: not "
-                     "enough to count as checked")
+            short = (
+                f", above the {self.screening.promised:.1g} a check must catch: not "
+                "enough to count as checked"
+            )
         return f"{self.name}: {self.screening.sentence()}{short} — mode='full' checks each"
 
     @property
@@ -409,18 +423,26 @@ class CheckRecord:
             if not screened:
                 return f"{self.target}: passed ({checked} gradient elements checked)"
             if not checked:
-                return (f"{self.target}: passed ({screened:,} gradient elements screened by "
-                        "random directions, none checked one by one)")
-            return (f"{self.target}: passed ({checked} gradient elements checked one by one, "
-                    f"{screened:,} screened by random directions)")
+                return (
+                    f"{self.target}: passed ({screened:,} gradient elements screened by "
+                    "random directions, none checked one by one)"
+                )
+            return (
+                f"{self.target}: passed ({checked} gradient elements checked one by one, "
+                f"{screened:,} screened by random directions)"
+            )
         if verdict is Verdict.FAILED:
             parts = [f"{v.mismatches} wrong in {v.name}" for v in self.variables if v.mismatches]
             parts += [d.kind for d in self.diagnostics if d.severity == Severity.ERROR]
         else:
-            parts = [f"{v.unresolved} unresolved in {v.name}"
-                     for v in self.variables if v.unresolved]
-            parts += [f"{v.name} only screened" for v in self.variables
-                      if v.screened_short and not v.unresolved]
+            parts = [
+                f"{v.unresolved} unresolved in {v.name}" for v in self.variables if v.unresolved
+            ]
+            parts += [
+                f"{v.name} only screened"
+                for v in self.variables
+                if v.screened_short and not v.unresolved
+            ]
             parts += [d.kind for d in self.diagnostics if d.severity == Severity.INCOMPLETE]
         return f"{self.target}: {verdict} ({'; '.join(parts)})"
 
@@ -436,7 +458,7 @@ _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)[.?!](?=\s+[A-Z])")
 def _first_sentence(text: str) -> str:
     """The first sentence of ``text``, whole (``e.g. at (0, 1)`` does not end it)."""
     found = _SENTENCE_END.search(text)
-    head = text if found is None else text[:found.end()]
+    head = text if found is None else text[: found.end()]
     return head if head.endswith(("?", "!")) else head.rstrip(".") + "."
 
 
@@ -488,16 +510,20 @@ def diagnosis_line(record: CheckRecord) -> str:
         if var.diagnosis:
             return var.diagnosis
         if var.screened:
-            return (f"{var.mismatches} of the {var.checked} elements of {var.label} checked "
-                    f"one by one wrong ({var.screened:,} more screened).")
+            return (
+                f"{var.mismatches} of the {var.checked} elements of {var.label} checked "
+                f"one by one wrong ({var.screened:,} more screened)."
+            )
         return f"{var.mismatches} of {var.checked} elements of {var.label} wrong."
     doubts = [d for d in record.diagnostics if d.severity == Severity.INCOMPLETE]
     if doubts:
         return _first_sentence(doubts[0].message)
     unresolved = next((v for v in record.variables if v.unresolved), None)
     if unresolved is not None:
-        return (f"{unresolved.unresolved} of {unresolved.checked} elements of "
-                f"{unresolved.label} unresolved.")
+        return (
+            f"{unresolved.unresolved} of {unresolved.checked} elements of "
+            f"{unresolved.label} unresolved."
+        )
     short = next((v for v in record.variables if v.screened_short), None)
     if short is not None and short.screening is not None:
         return f"{short.name}: {short.screening.sentence()}."

@@ -54,9 +54,11 @@ def render_text(report: Record) -> str:
 
 def _check_text(report: CheckRecord) -> str:
     method = report.options.get("method", "auto")
-    lines = [f"gradcheck {report.target} ({report.kind}): {report.verdict}   "
-             f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
-             f"{report.seconds:.3g} s"]
+    lines = [
+        f"gradcheck {report.target} ({report.kind}): {report.verdict}   "
+        f"seed={report.seed}, method={method}, {report.evaluations} forward passes, "
+        f"{report.seconds:.3g} s"
+    ]
     if report.conclusion:
         lines.append(f"  → {report.conclusion}")
     # Errors, doubts and warnings first; notes (how the check was done) go last.
@@ -66,8 +68,7 @@ def _check_text(report: CheckRecord) -> str:
     if report.variables:
         columns, rows = summary_table(report)
         lines += _table([columns, *rows], right=set(range(5, len(columns))))
-    lines += [f"  {note}" for var in report.variables
-              if (note := var.screening_note())]
+    lines += [f"  {note}" for var in report.variables if (note := var.screening_note())]
     for var in report.variables:
         if not var.passed:
             lines += _variable_detail(var)

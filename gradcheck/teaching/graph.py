@@ -168,7 +168,8 @@ def _names(obj: Any, frame: FrameType | None) -> list[str]:
     if frame is None:
         return []
     return [
-        name for name, value in list(frame.f_locals.items())
+        name
+        for name, value in list(frame.f_locals.items())
         if value is obj and not name.startswith("_") and name != "self"
     ]
 
@@ -224,8 +225,12 @@ class Graph:
         if _is_scalar(obj):
             for node in reversed(self.nodes):
                 output = node.output
-                if (node.number not in self._consumed and output is not None
-                        and _is_scalar(output.obj) and _equal(output.obj, obj)):
+                if (
+                    node.number not in self._consumed
+                    and output is not None
+                    and _is_scalar(output.obj)
+                    and _equal(output.obj, obj)
+                ):
                     return node.number
         return None
 
@@ -335,15 +340,16 @@ class Graph:
             '  graph [rankdir=LR, ordering=in, nodesep=0.3, ranksep=0.25, fontname="Helvetica", '
             'bgcolor="white", pad=0.2];',
             '  node [fontname="Helvetica", fontsize=14];',
-            '  edge [arrowsize=0.7, penwidth=1.2];',
+            "  edge [arrowsize=0.7, penwidth=1.2];",
         ]
         if title:
             lines.append(f'  label="{_dot_string(title)}"; labelloc=b; fontsize=12;')
         source_ids = {id(s): f"in{i}" for i, s in enumerate(self._sources)}
         for source in self._sources:
             label = source.name or "input"
-            lines.append(f'  {source_ids[id(source)]} [shape=plaintext, '
-                         f'label="{_dot_string(label)}"];')
+            lines.append(
+                f'  {source_ids[id(source)]} [shape=plaintext, label="{_dot_string(label)}"];'
+            )
         for node in self.nodes:
             lines.append(_node_dot(node))
         edge_count = 0
@@ -352,8 +358,10 @@ class Graph:
             nonlocal edge_count
             label = f"e{edge_count}"
             edge_count += 1
-            lines.append(f"  {label} [shape=plaintext, margin=0, width=0, height=0, "
-                         f"label={_edge_label(forward, gradient)}];")
+            lines.append(
+                f"  {label} [shape=plaintext, margin=0, width=0, height=0, "
+                f"label={_edge_label(forward, gradient)}];"
+            )
             lines.append(f"  {tail} -> {label} [arrowhead=none];")
             lines.append(f"  {label} -> {head};")
 
@@ -368,8 +376,9 @@ class Graph:
         for number, node in enumerate(self.sinks):
             assert node.output is not None
             sink = f"out{number}"
-            lines.append(f'  {sink} [shape=plaintext, '
-                         f'label="{_dot_string(node.output.name or "output")}"];')
+            lines.append(
+                f'  {sink} [shape=plaintext, label="{_dot_string(node.output.name or "output")}"];'
+            )
             edge(f"n{node.number}", sink, node.output, node.dout)
         lines.append("}")
         return "\n".join(lines) + "\n"
@@ -432,8 +441,7 @@ def _node_dot(node: Node) -> str:
         shape = f'shape=box, style=rounded, label="{_dot_string(symbol)}"'
     xlabel = ""
     if node.name:
-        xlabel = (f', xlabel=<<font point-size="9" color="#888888">{escape(node.name)}'
-                  "</font>>")
+        xlabel = f', xlabel=<<font point-size="9" color="#888888">{escape(node.name)}</font>>'
     return f'  n{node.number} [{shape}, tooltip="{tooltip}"{xlabel}];'
 
 
@@ -453,8 +461,10 @@ def _run_dot(source: str, kind: str, options: list[str]) -> bytes:
     if program is None:
         raise GraphvizNotFoundError(_INSTALL_HINT)
     done = subprocess.run(
-        [program, f"-T{kind}", *options], input=source.encode("utf-8"),
-        capture_output=True, check=False,
+        [program, f"-T{kind}", *options],
+        input=source.encode("utf-8"),
+        capture_output=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"dot -T{kind} failed: {done.stderr.decode(errors='replace')}")
@@ -500,8 +510,9 @@ class _Trace:
                 )
         unique = list({id(layer): layer for layer in layers}.values())
         self.graph = Graph()
-        self.tracer = Tracer(_Recorder(self.graph),
-                             [(None, layer) for layer in unique] if unique else None)
+        self.tracer = Tracer(
+            _Recorder(self.graph), [(None, layer) for layer in unique] if unique else None
+        )
         self.user_frame: FrameType | None = None
 
     def __enter__(self) -> Graph:

@@ -136,9 +136,7 @@ class Comparison:
         return int(np.count_nonzero(self.status != Status.UNCHECKED))
 
 
-def compare(
-    analytic: NDArray, numerical: NumericalGradient, tolerance: Tolerance
-) -> Comparison:
+def compare(analytic: NDArray, numerical: NumericalGradient, tolerance: Tolerance) -> Comparison:
     """Give each element a :class:`Status`.
 
     Parameters

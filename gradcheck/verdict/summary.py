@@ -22,7 +22,6 @@ from gradcheck.vocabulary import Status
 __all__ = ["conclusion", "variable_report"]
 
 
-
 def variable_report(
     var: Variable,
     analytic: NDArray,
@@ -73,8 +72,8 @@ def variable_report(
         rtol=result.tolerance.rtol,
         atol=float(np.median(result.tolerance.atol)),
         worst=findings(a, numerical.value, numerical.error, result.abs_error, shown, status),
-        diagnosis=_damage_sentence(label, a, wide, wrong, numerical, result,
-                                   np.dtype(var.dtype)) or diagnosis
+        diagnosis=_damage_sentence(label, a, wide, wrong, numerical, result, np.dtype(var.dtype))
+        or diagnosis
         or _kink_sentence(label, wrong, numerical, result)
         or describe_mismatch(label, a, patterns, wrong, batch_size=batch_size),
         analytic=a,
@@ -100,8 +99,13 @@ def _largest(values: NDArray, where: NDArray[np.bool_]) -> float:
 
 
 def _damage_sentence(
-    label: str, analytic: NDArray, wide: NDArray | None, wrong: NDArray[np.bool_],
-    numerical: NumericalGradient, result: Comparison, dtype: np.dtype,
+    label: str,
+    analytic: NDArray,
+    wide: NDArray | None,
+    wrong: NDArray[np.bool_],
+    numerical: NumericalGradient,
+    result: Comparison,
+    dtype: np.dtype,
 ) -> str | None:
     """Say so when rounding, not the formula, made the wrong elements wrong: the same
     backward in a wider precision matches the numerical gradient where this one does not,
@@ -117,8 +121,7 @@ def _damage_sentence(
     eps = float(np.finfo(dtype).eps)
     scale = float(np.sqrt(np.mean(np.square(wide))))
     total = round(-math.log10(eps))
-    lost = min(round(math.log10(max(float(np.max(rounded)) / (eps * scale or 1.0), 1.0))),
-               total)
+    lost = min(round(math.log10(max(float(np.max(rounded)) / (eps * scale or 1.0), 1.0))), total)
     if lost < 1:
         return None
     return (
@@ -176,8 +179,11 @@ def conclusion(where: str, reports: list[VariableReport]) -> str | None:
         return (
             f"nothing is wrong as far as can be seen, but {', '.join(v.name for v in short)} "
             f"{'was' if len(short) == 1 else 'were'} only screened: {first.sentence()}"
-            + (f", above the {first.promised:.1g} a check must catch"
-               if math.isfinite(first.sensitivity) else "")
+            + (
+                f", above the {first.promised:.1g} a check must catch"
+                if math.isfinite(first.sensitivity)
+                else ""
+            )
             + ". mode='full' checks each element (raise max_evaluations to let it)."
         )
     return None
@@ -186,7 +192,7 @@ def conclusion(where: str, reports: list[VariableReport]) -> str | None:
 def _find_swap(reports: list[VariableReport]) -> str | None:
     failing = [v for v in reports if not v.passed]
     for i, first in enumerate(failing):
-        for second in failing[i + 1:]:
+        for second in failing[i + 1 :]:
             found = describe_swap(
                 (first.name, first.analytic, first.numerical),
                 (second.name, second.analytic, second.numerical),

@@ -53,8 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or a one-line parser error
         return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
     if args.command is None:
-        print("gradcheck: error: choose a command: check, list or speed (see 'gradcheck --help')",
-              file=sys.stderr)
+        print(
+            "gradcheck: error: choose a command: check, list or speed (see 'gradcheck --help')",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     started = time.perf_counter()
     try:

@@ -34,8 +34,10 @@ class _Outcome:
         if self.report is not None:
             data = self.report.to_dict()
         else:
-            data = {"target": self.name.rpartition(":")[2],
-                    "passed": None if self.status == "skipped" else False}
+            data = {
+                "target": self.name.rpartition(":")[2],
+                "passed": None if self.status == "skipped" else False,
+            }
         data.update(name=self.name, status=self.status)
         if self.message is not None:
             data["error" if self.status == "error" else "reason"] = self.message
@@ -134,9 +136,10 @@ def _raised(name: str, where: str, error: Exception, args: argparse.Namespace) -
     _show_traceback(args, error)
     hint = "" if args.traceback else "; --traceback shows the traceback"
     return _Outcome(
-        name, "error",
+        name,
+        "error",
         message=f"{where} raised {type(error).__name__}: {error}"
-                f"{_user_frame(error.__traceback__)}{hint}",
+        f"{_user_frame(error.__traceback__)}{hint}",
     )
 
 
@@ -161,8 +164,9 @@ def _outcome_text(outcome: _Outcome, quiet: bool) -> str:
 
 
 def _summary_line(outcomes: Sequence[_Outcome]) -> str:
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("passed", "failed", "error",
-                                                                 "skipped")}
+    counts = {
+        s: sum(o.status == s for o in outcomes) for s in ("passed", "failed", "error", "skipped")
+    }
     line = f"{counts['passed']} passed, {counts['failed'] + counts['error']} failed"
     if counts["error"]:
         line += f" ({counts['error']} with errors)"

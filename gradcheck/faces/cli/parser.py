@@ -62,6 +62,7 @@ examples:
 Run 'gradcheck COMMAND --help' for the options of a command.
 """
 
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``gradcheck check: error: ... (see --help)``."""
 
@@ -154,8 +155,11 @@ def _add_command(
 ) -> _Parser:
     """A subcommand: ``summary`` in the main help, its description wrapped, its examples."""
     return commands.add_parser(
-        name, help=summary, description=textwrap.fill(description, width=88),
-        epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter,
+        name,
+        help=summary,
+        description=textwrap.fill(description, width=88),
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
@@ -188,14 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_check_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     check = _add_command(
-        commands, "check", "check the gradients of layers (exit 1 on a problem)",
+        commands,
+        "check",
+        "check the gradients of layers (exit 1 on a problem)",
         "Compare each layer's backward() with numerical gradients, element by element, and "
         "print a report table per layer.",
         CHECK_EXAMPLES,
     )
-    check.add_argument("targets", nargs="+", metavar="TARGET",
-                       help="module:Name, path/to/file.py:Name, or a module or file (every "
-                            "layer in it that offers example inputs)")
+    check.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="module:Name, path/to/file.py:Name, or a module or file (every "
+        "layer in it that offers example inputs)",
+    )
     _add_input_options(check)
     _add_check_options(check)
     _add_check_output_options(check)
@@ -204,17 +214,35 @@ def _add_check_command(commands: argparse._SubParsersAction[_Parser]) -> None:
 def _add_input_options(check: argparse.ArgumentParser) -> None:
     """How the inputs and constructor arguments of a layer without example() are made."""
     inputs = check.add_argument_group("inputs")
-    inputs.add_argument("--shape", action="append", type=_shape, default=[], metavar="SHAPE",
-                        help="shape of one forward input, e.g. 5,4; repeat per input")
-    inputs.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                        help="dtype of the inputs and parameters (default: float64)")
-    inputs.add_argument("--kwargs", type=_json_kwargs, default=None, metavar="JSON",
-                        help="constructor keyword arguments as a JSON object, e.g. "
-                             "'{\"alpha\": 0.1}'")
-    inputs.add_argument("--param", action="append", type=_named_shape, default=[],
-                        metavar="NAME=SHAPE",
-                        help="a constructor argument that is a random array, e.g. W=4,3; "
-                             "repeatable")
+    inputs.add_argument(
+        "--shape",
+        action="append",
+        type=_shape,
+        default=[],
+        metavar="SHAPE",
+        help="shape of one forward input, e.g. 5,4; repeat per input",
+    )
+    inputs.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float64",
+        help="dtype of the inputs and parameters (default: float64)",
+    )
+    inputs.add_argument(
+        "--kwargs",
+        type=_json_kwargs,
+        default=None,
+        metavar="JSON",
+        help="constructor keyword arguments as a JSON object, e.g. '{\"alpha\": 0.1}'",
+    )
+    inputs.add_argument(
+        "--param",
+        action="append",
+        type=_named_shape,
+        default=[],
+        metavar="NAME=SHAPE",
+        help="a constructor argument that is a random array, e.g. W=4,3; repeatable",
+    )
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
@@ -233,11 +261,20 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
             help_text += "; also seeds the example and --shape inputs"
         if isinstance(spec.default, bool):
             on, off = option_flag(spec.name), "--no-" + spec.name.replace("_", "-")
-            group.add_argument(on, dest=dest, action="store_const", const="true",
-                               help=help_text + ("" if not spec.default else " (default)"))
-            group.add_argument(off, dest=dest, action="store_const", const="false",
-                               help=f"the opposite of {on}" + (" (default)" if not spec.default
-                                                               else ""))
+            group.add_argument(
+                on,
+                dest=dest,
+                action="store_const",
+                const="true",
+                help=help_text + ("" if not spec.default else " (default)"),
+            )
+            group.add_argument(
+                off,
+                dest=dest,
+                action="store_const",
+                const="false",
+                help=f"the opposite of {on}" + (" (default)" if not spec.default else ""),
+            )
             continue
         metavar = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.metavar
         if spec.default is not None:
@@ -247,20 +284,41 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_check_output_options(check: argparse.ArgumentParser) -> None:
     output = check.add_argument_group("output")
-    output.add_argument("--json", action="store_true",
-                        help="print one JSON document on stdout instead of text")
+    output.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout instead of text"
+    )
     color = output.add_mutually_exclusive_group()
-    color.add_argument("--color", dest="color", action="store_const", const=True, default=None,
-                       help="colour the output even when stdout is not a terminal")
-    color.add_argument("--no-color", dest="color", action="store_const", const=False,
-                       help="never colour (colour is off anyway when NO_COLOR is set)")
-    output.add_argument("-q", "--quiet", action="store_true",
-                        help="one line per passing layer; full reports only for failures")
-    output.add_argument("--traceback", action="store_true",
-                        help="show the traceback when a layer raises")
-    output.add_argument("--html", type=Path, default=None, metavar="FILE",
-                        help="also write one HTML page with every report and its error "
-                             "heatmaps")
+    color.add_argument(
+        "--color",
+        dest="color",
+        action="store_const",
+        const=True,
+        default=None,
+        help="colour the output even when stdout is not a terminal",
+    )
+    color.add_argument(
+        "--no-color",
+        dest="color",
+        action="store_const",
+        const=False,
+        help="never colour (colour is off anyway when NO_COLOR is set)",
+    )
+    output.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="one line per passing layer; full reports only for failures",
+    )
+    output.add_argument(
+        "--traceback", action="store_true", help="show the traceback when a layer raises"
+    )
+    output.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write one HTML page with every report and its error heatmaps",
+    )
 
 
 # --- list -------------------------------------------------------------------------------------
@@ -268,15 +326,26 @@ def _add_check_output_options(check: argparse.ArgumentParser) -> None:
 
 def _add_list_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     listing = _add_command(
-        commands, "list", "list the checkable layers and their example inputs",
+        commands,
+        "list",
+        "list the checkable layers and their example inputs",
         "List the layers found in modules or files, one line each: example inputs (shape, "
         "dtype) and parameters.",
         LIST_EXAMPLES,
     )
-    listing.add_argument("modules", nargs="*", default=["reference_layers"], metavar="MODULE",
-                         help="modules, files or module:Name (default: reference_layers)")
-    listing.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                         help="dtype of the example inputs (default: float64)")
+    listing.add_argument(
+        "modules",
+        nargs="*",
+        default=["reference_layers"],
+        metavar="MODULE",
+        help="modules, files or module:Name (default: reference_layers)",
+    )
+    listing.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float64",
+        help="dtype of the example inputs (default: float64)",
+    )
     listing.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -285,7 +354,9 @@ def _add_list_command(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 def _add_speed_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     speed = _add_command(
-        commands, "speed", "why backprop: numerical gradients vs backprop on the two-layer net",
+        commands,
+        "speed",
+        "why backprop: numerical gradients vs backprop on the two-layer net",
         "Time one gradient of the chapter's two-layer net (784 -> 50 -> 10, batch 100, "
         "synthetic MNIST-like data) and of a sweep of hidden sizes, by the textbook's numerical "
         "loop, gradcheck's engine, gradcheck.check and backprop, with the largest difference "
@@ -299,35 +370,76 @@ def _add_speed_command(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 def _add_measurement_options(speed: argparse.ArgumentParser) -> None:
     """The nets measured, and how: sizes, sampling, seed, BLAS threads."""
-    speed.add_argument("--quick", action="store_true",
-                       help="time a sample of elements of the slow methods and extrapolate")
-    speed.add_argument("--sizes", type=_sizes, default=(5, 10, 20, 50, 100), metavar="H,H,...",
-                       help="hidden sizes of the sweep (default: 5,10,20,50,100)")
-    speed.add_argument("--input-size", type=_positive_int, default=784, metavar="N",
-                       help="input width (default: 784)")
-    speed.add_argument("--output-size", type=_positive_int, default=10, metavar="N",
-                       help="number of classes (default: 10)")
-    speed.add_argument("--batch", type=_positive_int, default=100, metavar="N",
-                       help="batch size (default: 100)")
-    speed.add_argument("--samples", type=_positive_int, default=200, metavar="K",
-                       help="elements timed per method and size with --quick (default: 200)")
+    speed.add_argument(
+        "--quick",
+        action="store_true",
+        help="time a sample of elements of the slow methods and extrapolate",
+    )
+    speed.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=(5, 10, 20, 50, 100),
+        metavar="H,H,...",
+        help="hidden sizes of the sweep (default: 5,10,20,50,100)",
+    )
+    speed.add_argument(
+        "--input-size",
+        type=_positive_int,
+        default=784,
+        metavar="N",
+        help="input width (default: 784)",
+    )
+    speed.add_argument(
+        "--output-size",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="number of classes (default: 10)",
+    )
+    speed.add_argument(
+        "--batch", type=_positive_int, default=100, metavar="N", help="batch size (default: 100)"
+    )
+    speed.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=200,
+        metavar="K",
+        help="elements timed per method and size with --quick (default: 200)",
+    )
     speed.add_argument("--seed", type=int, default=0, help="seed of weights and data (default: 0)")
-    speed.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                       help="BLAS threads while measuring, via threadpoolctl; 0 leaves the BLAS "
-                            "alone (default: 1, steady on a shared machine)")
+    speed.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="BLAS threads while measuring, via threadpoolctl; 0 leaves the BLAS "
+        "alone (default: 1, steady on a shared machine)",
+    )
 
 
 def _add_speed_output_options(speed: argparse.ArgumentParser) -> None:
-    speed.add_argument("--plot", type=Path, metavar="FILE.png",
-                       help="write a log-log plot of time against parameters (needs matplotlib)")
+    speed.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="write a log-log plot of time against parameters (needs matplotlib)",
+    )
     speed_output = speed.add_mutually_exclusive_group()
     speed_output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     speed_output.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
 
 def _add_training_options(speed: argparse.ArgumentParser) -> None:
-    speed.add_argument("--train", action="store_true",
-                       help="also train the net on scikit-learn's digits with backprop and "
-                            "estimate the time with numerical gradients (needs scikit-learn)")
-    speed.add_argument("--epochs", type=_positive_int, default=10, metavar="N",
-                       help="epochs for --train (default: 10)")
+    speed.add_argument(
+        "--train",
+        action="store_true",
+        help="also train the net on scikit-learn's digits with backprop and "
+        "estimate the time with numerical gradients (needs scikit-learn)",
+    )
+    speed.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="epochs for --train (default: 10)",
+    )

@@ -21,8 +21,7 @@ def _require(module: str, extra: str, purpose: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise UsageError(
-            f"{purpose} needs {module}, which is not installed: "
-            f"pip install 'gradcheck[{extra}]'"
+            f"{purpose} needs {module}, which is not installed: pip install 'gradcheck[{extra}]'"
         )
 
 
@@ -76,8 +75,13 @@ def _measure(args: argparse.Namespace) -> tuple[SpeedComparison, TrainingResult 
     from gradcheck.teaching import speed
 
     config = speed.SpeedConfig(
-        input_size=args.input_size, hidden_sizes=args.sizes, output_size=args.output_size,
-        batch_size=args.batch, seed=args.seed, quick=args.quick, samples=args.samples,
+        input_size=args.input_size,
+        hidden_sizes=args.sizes,
+        output_size=args.output_size,
+        batch_size=args.batch,
+        seed=args.seed,
+        quick=args.quick,
+        samples=args.samples,
         blas_threads=args.blas_threads or None,
     )
     progress = Progress(sys.stderr, isatty(sys.stderr), delay=0.0)

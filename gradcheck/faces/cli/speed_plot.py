@@ -53,10 +53,15 @@ def _plot_methods(axes: Any, results: list[Any]) -> None:
         if not points:
             continue
         extrapolated = any(t.extrapolated for _, t in points)
-        axes.plot([p for p, _ in points], [t.seconds for _, t in points], color=color,
-                  marker=marker, linestyle="--" if extrapolated else "-",
-                  markerfacecolor="none" if extrapolated else color,
-                  label=label + (" (extrapolated)" if extrapolated else ""))
+        axes.plot(
+            [p for p, _ in points],
+            [t.seconds for _, t in points],
+            color=color,
+            marker=marker,
+            linestyle="--" if extrapolated else "-",
+            markerfacecolor="none" if extrapolated else color,
+            label=label + (" (extrapolated)" if extrapolated else ""),
+        )
 
 
 def _plot_guides(axes: Any, results: list[Any]) -> None:
@@ -69,15 +74,26 @@ def _plot_guides(axes: Any, results: list[Any]) -> None:
         if timing.seconds is not None:
             guide = timing.seconds * (span / span[0]) ** power
             axes.plot(span, guide, color="gray", linestyle=":", linewidth=1)
-            axes.annotate(label, (span[-1], guide[-1]), fontsize=8, color="gray",
-                          textcoords="offset points", xytext=(-28, 6))
+            axes.annotate(
+                label,
+                (span[-1], guide[-1]),
+                fontsize=8,
+                color="gray",
+                textcoords="offset points",
+                xytext=(-28, 6),
+            )
 
 
 def _annotate_textbook_net(axes: Any, results: list[Any]) -> None:
     for r in results:
         if r.is_textbook_size and r.ratio is not None:
-            axes.annotate(f"784-50-10 net: ×{r.ratio:,.0f}", (r.parameters, r.textbook.seconds),
-                          textcoords="offset points", xytext=(-150, 8), fontsize=9)
+            axes.annotate(
+                f"784-50-10 net: ×{r.ratio:,.0f}",
+                (r.parameters, r.textbook.seconds),
+                textcoords="offset points",
+                xytext=(-150, 8),
+                fontsize=9,
+            )
 
 
 def _label(axes: Any, config: Any) -> None:
@@ -86,7 +102,9 @@ def _label(axes: Any, config: Any) -> None:
     axes.set_yscale("log")
     axes.set_xlabel("number of parameters")
     axes.set_ylabel("seconds per gradient")
-    axes.set_title(f"Numerical gradient vs backprop: TwoLayerNet({config.input_size}, hidden, "
-                   f"{config.output_size}), batch {config.batch_size}")
+    axes.set_title(
+        f"Numerical gradient vs backprop: TwoLayerNet({config.input_size}, hidden, "
+        f"{config.output_size}), batch {config.batch_size}"
+    )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)

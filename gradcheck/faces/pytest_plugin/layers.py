@@ -65,7 +65,9 @@ class LayerItem(pytest.Item):
         self.add_marker(MARKER)
         # Not in a file: rerun it by its module and keyword.
         self.stash[RESELECT] = [
-            f"--gradcheck-layers={self.parent.name if self.parent else ''}", "-k", self.name
+            f"--gradcheck-layers={self.parent.name if self.parent else ''}",
+            "-k",
+            self.name,
         ]
 
     def runtest(self) -> None:

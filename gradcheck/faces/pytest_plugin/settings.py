@@ -102,8 +102,7 @@ def _settings_for(item: pytest.Item) -> ItemSettings:
         options = dataclasses.replace(options, seed=derive_seed(base.seed, item.nodeid))
     reselect: list[str] = item.stash.get(RESELECT, [item.nodeid])
     select = [*reselect, f"--gradcheck-seed={base.seed}"]
-    select += [_as_flag(name, getattr(base, name)) for name in session.explicit
-               if name != "seed"]
+    select += [_as_flag(name, getattr(base, name)) for name in session.explicit if name != "seed"]
     return ItemSettings(item.nodeid, options, base.seed, from_marker, tuple(select))
 
 
@@ -205,8 +204,7 @@ def failure(
     elif settings.seed_from_marker:
         how = f"seed {report.seed} comes from @pytest.mark.{MARKER}(seed=...)"
     else:
-        how = (f"seed {report.seed} = crc32 of --gradcheck-seed={settings.base_seed} and the "
-               "test id")
+        how = f"seed {report.seed} = crc32 of --gradcheck-seed={settings.base_seed} and the test id"
     command = shlex.join(["pytest", *settings.reproduce])
     # A note (PEP 678), so that str(error) stays the report itself; pytest shows notes.
     error.add_note(

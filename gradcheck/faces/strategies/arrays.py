@@ -163,8 +163,9 @@ def _floats_in(intervals: list[Interval], dtype: np.dtype[Any]) -> st.SearchStra
     width = _WIDTHS[dtype]
     return st.one_of(
         [
-            st.floats(a, b, width=width, allow_nan=False, allow_infinity=False,
-                      allow_subnormal=False)
+            st.floats(
+                a, b, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False
+            )
             for a, b in intervals
         ]
     )

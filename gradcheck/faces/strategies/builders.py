@@ -27,7 +27,11 @@ _Builder = Callable[[st.DrawFn, np.dtype[Any]], tuple[Any, tuple[Any, ...]]]
 
 
 def _values(
-    draw: st.DrawFn, shape: Shape, dtype: np.dtype[Any], *, kinks: Sequence[float] = (),
+    draw: st.DrawFn,
+    shape: Shape,
+    dtype: np.dtype[Any],
+    *,
+    kinks: Sequence[float] = (),
     max_magnitude: float = 3.0,
 ) -> NDArray[Any]:
     return draw(
@@ -35,9 +39,7 @@ def _values(
     )
 
 
-def _spread(
-    draw: st.DrawFn, shape: Shape, dtype: np.dtype[Any], axis: int
-) -> NDArray[Any]:
+def _spread(draw: st.DrawFn, shape: Shape, dtype: np.dtype[Any], axis: int) -> NDArray[Any]:
     """Values whose spread along ``axis`` is at least 0.5, for normalisation layers.
 
     A ramp of step 1 along ``axis`` plus noise below 0.25: normalising over ``axis``
@@ -75,8 +77,9 @@ def _elementwise(cls_name: str, kinks: Sequence[float] = ()) -> _Builder:
         import reference_layers as rl
 
         cls = getattr(rl, cls_name)
-        layer = cls(alpha=draw(st.sampled_from([0.01, 0.1, 0.3]))) if cls_name == "LeakyRelu" \
-            else cls()
+        layer = (
+            cls(alpha=draw(st.sampled_from([0.01, 0.1, 0.3]))) if cls_name == "LeakyRelu" else cls()
+        )
         return layer, (_values(draw, _batch_shape(draw), dtype, kinks=kinks),)
 
     return build
@@ -100,9 +103,7 @@ def _affine(draw: st.DrawFn, dtype: np.dtype[Any]) -> tuple[Any, tuple[Any, ...]
     return layer, (_values(draw, shapes.x, dtype),)
 
 
-def _scores_and_targets(
-    draw: st.DrawFn, dtype: np.dtype[Any]
-) -> tuple[NDArray[Any], NDArray[Any]]:
+def _scores_and_targets(draw: st.DrawFn, dtype: np.dtype[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     batch = draw(st.none() | st.integers(1, 4))
     classes = draw(st.integers(2, 4))
     shape = (classes,) if batch is None else (batch, classes)
@@ -133,9 +134,11 @@ def _dropout(draw: st.DrawFn, dtype: np.dtype[Any]) -> tuple[Any, tuple[Any, ...
 def _gamma_beta(
     draw: st.DrawFn, features: int, dtype: np.dtype[Any]
 ) -> tuple[NDArray[Any], NDArray[Any]]:
-    gamma = draw(well_conditioned_arrays(
-        shape=(features,), dtype=dtype, min_magnitude=0.5, max_magnitude=2.0
-    ))
+    gamma = draw(
+        well_conditioned_arrays(
+            shape=(features,), dtype=dtype, min_magnitude=0.5, max_magnitude=2.0
+        )
+    )
     return gamma, _values(draw, (features,), dtype)
 
 
@@ -214,10 +217,15 @@ def _keep_relus_off_their_kinks(draw: st.DrawFn, layers: Any, x: NDArray[Any]) -
         if isinstance(layer, Affine) and isinstance(following, Relu):
             product = a.reshape(len(a), -1).astype(np.float64) @ layer.W.astype(np.float64)
             for j in range(layer.b.size):
-                layer.b[j] = draw(well_conditioned_arrays(
-                    shape=(), dtype=layer.b.dtype, max_magnitude=1.0,
-                    kinks=tuple(-product[:, j]), margin=0.1,
-                ))
+                layer.b[j] = draw(
+                    well_conditioned_arrays(
+                        shape=(),
+                        dtype=layer.b.dtype,
+                        max_magnitude=1.0,
+                        kinks=tuple(-product[:, j]),
+                        margin=0.1,
+                    )
+                )
         a = layer.forward(a)
 
 

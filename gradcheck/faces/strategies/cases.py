@@ -24,7 +24,8 @@ class ReferenceCase(NamedTuple):
 
     def __repr__(self) -> str:
         arrays = {
-            key: value for key, value in vars(self.layer).items()
+            key: value
+            for key, value in vars(self.layer).items()
             if isinstance(value, np.ndarray | int | float) and not key.startswith("d")
         }
         params = getattr(self.layer, "params", None)

@@ -51,7 +51,9 @@ def affine_shapes(
     >>> test_affine_shapes()
     """
     batch, dims, side, outputs = _check_limits(
-        max_batch=max_batch, max_input_dims=max_input_dims, max_side=max_side,
+        max_batch=max_batch,
+        max_input_dims=max_input_dims,
+        max_side=max_side,
         max_outputs=max_outputs,
     )
 
@@ -151,8 +153,12 @@ def conv_shapes(
     >>> test_output_is_never_empty()
     """
     batch, channels, filters, side, kernel, stride = _check_limits(
-        max_batch=max_batch, max_channels=max_channels, max_filters=max_filters,
-        max_side=max_side, max_kernel=max_kernel, max_stride=max_stride,
+        max_batch=max_batch,
+        max_channels=max_channels,
+        max_filters=max_filters,
+        max_side=max_side,
+        max_kernel=max_kernel,
+        max_stride=max_stride,
     )
     pad = _check_int("max_pad", max_pad, minimum=0)
 
@@ -213,7 +219,10 @@ def pooling_shapes(
     >>> test_pooling_output()
     """
     batch, channels, side, pool, stride = _check_limits(
-        max_batch=max_batch, max_channels=max_channels, max_side=max_side, max_pool=max_pool,
+        max_batch=max_batch,
+        max_channels=max_channels,
+        max_side=max_side,
+        max_pool=max_pool,
         max_stride=max_stride,
     )
     pad = _check_int("max_pad", max_pad, minimum=0)

@@ -19,7 +19,9 @@ Shape = tuple[int, ...]
 
 #: Bit width of each supported float dtype, as :func:`hypothesis.strategies.floats` takes it.
 _WIDTHS: dict[np.dtype[Any], Literal[16, 32, 64]] = {
-    np.dtype(np.float16): 16, np.dtype(np.float32): 32, np.dtype(np.float64): 64,
+    np.dtype(np.float16): 16,
+    np.dtype(np.float32): 32,
+    np.dtype(np.float64): 64,
 }
 
 

@@ -77,9 +77,7 @@ def _engine(
         try:
             for piece in _pieces(plan[key], sampled):
                 started = time.perf_counter()
-                result = gradcheck.numerical_gradient(
-                    loss, param, method="central", indices=piece
-                )
+                result = gradcheck.numerical_gradient(loss, param, method="central", indices=piece)
                 rate.add(time.perf_counter() - started, piece.size)
                 found.append(result.value.reshape(-1)[piece])
                 # Each call also evaluates f at the unperturbed point once.

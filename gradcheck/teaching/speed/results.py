@@ -104,7 +104,10 @@ class SizeResult:
     def is_textbook_size(self) -> bool:
         """Whether this is the chapter's ``784 -> 50 -> 10`` net, batch 100."""
         return (self.input_size, self.hidden_size, self.output_size, self.batch_size) == (
-            784, TEXTBOOK_HIDDEN, 10, 100
+            784,
+            TEXTBOOK_HIDDEN,
+            10,
+            100,
         )
 
     @property
@@ -125,8 +128,12 @@ class SizeResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         out = asdict(self)
-        out.update(ratio=self.ratio, engine_ratio=self.engine_ratio,
-                   diff_sampled=self.diff_sampled, textbook_size=self.is_textbook_size)
+        out.update(
+            ratio=self.ratio,
+            engine_ratio=self.engine_ratio,
+            diff_sampled=self.diff_sampled,
+            textbook_size=self.is_textbook_size,
+        )
         return out
 
 

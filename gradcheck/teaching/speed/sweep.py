@@ -180,10 +180,18 @@ def _measure_size(
     engine, engine_diff = _time_engine(setup, analytic)
     check_full, check_fast = _time_checks(setup, config, fast, _prefixed(progress, f"{label}: "))
     return SizeResult(
-        input_size=config.input_size, hidden_size=hidden, output_size=config.output_size,
-        batch_size=config.batch_size, parameters=setup.parameters,
-        textbook=textbook, engine=engine, check_full=check_full, check_fast=check_fast,
-        backprop=backprop, textbook_max_diff=textbook_diff, engine_max_diff=engine_diff,
+        input_size=config.input_size,
+        hidden_size=hidden,
+        output_size=config.output_size,
+        batch_size=config.batch_size,
+        parameters=setup.parameters,
+        textbook=textbook,
+        engine=engine,
+        check_full=check_full,
+        check_fast=check_fast,
+        backprop=backprop,
+        textbook_max_diff=textbook_diff,
+        engine_max_diff=engine_diff,
         gradient_scale=max(float(np.max(np.abs(g))) for g in analytic.values()),
         compared_elements=setup.compared,
     )

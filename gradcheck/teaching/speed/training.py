@@ -130,7 +130,11 @@ def _time_numerical_step(
 
 
 def _sgd(
-    net: Any, x: NDArray, t: NDArray, rng: np.random.Generator, config: TrainingConfig,
+    net: Any,
+    x: NDArray,
+    t: NDArray,
+    rng: np.random.Generator,
+    config: TrainingConfig,
     report: Progress,
 ) -> tuple[list[float], int, float]:
     """Minibatch SGD with backprop: the loss after each epoch, the steps, the seconds spent."""
