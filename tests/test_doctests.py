@@ -6,6 +6,7 @@ import doctest
 import importlib
 import io
 import pkgutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,3 +42,10 @@ def test_docstring_examples_run(name: str) -> None:
 
 def test_the_doctests_are_collected() -> None:
     assert {"gradcheck.checker", "gradcheck.engine.spec", "reference_layers"} <= set(_modules())
+
+
+def test_the_one_page_check_runs() -> None:
+    # docs/the-check-in-one-page.md: the whole idea in ~30 lines, a doctest like these.
+    page = Path(__file__).resolve().parent.parent / "docs" / "the-check-in-one-page.md"
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
