@@ -206,7 +206,7 @@ class NoiseSamples:
             else max((r for r in (self.ratio, patch.ratio) if r is not None), default=None),
             floor=self._floor_with(patch, where),
             unbounded=optional("unbounded"),
-            group=self.group if self.group is not None else patch.group,
+            group=self._group_with(patch, where),
             pooling=self.pooling and patch.pooling,
         )
 
@@ -220,6 +220,17 @@ class NoiseSamples:
             return mine if theirs is None else theirs
         floor: NDArray[np.float64] = np.where(where, theirs, mine)
         return floor
+
+    def _group_with(self, patch: NoiseSamples, where: NDArray[np.bool_]) -> NDArray[np.intp] | None:
+        """Each element's block from whichever samples it came from: an element looked at
+        again on its own leaves its block (whose median may be a tied neighbour's kink)."""
+        if self.group is None and patch.group is None:
+            return None
+        none = np.full(self.sample.shape, -1, dtype=np.intp)
+        mine = none if self.group is None else self.group
+        theirs = none if patch.group is None else patch.group
+        group: NDArray[np.intp] = np.where(where, theirs, mine)
+        return group
 
     @staticmethod
     def none(shape: tuple[int, ...]) -> NoiseSamples:
