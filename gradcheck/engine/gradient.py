@@ -133,6 +133,8 @@ class NoiseSamples:
         if self.group is None:
             return np.zeros_like(self.sample)
         ids = self.group.ravel()
+        if not (ids >= 0).any():  # every element left its block (looked at on its own)
+            return np.zeros_like(self.sample)
         keep = usable.ravel() & (ids >= 0)
         ratios = self.sample.ravel()[keep] / self.unit.ravel()[keep]
         level = np.zeros(int(ids.max()) + 1 if ids.size else 0)
