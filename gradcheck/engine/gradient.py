@@ -133,8 +133,6 @@ class NoiseSamples:
         if self.group is None:
             return np.zeros_like(self.sample)
         ids = self.group.ravel()
-        if not (ids >= 0).any():  # every element left its block (looked at on its own)
-            return np.zeros_like(self.sample)
         keep = usable.ravel() & (ids >= 0)
         ratios = self.sample.ravel()[keep] / self.unit.ravel()[keep]
         level = np.zeros(int(ids.max()) + 1 if ids.size else 0)
@@ -208,7 +206,7 @@ class NoiseSamples:
             else max((r for r in (self.ratio, patch.ratio) if r is not None), default=None),
             floor=self._floor_with(patch, where),
             unbounded=optional("unbounded"),
-            group=self._group_with(patch, where),
+            group=self.group if self.group is not None else patch.group,
             pooling=self.pooling and patch.pooling,
         )
 
@@ -222,17 +220,6 @@ class NoiseSamples:
             return mine if theirs is None else theirs
         floor: NDArray[np.float64] = np.where(where, theirs, mine)
         return floor
-
-    def _group_with(self, patch: NoiseSamples, where: NDArray[np.bool_]) -> NDArray[np.intp] | None:
-        """Each element's block from whichever samples it came from: an element looked at
-        again on its own leaves its block (whose median may be a tied neighbour's kink)."""
-        if self.group is None and patch.group is None:
-            return None
-        none = np.full(self.sample.shape, -1, dtype=np.intp)
-        mine = none if self.group is None else self.group
-        theirs = none if patch.group is None else patch.group
-        group: NDArray[np.intp] = np.where(where, theirs, mine)
-        return group
 
     @staticmethod
     def none(shape: tuple[int, ...]) -> NoiseSamples:
